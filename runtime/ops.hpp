@@ -1,0 +1,92 @@
+// ops: the state-machine commands that change the znode tree.
+//
+// A command is what the log carries: the originating session plus one write
+// (or an atomic multi of writes). Commands are plain values; their durable
+// encoding is messages/conclave.proto (see command_codec.hpp). Reads are not
+// commands: they are served straight from the tree.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "runtime/strong_id.hpp"
+
+namespace conclave {
+
+/// ZooKeeper's CreateMode, with ZooKeeper's numeric values.
+enum class create_mode : int32_t {
+  persistent = 0,
+  ephemeral = 1,
+  persistent_sequential = 2,
+  ephemeral_sequential = 3,
+  container = 4,
+  persistent_with_ttl = 5,
+  persistent_sequential_with_ttl = 6,
+};
+
+constexpr bool is_sequential(create_mode m) noexcept {
+  return m == create_mode::persistent_sequential
+         || m == create_mode::ephemeral_sequential
+         || m == create_mode::persistent_sequential_with_ttl;
+}
+
+constexpr bool is_ephemeral(create_mode m) noexcept {
+  return m == create_mode::ephemeral || m == create_mode::ephemeral_sequential;
+}
+
+constexpr bool is_ttl(create_mode m) noexcept {
+  return m == create_mode::persistent_with_ttl
+         || m == create_mode::persistent_sequential_with_ttl;
+}
+
+/// Version value that matches any version (ZooKeeper's -1).
+constexpr int32_t any_version = -1;
+
+struct create_op {
+  std::string path;
+  std::string data;
+  create_mode mode = create_mode::persistent;
+  int64_t ttl_ms = 0; ///< only for the *_with_ttl modes, must be > 0
+};
+
+struct delete_op {
+  std::string path;
+  int32_t version = any_version;
+};
+
+struct set_data_op {
+  std::string path;
+  std::string data;
+  int32_t version = any_version;
+};
+
+struct check_op {
+  std::string path;
+  int32_t version = any_version;
+};
+
+/// One operation inside a multi.
+using txn_op = std::variant<create_op, delete_op, set_data_op, check_op>;
+
+/// An atomic list of operations: all apply or none does.
+struct multi_op {
+  std::vector<txn_op> ops;
+};
+
+/// Ends a session: removes every ephemeral node the command's session owns,
+/// atomically, in one zxid.
+struct close_session_op {};
+
+using command_body = std::variant<create_op, delete_op, set_data_op, check_op,
+                                  multi_op, close_session_op>;
+
+/// A write as the log carries it.
+struct command {
+  /// The session on whose behalf the command runs; it owns ephemeral nodes.
+  conclave::session_id session;
+  command_body body;
+};
+
+} // namespace conclave
