@@ -1,0 +1,166 @@
+// node_config: loading and validating a Conclave node's configuration.
+//
+// A node is configured by an optional config file in CAF's config syntax plus
+// `--conclave.KEY=VALUE` command-line overrides (see docs/configuration.md).
+// CAF's parser accepts any key and any value type, so everything it returns
+// is checked here against a fixed schema: unknown keys and groups, values of
+// the wrong type, out-of-range values and malformed peer lists are all
+// reported as a `config_error` naming the file, the key, what was expected
+// and what was given. None of these functions throws on bad input.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "runtime/strong_id.hpp"
+
+namespace conclave {
+
+/// Severity threshold of the node's log (`conclave.log-level`).
+enum class log_level { trace, debug, info, warning, error };
+
+/// Returns "trace", "debug", "info", "warning" or "error".
+std::string to_string(log_level x);
+
+/// Parses the names produced by `to_string(log_level)`.
+std::optional<log_level> parse_log_level(std::string_view str);
+
+/// One cluster member as listed in `conclave.peers` ("id@host:port").
+struct peer_address {
+  node_id id;
+  /// Host name or IP address; an IPv6 address written as "[::1]" is stored
+  /// without the brackets.
+  std::string host;
+  uint16_t port = 0;
+};
+
+bool operator==(const peer_address& a, const peer_address& b);
+bool operator!=(const peer_address& a, const peer_address& b);
+
+/// Renders `x` as "id@host:port" (IPv6 hosts in brackets).
+std::string to_string(const peer_address& x);
+
+/// A validated node configuration. A default-constructed object holds the
+/// documented defaults.
+struct node_config {
+  static constexpr size_t kib = 1024;
+  static constexpr size_t mib = 1024 * kib;
+
+  // -- identity and network ---------------------------------------------------
+
+  /// `conclave.id`: this node's id, >= 1.
+  node_id id{1};
+  /// `conclave.data-dir`: directory for the node's persistent state and logs.
+  std::string data_dir = "data";
+  /// `conclave.bind-address`: host/IP the client port binds to.
+  std::string bind_address = "0.0.0.0";
+  /// `conclave.client-port`: native client protocol; 0 = pick a free port.
+  uint16_t client_port = 4181;
+  /// `conclave.zk-port`: ZooKeeper wire protocol; 0 = pick a free port.
+  uint16_t zk_port = 2181;
+  /// `conclave.peer-port`: replication traffic; 0 = pick a free port.
+  uint16_t peer_port = 4281;
+  /// `conclave.peers`: all cluster members including this node; empty or
+  /// containing `id`, with unique ids.
+  std::vector<peer_address> peers;
+
+  // -- logging ----------------------------------------------------------------
+
+  /// `conclave.log-level`.
+  conclave::log_level log_level = conclave::log_level::info;
+  /// `conclave.log-file-max-bytes`: rotate the file log at this size.
+  size_t log_file_max_bytes = 10 * mib;
+  /// `conclave.log-file-count`: rotated log files kept.
+  size_t log_file_count = 5;
+
+  // -- limits -----------------------------------------------------------------
+
+  /// `conclave.max-data-bytes`: largest znode payload.
+  size_t max_data_bytes = 1 * mib;
+  /// `conclave.max-path-bytes`: longest znode path.
+  size_t max_path_bytes = 4096;
+  /// `conclave.max-request-bytes`: largest client request; > max_data_bytes.
+  size_t max_request_bytes = 1 * mib + 64 * kib;
+  /// `conclave.max-multi-ops`: most operations in one multi request.
+  size_t max_multi_ops = 1000;
+  /// `conclave.max-pending-requests`: requests queued at a node before it
+  /// answers `throttled`.
+  size_t max_pending_requests = 10000;
+  /// `conclave.max-connections`: native client connections per node.
+  size_t max_connections = 10000;
+
+  // -- CAF tuning -------------------------------------------------------------
+
+  /// `caf.scheduler.policy`: "stealing" or "sharing"; empty = CAF default.
+  std::string scheduler_policy;
+  /// `caf.scheduler.max-threads`: 0 = CAF default (max(4, number of cores)).
+  size_t scheduler_max_threads = 0;
+  /// `caf.middleman.workers`: -1 = CAF default.
+  int middleman_workers = -1;
+
+  // -- provenance -------------------------------------------------------------
+
+  /// The config file this was loaded from; empty if none.
+  std::string source_file;
+};
+
+/// A configuration problem. `file` is the config file, or "<command line>"
+/// for problems with command-line arguments; `key` is the full dotted key
+/// ("conclave.client-port"), empty if the problem is not about one key;
+/// `line`/`column` are set (>= 1) for syntax errors only.
+struct config_error {
+  std::string file;
+  std::string key;
+  std::string message;
+  int line = 0;
+  int column = 0;
+
+  /// "FILE[:LINE:COLUMN]: [KEY: ]MESSAGE", e.g.
+  /// `configs/x.conf: conclave.client-port: expected an integer in 0..65535,
+  /// got "abc"`.
+  std::string to_string() const;
+};
+
+/// File name used in errors about command-line arguments and overrides.
+inline constexpr std::string_view command_line_origin = "<command line>";
+
+/// Parses and validates `text` (CAF config syntax; '#' and ';' comments) and
+/// then applies `overrides`, each "conclave.KEY=VALUE" or
+/// "caf.GROUP.KEY=VALUE" (a leading "--" is allowed). `file_name` is used in
+/// error messages and stored as `source_file`; pass an empty name (and empty
+/// text) for "no config file". Does no I/O.
+std::variant<node_config, config_error>
+parse_node_config(std::string_view text, std::string file_name,
+                  const std::vector<std::string>& overrides);
+
+/// Reads the command line: `--config-file=FILE` (or `--config-file FILE`),
+/// any number of `--conclave.KEY=VALUE` and `--caf.scheduler.policy=...`,
+/// `--caf.scheduler.max-threads=...`, `--caf.middleman.workers=...`
+/// overrides (later ones win, all beat the file). argv[0] is skipped. Any
+/// other argument is an error; the caller handles `--help`/`-h` first.
+std::variant<node_config, config_error>
+load_node_config(int argc, const char* const* argv);
+
+/// The `--help` text: usage, flags and every key with its default and range.
+std::string node_config_help();
+
+/// Creates `cfg.data_dir` (and parents) if missing and proves it writable by
+/// creating and removing a probe file. On failure returns an error for key
+/// `conclave.data-dir` that includes the OS error text.
+std::optional<config_error> check_data_dir(const node_config& cfg);
+
+/// Copies the `caf.*` settings that were given into `sys_cfg` under the key
+/// names CAF 0.17 reads ("scheduler.policy", "scheduler.max-threads",
+/// "middleman.workers" -- CAF 0.17 has no "caf." prefix). Call this after any
+/// `sys_cfg.parse(...)` and before constructing the actor_system.
+void apply_caf_options(const node_config& cfg,
+                       caf::actor_system_config& sys_cfg);
+
+} // namespace conclave
