@@ -1,0 +1,215 @@
+#include "actors/session_actor.hpp"
+
+#include <string>
+
+#include "runtime/command_codec.hpp"
+#include "runtime/logging.hpp"
+
+namespace conclave {
+
+namespace {
+
+using self_ptr = session_actor::stateful_pointer<session_state>;
+
+/// Checks a write against the limits; an empty string means it passes.
+std::string check_limits(const session_limits& limits,
+                         const command_body& body) {
+  auto check_data = [&](const std::string& data) -> std::string {
+    if (data.size() <= limits.max_data_bytes)
+      return {};
+    return "data of " + std::to_string(data.size())
+           + " bytes exceeds max-data-bytes (" +
+           std::to_string(limits.max_data_bytes) + ")";
+  };
+  auto check_op = [&](const auto& op) -> std::string {
+    using op_type = std::decay_t<decltype(op)>;
+    if constexpr (std::is_same_v<op_type, create_op>
+                  || std::is_same_v<op_type, set_data_op>)
+      return check_data(op.data);
+    else
+      return {};
+  };
+  if (auto multi = std::get_if<multi_op>(&body)) {
+    if (multi->ops.size() > limits.max_multi_ops)
+      return "multi of " + std::to_string(multi->ops.size())
+             + " ops exceeds max-multi-ops ("
+             + std::to_string(limits.max_multi_ops) + ")";
+    for (const auto& op : multi->ops)
+      if (auto err = std::visit(check_op, op); !err.empty())
+        return err;
+    return {};
+  }
+  return std::visit(
+    [&](const auto& op) -> std::string {
+      using op_type = std::decay_t<decltype(op)>;
+      if constexpr (std::is_same_v<op_type, multi_op>
+                    || std::is_same_v<op_type, close_session_op>)
+        return {};
+      else
+        return check_op(op);
+    },
+    body);
+}
+
+/// Proposes `cmd`; `rp` (if valid) receives the applied result.
+void propose(self_ptr self, command cmd,
+             caf::typed_response_promise<pb::Response> rp) {
+  auto& st = self->state;
+  auto rid = st.next_request_id++;
+  if (rp.pending())
+    st.pending.emplace(rid, rp);
+  self->request(st.log, caf::infinite, propose_atom::value, encode(cmd), rid)
+    .then([](uint64_t) {},
+          [=](const caf::error& err) {
+            auto i = self->state.pending.find(rid);
+            if (i == self->state.pending.end())
+              return;
+            i->second.deliver(error_response(
+              error_code::connection_loss,
+              "log unavailable: " + self->system().render(err)));
+            self->state.pending.erase(i);
+          });
+}
+
+/// Ends the session of `client`, removing its ephemerals.
+void close_session(self_ptr self, const caf::actor_addr& client,
+                   caf::typed_response_promise<pb::Response> rp) {
+  auto i = self->state.sessions.find(client);
+  if (i == self->state.sessions.end()) {
+    if (rp.pending())
+      rp.deliver(pb::Response{});
+    return;
+  }
+  auto sid = i->second;
+  self->state.sessions.erase(i);
+  CONCLAVE_LOG("session", debug) << "closing session 0x" << std::hex << sid;
+  propose(self, command{session_id{sid}, close_session_op{}}, std::move(rp));
+}
+
+} // namespace
+
+int64_t initial_session_id(node_id id, int64_t start_ms) {
+  auto time_bits = static_cast<uint64_t>(start_ms) << 24 >> 8;
+  return static_cast<int64_t>(time_bits | (id.value() << 56));
+}
+
+session_actor::behavior_type
+session_manager(session_actor::stateful_pointer<session_state> self,
+                node_id id, session_limits limits, registry_actor registry,
+                log_actor log, int64_t start_ms) {
+  auto& st = self->state;
+  st.self_id = id;
+  st.limits = limits;
+  st.registry = std::move(registry);
+  st.log = std::move(log);
+  st.next_session_id = initial_session_id(id, start_ms);
+  self->set_down_handler([=](const caf::down_msg& msg) {
+    close_session(self, msg.source, {});
+  });
+  return {
+    [=](hello_atom) -> caf::result<pb::Hello> {
+      auto& st = self->state;
+      auto client = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      pb::Hello hello;
+      hello.set_node_id(st.self_id.value());
+      hello.set_version(CONCLAVE_VERSION);
+      if (auto i = st.sessions.find(client); i != st.sessions.end()) {
+        hello.set_session_id(i->second);
+        return hello;
+      }
+      if (st.sessions.size() >= st.limits.max_connections) {
+        CONCLAVE_LOG("session", warning)
+          << "refusing client: max-connections ("
+          << st.limits.max_connections << ") reached";
+        return caf::make_error(caf::sec::runtime_error,
+                               "node at max-connections");
+      }
+      auto sid = st.next_session_id++;
+      st.sessions.emplace(client, sid);
+      self->monitor(self->current_sender());
+      hello.set_session_id(sid);
+      return hello;
+    },
+    [=](request_atom, pb::Request& req) -> caf::result<pb::Response> {
+      auto& st = self->state;
+      auto client = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      auto i = st.sessions.find(client);
+      if (i == st.sessions.end())
+        return error_response(error_code::session_expired,
+                              "no session: say hello first");
+      if (req.ByteSizeLong() > st.limits.max_request_bytes)
+        return error_response(error_code::bad_arguments,
+                              "request of " + std::to_string(req.ByteSizeLong())
+                                + " bytes exceeds max-request-bytes ("
+                                + std::to_string(st.limits.max_request_bytes)
+                                + ")");
+      if (req.op_case() == pb::Request::kStatus) {
+        auto rp = self->make_response_promise<pb::Response>();
+        self->request(st.log, caf::infinite, status_atom::value)
+          .then(
+            [=](pb::NodeStatus& log_status) mutable {
+              self->request(self->state.registry, caf::infinite,
+                            status_atom::value)
+                .then(
+                  [=](const pb::NodeStatus& reg) mutable {
+                    log_status.set_applied_index(reg.applied_index());
+                    log_status.set_znode_count(reg.znode_count());
+                    log_status.set_ephemeral_count(reg.ephemeral_count());
+                    log_status.set_approximate_data_bytes(
+                      reg.approximate_data_bytes());
+                    log_status.set_digest(reg.digest());
+                    log_status.set_session_count(self->state.sessions.size());
+                    log_status.set_version(CONCLAVE_VERSION);
+                    pb::Response resp;
+                    *resp.mutable_status() = log_status;
+                    rp.deliver(std::move(resp));
+                  },
+                  [=](const caf::error& err) mutable {
+                    rp.deliver(error_response(error_code::system_error,
+                                              self->system().render(err)));
+                  });
+            },
+            [=](const caf::error& err) mutable {
+              rp.deliver(error_response(error_code::system_error,
+                                        self->system().render(err)));
+            });
+        return rp;
+      }
+      if (!is_write(req)) {
+        if (req.op_case() == pb::Request::kGetEphemerals)
+          req.mutable_get_ephemerals()->set_session_id(i->second);
+        return self->delegate(st.registry, read_atom::value, std::move(req));
+      }
+      auto body = write_of(req);
+      if (!body)
+        return error_response(body.error(), "malformed write request");
+      if (auto err = check_limits(st.limits, *body); !err.empty())
+        return error_response(error_code::bad_arguments, std::move(err));
+      if (st.pending.size() >= st.limits.max_pending_requests)
+        return error_response(error_code::throttled_op,
+                              "node has max-pending-requests ("
+                                + std::to_string(st.limits.max_pending_requests)
+                                + ") writes in flight");
+      auto rp = self->make_response_promise<pb::Response>();
+      propose(self, command{session_id{i->second}, std::move(body).value()},
+              rp);
+      return rp;
+    },
+    [=](bye_atom) -> caf::result<pb::Response> {
+      auto client = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      auto rp = self->make_response_promise<pb::Response>();
+      self->demonitor(client);
+      close_session(self, client, rp);
+      return rp;
+    },
+    [=](applied_atom, uint64_t request_id, pb::Response& resp) {
+      auto i = self->state.pending.find(request_id);
+      if (i == self->state.pending.end())
+        return;
+      i->second.deliver(std::move(resp));
+      self->state.pending.erase(i);
+    },
+  };
+}
+
+} // namespace conclave

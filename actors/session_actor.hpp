@@ -1,0 +1,56 @@
+// session_actor: a node's client-facing endpoint (published on client-port).
+//
+// Each connected client actor gets a session at `hello`; the session ends —
+// and a close-session command removes its ephemeral nodes — when the client
+// says `bye` or its actor goes down (the connection drops). Reads are
+// delegated to the registry; writes are checked against the limits, turned
+// into commands and proposed to the log, and answered when the registry
+// reports the applied result. The sessions issue grows this actor into the
+// full session manager (timeouts, heartbeats, replicated session table).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+
+#include "actors/actors.hpp"
+#include "runtime/strong_id.hpp"
+
+namespace conclave {
+
+/// Limits the session actor enforces before anything enters the log.
+struct session_limits {
+  size_t max_data_bytes = 1024 * 1024;
+  size_t max_request_bytes = 1024 * 1024 + 64 * 1024;
+  size_t max_multi_ops = 1000;
+  size_t max_pending_requests = 10000;
+  size_t max_connections = 10000;
+};
+
+struct session_state {
+  static inline const char* name = "session";
+
+  node_id self_id;
+  session_limits limits;
+  registry_actor registry;
+  log_actor log;
+  /// Connected clients and their sessions.
+  std::unordered_map<caf::actor_addr, int64_t> sessions;
+  /// ZooKeeper-style session ids: node id in the top byte, start time and a
+  /// counter below, so ids stay unique across restarts.
+  int64_t next_session_id = 0;
+  uint64_t next_request_id = 1;
+  /// Writes waiting for their applied result.
+  std::unordered_map<uint64_t, caf::typed_response_promise<pb::Response>>
+    pending;
+};
+
+/// First session id of a node started at `start_ms` (ZooKeeper's scheme).
+int64_t initial_session_id(node_id id, int64_t start_ms);
+
+session_actor::behavior_type
+session_manager(session_actor::stateful_pointer<session_state> self,
+                node_id id, session_limits limits, registry_actor registry,
+                log_actor log, int64_t start_ms);
+
+} // namespace conclave

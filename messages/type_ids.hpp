@@ -1,0 +1,78 @@
+// type_ids: every CAF type ID, atom and message type of Conclave, announced
+// in one place.
+//
+// Protobuf messages travel through CAF as their serialized bytes: the
+// `inspect` overload below (found by ADL in conclave::pb) saves a message by
+// serializing it and loads it by parsing, so a payload that fails to parse
+// is a deserialization error, never a half-filled message.
+#pragma once
+
+#include <string>
+#include <type_traits>
+
+#include <caf/all.hpp>
+#include <caf/detail/stringification_inspector.hpp>
+#include <google/protobuf/message.h>
+
+#include "messages/conclave.pb.h"
+
+namespace conclave::pb {
+
+template <class Inspector, class Message,
+          class = std::enable_if_t<
+            std::is_base_of<google::protobuf::Message, Message>::value>>
+typename Inspector::result_type inspect(Inspector& f, Message& x) {
+  if constexpr (std::is_same<Inspector,
+                             caf::detail::stringification_inspector>::value) {
+    auto text = x.ShortDebugString();
+    return f(caf::meta::type_name(Message::descriptor()->name().c_str()),
+             text);
+  } else if constexpr (Inspector::reads_state) {
+    auto bytes = x.SerializeAsString();
+    return f(caf::meta::type_name("conclave.pb"), bytes);
+  } else {
+    std::string bytes;
+    auto parse = caf::meta::load_callback([&]() -> caf::error {
+      if (!x.ParseFromString(bytes))
+        return caf::make_error(caf::sec::invalid_argument,
+                               "malformed protobuf payload");
+      return caf::none;
+    });
+    return f(caf::meta::type_name("conclave.pb"), bytes, parse);
+  }
+}
+
+} // namespace conclave::pb
+
+CAF_BEGIN_TYPE_ID_BLOCK(conclave, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Command))
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::LogEntry))
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::LogBatch))
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Request))
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Response))
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Hello))
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::NodeStatus))
+
+  // Atoms: at most 10 characters each.
+  CAF_ADD_ATOM(conclave, conclave, hello_atom, "hello")
+  CAF_ADD_ATOM(conclave, conclave, request_atom, "request")
+  CAF_ADD_ATOM(conclave, conclave, read_atom, "read")
+  CAF_ADD_ATOM(conclave, conclave, propose_atom, "propose")
+  CAF_ADD_ATOM(conclave, conclave, apply_atom, "apply")
+  CAF_ADD_ATOM(conclave, conclave, applied_atom, "applied")
+  CAF_ADD_ATOM(conclave, conclave, status_atom, "status")
+  CAF_ADD_ATOM(conclave, conclave, bye_atom, "bye")
+  CAF_ADD_ATOM(conclave, conclave, connect_atom, "connect")
+  CAF_ADD_ATOM(conclave, conclave, tick_atom, "tick")
+
+CAF_END_TYPE_ID_BLOCK(conclave)
+
+namespace conclave {
+
+/// Announces all of Conclave's message types to an actor system config.
+/// Every program that spawns Conclave actors or talks to a node calls this
+/// before constructing its actor_system.
+void announce_message_types(caf::actor_system_config& cfg);
+
+} // namespace conclave
