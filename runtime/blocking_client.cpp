@@ -1,0 +1,207 @@
+#include "runtime/blocking_client.hpp"
+
+#include "runtime/command_codec.hpp"
+
+namespace conclave {
+
+namespace {
+
+template <class T>
+reply<T> failure_of(const reply<pb::Response>& resp) {
+  reply<T> out;
+  out.error = resp.error;
+  out.message = resp.message;
+  out.zxid = resp.zxid;
+  return out;
+}
+
+template <class T>
+reply<T> success(const reply<pb::Response>& resp, T value) {
+  reply<T> out;
+  out.zxid = resp.zxid;
+  out.value = std::move(value);
+  return out;
+}
+
+} // namespace
+
+blocking_client::blocking_client(caf::actor_system& sys, client_options opts)
+  : sys_(sys),
+    client_(sys.spawn(client, opts)),
+    self_(sys),
+    // Leave the client actor's own timeout room to answer first.
+    timeout_(opts.request_timeout * 2 + std::chrono::seconds(1)) {
+}
+
+blocking_client::~blocking_client() {
+  close();
+  caf::anon_send_exit(client_, caf::exit_reason::user_shutdown);
+}
+
+reply<int64_t> blocking_client::connect() {
+  reply<int64_t> out;
+  self_->request(client_, timeout_, hello_atom::value)
+    .receive([&](const pb::Hello& hello) { out.value = hello.session_id(); },
+             [&](const caf::error& err) {
+               out.error = error_code::connection_loss;
+               out.message = sys_.render(err);
+             });
+  return out;
+}
+
+reply<pb::Response> blocking_client::call(pb::Request req) {
+  reply<pb::Response> out;
+  self_->request(client_, timeout_, request_atom::value, std::move(req))
+    .receive(
+      [&](pb::Response& resp) {
+        auto code = error_code_from_int(resp.error());
+        out.error = code ? *code : error_code::system_error;
+        out.message = resp.message();
+        out.zxid = resp.zxid();
+        out.value = std::move(resp);
+      },
+      [&](const caf::error& err) {
+        out.error = error_code::connection_loss;
+        out.message = sys_.render(err);
+      });
+  return out;
+}
+
+reply<std::string> blocking_client::create(std::string_view path,
+                                           std::string_view data,
+                                           create_mode mode, int64_t ttl_ms) {
+  pb::Request req;
+  auto op = req.mutable_create();
+  op->set_path(std::string{path});
+  op->set_data(std::string{data});
+  op->set_mode(static_cast<pb::CreateMode>(mode));
+  op->set_ttl_ms(ttl_ms);
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<std::string>(resp);
+  return success(resp, resp.value.op().path());
+}
+
+reply<conclave::stat> blocking_client::set(std::string_view path,
+                                           std::string_view data,
+                                           int32_t version) {
+  pb::Request req;
+  auto op = req.mutable_set_data();
+  op->set_path(std::string{path});
+  op->set_data(std::string{data});
+  op->set_version(version);
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<conclave::stat>(resp);
+  return success(resp, decode(resp.value.stat()));
+}
+
+reply<none_t> blocking_client::remove(std::string_view path,
+                                      int32_t version) {
+  pb::Request req;
+  auto op = req.mutable_delete_();
+  op->set_path(std::string{path});
+  op->set_version(version);
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<none_t>(resp);
+  return success(resp, none_t{});
+}
+
+reply<node_data> blocking_client::get(std::string_view path) {
+  pb::Request req;
+  req.mutable_get_data()->set_path(std::string{path});
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<node_data>(resp);
+  const auto& d = resp.value.data();
+  return success(resp, node_data{d.data(), decode(d.stat())});
+}
+
+reply<conclave::stat> blocking_client::exists(std::string_view path) {
+  pb::Request req;
+  req.mutable_exists()->set_path(std::string{path});
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<conclave::stat>(resp);
+  return success(resp, decode(resp.value.stat()));
+}
+
+reply<node_children> blocking_client::children(std::string_view path) {
+  pb::Request req;
+  req.mutable_get_children()->set_path(std::string{path});
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<node_children>(resp);
+  const auto& c = resp.value.children();
+  node_children out{{c.names().begin(), c.names().end()}, decode(c.stat())};
+  return success(resp, std::move(out));
+}
+
+reply<std::vector<op_result>>
+blocking_client::multi(const std::vector<txn_op>& ops) {
+  auto encoded = encode(command{session_id{0}, multi_op{ops}});
+  pb::Request req;
+  *req.mutable_multi() = encoded.multi();
+  auto resp = call(std::move(req));
+  std::vector<op_result> results;
+  for (const auto& r : resp.value.multi().results()) {
+    auto code = error_code_from_int(r.error());
+    results.push_back(op_result{code ? *code : error_code::system_error,
+                                r.path(), decode(r.stat())});
+  }
+  auto out = resp ? success(resp, std::vector<op_result>{})
+                  : failure_of<std::vector<op_result>>(resp);
+  out.value = std::move(results);
+  return out;
+}
+
+reply<std::vector<std::string>>
+blocking_client::ephemerals(std::string_view prefix) {
+  pb::Request req;
+  req.mutable_get_ephemerals()->set_prefix(std::string{prefix});
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<std::vector<std::string>>(resp);
+  const auto& p = resp.value.paths().paths();
+  return success(resp, std::vector<std::string>{p.begin(), p.end()});
+}
+
+reply<int64_t> blocking_client::count_descendants(std::string_view path) {
+  pb::Request req;
+  req.mutable_count_descendants()->set_path(std::string{path});
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<int64_t>(resp);
+  return success(resp, static_cast<int64_t>(resp.value.count()));
+}
+
+reply<pb::NodeStatus> blocking_client::status() {
+  pb::Request req;
+  req.mutable_status();
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<pb::NodeStatus>(resp);
+  return success(resp, resp.value.status());
+}
+
+reply<none_t> blocking_client::close() {
+  reply<none_t> out;
+  if (closed_)
+    return out;
+  closed_ = true;
+  self_->request(client_, timeout_, bye_atom::value)
+    .receive(
+      [&](const pb::Response& resp) {
+        auto code = error_code_from_int(resp.error());
+        out.error = code ? *code : error_code::system_error;
+        out.message = resp.message();
+      },
+      [&](const caf::error& err) {
+        out.error = error_code::connection_loss;
+        out.message = sys_.render(err);
+      });
+  return out;
+}
+
+} // namespace conclave

@@ -1,0 +1,85 @@
+// blocking_client: a synchronous wrapper around client_actor for simple
+// programs and tools (conclavectl, examples).
+//
+// Each call sends one request to the client actor and blocks until the
+// response (or the request timeout) arrives. Expected failures come back as
+// values: reply<T>::error is a ZooKeeper error code, reply<T>::message says
+// what went wrong. connection_loss means no server answered. Use one
+// blocking_client from one thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/client_actor.hpp"
+#include "runtime/data_tree.hpp"
+#include "runtime/ops.hpp"
+
+namespace conclave {
+
+struct none_t {};
+
+template <class T>
+struct reply {
+  error_code error = error_code::ok;
+  std::string message;
+  /// zxid at which the node served the request.
+  int64_t zxid = 0;
+  T value{};
+
+  bool ok() const noexcept { return error == error_code::ok; }
+  explicit operator bool() const noexcept { return ok(); }
+};
+
+class blocking_client {
+public:
+  blocking_client(caf::actor_system& sys, client_options opts);
+  /// Closes the session (its ephemeral nodes go away) and stops the actor.
+  ~blocking_client();
+
+  blocking_client(const blocking_client&) = delete;
+  blocking_client& operator=(const blocking_client&) = delete;
+
+  /// Connects and opens a session; returns its id.
+  reply<int64_t> connect();
+
+  /// Creates a znode; returns the created path (with sequence suffix).
+  reply<std::string> create(std::string_view path, std::string_view data,
+                            create_mode mode = create_mode::persistent,
+                            int64_t ttl_ms = 0);
+  reply<conclave::stat> set(std::string_view path, std::string_view data,
+                            int32_t version = any_version);
+  reply<none_t> remove(std::string_view path, int32_t version = any_version);
+  reply<node_data> get(std::string_view path);
+  /// The stat, or no_node.
+  reply<conclave::stat> exists(std::string_view path);
+  reply<node_children> children(std::string_view path);
+  /// Atomic multi; value holds one result per op (also when it failed).
+  reply<std::vector<op_result>> multi(const std::vector<txn_op>& ops);
+  /// Ephemeral nodes of this client's session under `prefix`.
+  reply<std::vector<std::string>> ephemerals(std::string_view prefix = "/");
+  reply<int64_t> count_descendants(std::string_view path);
+  reply<pb::NodeStatus> status();
+
+  /// Sends a raw request.
+  reply<pb::Response> call(pb::Request req);
+
+  /// Closes the session now.
+  reply<none_t> close();
+
+  const client_actor& handle() const noexcept { return client_; }
+
+private:
+  caf::actor_system& sys_;
+  client_actor client_;
+  caf::scoped_actor self_;
+  std::chrono::milliseconds timeout_;
+  bool closed_ = false;
+};
+
+} // namespace conclave

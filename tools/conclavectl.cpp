@@ -1,0 +1,470 @@
+// conclavectl: command-line client for Conclave.
+//
+//   conclavectl [--server HOST:PORT[,HOST:PORT...]] [--json] COMMAND ...
+//
+// Exit codes: 0 success; 1 a ZooKeeper-style error (the message names it);
+// 2 a usage error or no server reachable.
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+
+#include "messages/type_ids.hpp"
+#include "runtime/blocking_client.hpp"
+
+namespace {
+
+using namespace conclave;
+
+constexpr int exit_ok = 0;
+constexpr int exit_zk_error = 1;
+constexpr int exit_usage = 2;
+
+constexpr const char* usage_text = R"(usage: conclavectl [OPTIONS] COMMAND [ARGS]
+
+Options:
+  --server HOST:PORT[,HOST:PORT...]  nodes to try in turn (default 127.0.0.1:4181)
+  --json                             machine-readable output
+  --timeout MS                       per-request timeout (default 10000)
+  -h, --help                         this text
+
+Commands:
+  create [-e] [-s] PATH [DATA]   create a znode (-e ephemeral, -s sequential)
+  get PATH                       print a znode's data
+  set PATH DATA [-v VERSION]     replace a znode's data (if at VERSION)
+  delete PATH [-v VERSION]       delete a znode (if at VERSION)
+  ls PATH                        list a znode's children
+  stat PATH                      print a znode's stat
+  tree [PATH]                    print the subtree below PATH (default /)
+  status                         print the node's status
+
+An ephemeral znode lives as long as the session that created it: with
+conclavectl, until the command exits.
+Exit codes: 0 ok, 1 ZooKeeper-style error, 2 usage or connection error.
+)";
+
+// -- JSON output -------------------------------------------------------------
+
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_stat(const conclave::stat& st) {
+  std::ostringstream out;
+  out << "{\"czxid\":" << st.czxid << ",\"mzxid\":" << st.mzxid
+      << ",\"ctime\":" << st.ctime_ms << ",\"mtime\":" << st.mtime_ms
+      << ",\"version\":" << st.version << ",\"cversion\":" << st.cversion
+      << ",\"aversion\":" << st.aversion
+      << ",\"ephemeralOwner\":" << st.ephemeral_owner
+      << ",\"dataLength\":" << st.data_length
+      << ",\"numChildren\":" << st.num_children << ",\"pzxid\":" << st.pzxid
+      << "}";
+  return out.str();
+}
+
+std::string json_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i)
+    out += (i ? "," : "") + json_string(items[i]);
+  return out + "]";
+}
+
+// -- human output ------------------------------------------------------------
+
+std::string hex(int64_t value) {
+  std::ostringstream out;
+  out << "0x" << std::hex << value;
+  return out.str();
+}
+
+std::string time_text(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  std::ostringstream out;
+  out << buf << '.' << std::setw(3) << std::setfill('0') << (ms % 1000)
+      << " UTC";
+  return out.str();
+}
+
+void print_stat(const conclave::stat& st) {
+  std::cout << "cZxid = " << hex(st.czxid) << '\n'
+            << "ctime = " << time_text(st.ctime_ms) << '\n'
+            << "mZxid = " << hex(st.mzxid) << '\n'
+            << "mtime = " << time_text(st.mtime_ms) << '\n'
+            << "pZxid = " << hex(st.pzxid) << '\n'
+            << "cversion = " << st.cversion << '\n'
+            << "dataVersion = " << st.version << '\n'
+            << "aclVersion = " << st.aversion << '\n'
+            << "ephemeralOwner = " << hex(st.ephemeral_owner) << '\n'
+            << "dataLength = " << st.data_length << '\n'
+            << "numChildren = " << st.num_children << '\n';
+}
+
+// -- command plumbing --------------------------------------------------------
+
+struct options {
+  std::string servers = "127.0.0.1:4181";
+  bool json = false;
+  long timeout_ms = 10000;
+  std::string command;
+  std::vector<std::string> args;
+};
+
+struct usage_error {
+  std::string message;
+};
+
+int usage(const std::string& message) {
+  std::cerr << "conclavectl: " << message << "\n"
+            << "Try 'conclavectl --help'.\n";
+  return exit_usage;
+}
+
+/// Reports a failed reply; returns the exit code.
+template <class T>
+int fail(const options& opts, const reply<T>& r) {
+  if (opts.json)
+    std::cout << "{\"ok\":false,\"error\":"
+              << json_string(to_snake_name(r.error))
+              << ",\"code\":" << static_cast<int>(r.error)
+              << ",\"message\":" << json_string(r.message) << "}\n";
+  std::cerr << "conclavectl: " << to_string(r.error) << ": " << r.message
+            << '\n';
+  return r.error == error_code::connection_loss ? exit_usage : exit_zk_error;
+}
+
+/// Removes `-v VERSION` from args; throws usage_error when malformed.
+int32_t take_version(std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "-v")
+      continue;
+    if (i + 1 >= args.size())
+      throw usage_error{"-v needs a VERSION"};
+    char* end = nullptr;
+    auto value = std::strtol(args[i + 1].c_str(), &end, 10);
+    if (*end != '\0' || args[i + 1].empty() || value < -1 || value > INT32_MAX)
+      throw usage_error{"bad version '" + args[i + 1] + "'"};
+    args.erase(args.begin() + static_cast<long>(i),
+               args.begin() + static_cast<long>(i) + 2);
+    return static_cast<int32_t>(value);
+  }
+  return any_version;
+}
+
+void expect_args(const std::vector<std::string>& args, size_t min, size_t max,
+                 const char* synopsis) {
+  if (args.size() < min || args.size() > max)
+    throw usage_error{std::string{"usage: conclavectl "} + synopsis};
+}
+
+int cmd_create(blocking_client& c, const options& opts,
+               std::vector<std::string> args) {
+  bool ephemeral = false;
+  bool sequential = false;
+  std::vector<std::string> rest;
+  for (auto& a : args) {
+    if (a == "-e")
+      ephemeral = true;
+    else if (a == "-s")
+      sequential = true;
+    else if (a == "-es" || a == "-se")
+      ephemeral = sequential = true;
+    else
+      rest.push_back(a);
+  }
+  expect_args(rest, 1, 2, "create [-e] [-s] PATH [DATA]");
+  auto mode = ephemeral ? (sequential ? create_mode::ephemeral_sequential
+                                      : create_mode::ephemeral)
+                        : (sequential ? create_mode::persistent_sequential
+                                      : create_mode::persistent);
+  auto r = c.create(rest[0], rest.size() > 1 ? rest[1] : "", mode);
+  if (!r)
+    return fail(opts, r);
+  if (opts.json)
+    std::cout << "{\"ok\":true,\"path\":" << json_string(r.value)
+              << ",\"zxid\":" << r.zxid << "}\n";
+  else
+    std::cout << "Created " << r.value << '\n';
+  return exit_ok;
+}
+
+int cmd_get(blocking_client& c, const options& opts,
+            std::vector<std::string> args) {
+  expect_args(args, 1, 1, "get PATH");
+  auto r = c.get(args[0]);
+  if (!r)
+    return fail(opts, r);
+  if (opts.json)
+    std::cout << "{\"ok\":true,\"path\":" << json_string(args[0])
+              << ",\"data\":" << json_string(r.value.data)
+              << ",\"stat\":" << json_stat(r.value.stat) << "}\n";
+  else
+    std::cout << r.value.data << '\n';
+  return exit_ok;
+}
+
+int cmd_set(blocking_client& c, const options& opts,
+            std::vector<std::string> args) {
+  auto version = take_version(args);
+  expect_args(args, 2, 2, "set PATH DATA [-v VERSION]");
+  auto r = c.set(args[0], args[1], version);
+  if (!r)
+    return fail(opts, r);
+  if (opts.json)
+    std::cout << "{\"ok\":true,\"path\":" << json_string(args[0])
+              << ",\"stat\":" << json_stat(r.value) << "}\n";
+  else
+    std::cout << "Set " << args[0] << " (version " << r.value.version
+              << ")\n";
+  return exit_ok;
+}
+
+int cmd_delete(blocking_client& c, const options& opts,
+               std::vector<std::string> args) {
+  auto version = take_version(args);
+  expect_args(args, 1, 1, "delete PATH [-v VERSION]");
+  auto r = c.remove(args[0], version);
+  if (!r)
+    return fail(opts, r);
+  if (opts.json)
+    std::cout << "{\"ok\":true,\"path\":" << json_string(args[0]) << "}\n";
+  else
+    std::cout << "Deleted " << args[0] << '\n';
+  return exit_ok;
+}
+
+int cmd_ls(blocking_client& c, const options& opts,
+           std::vector<std::string> args) {
+  expect_args(args, 1, 1, "ls PATH");
+  auto r = c.children(args[0]);
+  if (!r)
+    return fail(opts, r);
+  if (opts.json) {
+    std::cout << "{\"ok\":true,\"path\":" << json_string(args[0])
+              << ",\"children\":" << json_list(r.value.names) << "}\n";
+  } else {
+    for (const auto& name : r.value.names)
+      std::cout << name << '\n';
+  }
+  return exit_ok;
+}
+
+int cmd_stat(blocking_client& c, const options& opts,
+             std::vector<std::string> args) {
+  expect_args(args, 1, 1, "stat PATH");
+  auto r = c.exists(args[0]);
+  if (!r)
+    return fail(opts, r);
+  if (opts.json)
+    std::cout << "{\"ok\":true,\"path\":" << json_string(args[0])
+              << ",\"stat\":" << json_stat(r.value) << "}\n";
+  else
+    print_stat(r.value);
+  return exit_ok;
+}
+
+std::string join(const std::string& parent, const std::string& child) {
+  return parent == "/" ? "/" + child : parent + "/" + child;
+}
+
+/// Walks the subtree depth-first, in sorted order; nodes that vanish while
+/// walking are skipped.
+int walk(blocking_client& c, const options& opts, const std::string& path,
+         int depth, std::vector<std::string>& paths) {
+  auto r = c.children(path);
+  if (!r) {
+    if (r.error == error_code::no_node && depth > 0)
+      return exit_ok;
+    return fail(opts, r);
+  }
+  paths.push_back(path);
+  if (!opts.json) {
+    auto name = depth == 0 ? path : path.substr(path.rfind('/') + 1);
+    std::cout << std::string(static_cast<size_t>(depth) * 2, ' ') << name
+              << '\n';
+  }
+  for (const auto& child : r.value.names)
+    if (auto rc = walk(c, opts, join(path, child), depth + 1, paths);
+        rc != exit_ok)
+      return rc;
+  return exit_ok;
+}
+
+int cmd_tree(blocking_client& c, const options& opts,
+             std::vector<std::string> args) {
+  expect_args(args, 0, 1, "tree [PATH]");
+  std::vector<std::string> paths;
+  auto rc = walk(c, opts, args.empty() ? "/" : args[0], 0, paths);
+  if (rc == exit_ok && opts.json)
+    std::cout << "{\"ok\":true,\"paths\":" << json_list(paths) << "}\n";
+  return rc;
+}
+
+int cmd_status(blocking_client& c, const options& opts,
+               std::vector<std::string> args) {
+  expect_args(args, 0, 0, "status");
+  auto r = c.status();
+  if (!r)
+    return fail(opts, r);
+  const auto& s = r.value;
+  std::vector<std::pair<std::string, std::string>> rows = {
+    {"id", std::to_string(s.node_id())},
+    {"role", s.role()},
+    {"term", std::to_string(s.term())},
+    {"leader", std::to_string(s.leader_id())},
+    {"commit_index", std::to_string(s.commit_index())},
+    {"applied_index", std::to_string(s.applied_index())},
+    {"last_log_index", std::to_string(s.last_log_index())},
+    {"snapshot_index", std::to_string(s.snapshot_index())},
+    {"znodes", std::to_string(s.znode_count())},
+    {"ephemerals", std::to_string(s.ephemeral_count())},
+    {"sessions", std::to_string(s.session_count())},
+    {"data_bytes", std::to_string(s.approximate_data_bytes())},
+    {"version", s.version()},
+  };
+  if (opts.json) {
+    std::cout << "{\"ok\":true";
+    for (const auto& [key, value] : rows) {
+      bool numeric = key != "role" && key != "version";
+      std::cout << ",\"" << key
+                << "\":" << (numeric ? value : json_string(value));
+    }
+    std::cout << "}\n";
+  } else {
+    for (const auto& [key, value] : rows)
+      std::cout << std::left << std::setw(16) << key << value << '\n';
+  }
+  return exit_ok;
+}
+
+using command_fn = std::function<int(blocking_client&, const options&,
+                                     std::vector<std::string>)>;
+
+const std::map<std::string, command_fn>& commands() {
+  static const std::map<std::string, command_fn> table = {
+    {"create", cmd_create}, {"get", cmd_get},   {"set", cmd_set},
+    {"delete", cmd_delete}, {"ls", cmd_ls},     {"stat", cmd_stat},
+    {"tree", cmd_tree},     {"status", cmd_status},
+  };
+  return table;
+}
+
+/// Parses global options; the command and its arguments follow.
+options parse_options(int argc, char** argv) {
+  options opts;
+  int i = 1;
+  auto value_of = [&](std::string_view arg, std::string_view flag) {
+    if (arg.size() > flag.size() && arg[flag.size()] == '=')
+      return std::string{arg.substr(flag.size() + 1)};
+    if (i + 1 >= argc)
+      throw usage_error{std::string{flag} + " needs a value"};
+    return std::string{argv[++i]};
+  };
+  for (; i < argc; ++i) {
+    std::string_view arg{argv[i]};
+    if (arg.rfind("--server", 0) == 0) {
+      opts.servers = value_of(arg, "--server");
+    } else if (arg.rfind("--timeout", 0) == 0) {
+      auto text = value_of(arg, "--timeout");
+      char* end = nullptr;
+      opts.timeout_ms = std::strtol(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || opts.timeout_ms <= 0)
+        throw usage_error{"bad --timeout '" + text + "'"};
+    } else if (arg == "--json") {
+      opts.json = true;
+    } else if (arg.rfind("--", 0) == 0) {
+      throw usage_error{"unknown option '" + std::string{arg} + "'"};
+    } else {
+      break;
+    }
+  }
+  if (i >= argc)
+    throw usage_error{"no command given"};
+  opts.command = argv[i++];
+  for (; i < argc; ++i) {
+    std::string_view arg{argv[i]};
+    if (arg == "--json")
+      opts.json = true;
+    else
+      opts.args.emplace_back(arg);
+  }
+  return opts;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg{argv[i]};
+    if (arg == "-h" || arg == "--help") {
+      std::cout << usage_text;
+      return exit_ok;
+    }
+  }
+  options opts;
+  try {
+    opts = parse_options(argc, argv);
+  } catch (const usage_error& err) {
+    return usage(err.message);
+  }
+  auto cmd = commands().find(opts.command);
+  if (cmd == commands().end())
+    return usage("unknown command '" + opts.command + "'");
+  client_options copts;
+  copts.servers = parse_server_list(opts.servers);
+  if (copts.servers.empty())
+    return usage("bad --server '" + opts.servers
+                 + "' (expected HOST:PORT[,HOST:PORT...])");
+  copts.request_timeout = std::chrono::milliseconds{opts.timeout_ms};
+  caf::actor_system_config cfg;
+  announce_message_types(cfg);
+  cfg.load<caf::io::middleman>();
+  cfg.set("scheduler.max-threads", size_t{1});
+  caf::actor_system sys{cfg};
+  blocking_client client{sys, copts};
+  try {
+    return cmd->second(client, opts, opts.args);
+  } catch (const usage_error& err) {
+    return usage(err.message);
+  }
+}
