@@ -23,10 +23,11 @@
 //   indices per session) for session cleanup; container and TTL nodes are
 //   indexed likewise for cleanup_candidates().
 // Layout per znode: name and data strings (SSO keeps short names inline),
-// the stat fields and four link indices: 152 bytes (LP64, libstdc++) plus
-// name/data heap storage, versus ~400+ bytes per znode in ZooKeeper's JVM
-// DataTree. There is no separate sequence counter: as in ZooKeeper, the
-// parent's stat.cversion is the sequential-name counter (see data_tree.cpp).
+// the stat fields, four link indices and the sequence counter: about 152
+// bytes (LP64, libstdc++) plus name/data heap storage, versus ~400+ bytes per
+// znode in ZooKeeper's JVM DataTree. The sequence counter (child_seq) counts
+// child creates only, while stat.cversion also counts deletes, as measured
+// against ZooKeeper 3.8 (see data_tree.cpp).
 //
 // A multi applies its ops one by one and keeps an undo log; if an op fails,
 // the log is replayed backwards, restoring the tree exactly (stats, data,
@@ -36,6 +37,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -172,7 +174,68 @@ public:
 
   const data_tree_limits& limits() const noexcept { return limits_; }
 
+  // -- snapshots (data_tree_snapshot.cpp) ------------------------------------
+  //
+  // The payload format is documented in messages/snapshot.proto: a header
+  // record, one record per znode in pre-order (children in name order) with
+  // its path, data, stat and sequence counter, and a trailer with the record
+  // count and a CRC-32C of everything before it. It holds everything digest()
+  // covers plus last_zxid(); the ephemeral and container/TTL indexes are
+  // rebuilt from the stats on load.
+
+  /// Largest chunk save() hands to its sink.
+  static constexpr size_t snapshot_chunk_bytes = 64 * 1024;
+
+  /// Streams the tree's snapshot payload to `sink` in chunks of 1 to
+  /// snapshot_chunk_bytes bytes; the concatenation of the chunks is the
+  /// payload. Each chunk's bytes are valid only during the call. The sink
+  /// returns false to fail (e.g. a write error): save() then stops at once,
+  /// never calls it again and returns false. Returns true when the whole
+  /// payload was accepted. Deterministic: trees with equal digest() and
+  /// last_zxid() give byte-identical payloads.
+  ///
+  /// Fork-safe: meant to run in a fork()ed child of the multi-threaded node
+  /// (copy-on-write snapshots: the child saves and _exit()s), where any lock
+  /// another thread held at fork time stays locked forever. So this path
+  /// takes no locks, logs nothing, reads no clock, uses no function-local or
+  /// lazily initialized statics (its CRC tables are constant-initialized) and
+  /// no protobuf reflection or descriptors (only generated serialization
+  /// code, whose defaults are initialized at program start). It allocates,
+  /// modestly: glibc's malloc is fork-safe. Memory beyond the tree: one
+  /// chunk buffer, one encoded record (about the largest znode), the
+  /// pre-order stack (16 bytes per node still to visit: the unvisited
+  /// children of the current node's ancestors) and the child list of the
+  /// node being visited. Allocation failure throws std::bad_alloc, as
+  /// anywhere else.
+  [[nodiscard]] bool
+  save(const std::function<bool(std::string_view)>& sink) const;
+
+  /// Rebuilds a tree from a payload save() produced. `source(buffer, size)`
+  /// copies up to `size` bytes of the payload into `buffer` and returns how
+  /// many; 0 means the end (a source that fails should return 0 too). The
+  /// source must deliver exactly one payload: bytes after the trailer are an
+  /// error. `limits` become the tree's limits and bound what is read: a
+  /// record larger than a znode within `limits` can be, or a path or data
+  /// beyond them, is rejected before it is buffered.
+  ///
+  /// Any malformed, truncated, corrupt or inconsistent payload yields
+  /// data_inconsistency; it never crashes or hangs, and memory stays
+  /// proportional to the bytes actually read. On success the tree's
+  /// digest(), last_zxid(), reads, get_ephemerals() and cleanup_candidates()
+  /// equal those of the saved tree, and it applies later commands exactly as
+  /// the saved tree would.
+  static result<data_tree>
+  load(const std::function<size_t(char*, size_t)>& source,
+       data_tree_limits limits);
+
 private:
+  class snapshot_writer; ///< save() (data_tree_snapshot.cpp)
+  class snapshot_loader; ///< load() (data_tree_snapshot.cpp)
+  struct no_nodes {};
+  /// A tree without any node, not even "/": load() fills it. Every member
+  /// keeps its default (empty) value. Defined in data_tree_snapshot.cpp.
+  data_tree(data_tree_limits limits, no_nodes);
+
   /// "No node" in links and hash slots.
   static constexpr uint32_t nil = UINT32_MAX;
   /// The root is always node 0.
