@@ -1,0 +1,83 @@
+// raft_simulator: a deterministic simulation of a Raft cluster in one
+// process, driven by one seed.
+//
+// N cores (raft/core.hpp) run under simulated shells that follow the core's
+// output contract exactly: messages travel through a network that drops,
+// duplicates, delays and reorders them, and that partitions and heals; each
+// node's writes go to a simulated disk that makes them durable in order after
+// a random delay (persisted() and messages_after_persist follow); nodes crash
+// (losing writes not yet durable, possibly tearing the oldest one) and
+// restart from their disk; a hash-chain state machine applies committed
+// entries and takes snapshots at random points, which leaders ship to lagging
+// followers.
+//
+// After every step the simulation checks: each core's check_invariants(), at
+// most one leader per term, State Machine Safety (every committed or applied
+// entry and every state-machine hash matches a global record), Leader
+// Completeness for each new leader, and that every read index covers every
+// entry committed before the read was requested. At the end it heals
+// everything and requires every node to apply a final entry (liveness).
+//
+// The same seed replays exactly: all randomness comes from one splitmix64
+// stream, and `transcript` hashes everything that happened.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+namespace conclave::raft::sim {
+
+struct options {
+  uint64_t seed = 1;
+  /// Cluster size (3 or 5 make sense).
+  size_t nodes = 3;
+  /// Time units of the faulty phase (a core ticks every 10 units).
+  size_t steps = 3000;
+  /// Time units the healed cluster may go without progress before the
+  /// liveness check fails (and at most 10 times this in all) while it
+  /// applies a final entry everywhere.
+  size_t settle_steps = 3000;
+  /// Inject faults (loss, duplication, partitions, crashes, torn writes).
+  bool faults = true;
+  /// If set, every event and core log line is written here.
+  std::ostream* trace = nullptr;
+};
+
+struct stats {
+  size_t leaders = 0; ///< distinct (term, leader) pairs
+  size_t max_term = 0;
+  size_t committed = 0; ///< highest committed index
+  size_t proposals = 0;
+  size_t delivered = 0;
+  size_t dropped = 0;
+  size_t duplicated = 0;
+  size_t partitions = 0;
+  size_t crashes = 0;
+  size_t torn_writes = 0;
+  size_t snapshots_taken = 0;
+  size_t snapshots_installed = 0;
+  size_t reads_ok = 0;
+  size_t reads_failed = 0;
+  size_t transfers = 0;
+};
+
+struct result {
+  bool ok = true;
+  uint64_t seed = 0;
+  /// Step at which a check failed.
+  size_t step = 0;
+  std::string failure;
+  /// Hash of every event; equal seeds give equal transcripts.
+  uint64_t transcript = 0;
+  stats counts;
+};
+
+/// Runs one seed.
+result run(const options& opts);
+
+/// One line: seed, outcome, figures.
+std::string describe(const result& res);
+
+} // namespace conclave::raft::sim
