@@ -3,22 +3,27 @@
 // A node is a small set of actors. Data flows like this (see
 // docs/architecture.md):
 //
-//   client_actor --request--> session_actor --read-----> registry_actor
-//                                   |                          ^
-//                                   +--propose--> log_actor ---+ apply
-//                                   ^                          |
-//                                   +---------- applied -------+
+//   client_actor --request--> session_actor --read------------> registry_actor
+//                                   |                                ^
+//                                   +--propose--> log_actor ---------+ apply
+//                                   |              |  ^    |
+//                                   |    storage <-+  |    +--raft--> peers'
+//                                   |    (durable)    |               log actors
+//                                   |           election_actor (ticks, policy)
+//                                   +----------- applied (from the registry)
 //
 // Reads are served by the registry from the local tree. Writes become
-// commands that the log orders and stamps with the leader's time; the
-// registry applies committed entries in order and hands results of entries
-// this node proposed back to its session actor, which answers the client.
+// proposals that the leader's log actor appends to the Raft log; every node's
+// registry applies committed entries in order, and the node that proposed an
+// entry answers its client once it has applied it.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include <caf/typed_actor.hpp>
 
+#include "messages/local_messages.hpp"
 #include "messages/type_ids.hpp"
 
 namespace conclave {
@@ -33,28 +38,93 @@ using session_actor = caf::typed_actor<
   // Closes the sender's session; replies once its ephemerals are gone.
   caf::replies_to<bye_atom>::with<pb::Response>,
   // Result of an entry this node proposed (from the registry, after apply).
-  caf::reacts_to<applied_atom, uint64_t, pb::Response>>;
+  caf::reacts_to<applied_atom, uint64_t, pb::Response>,
+  // Leadership changed (from the election actor).
+  caf::reacts_to<leader_atom, pb::Leadership>,
+  // Periodic: fails writes that waited longer than the request timeout.
+  caf::reacts_to<sweep_atom>>;
 
-/// Hosts the znode tree: applies committed entries, serves reads.
+/// Hosts the znode tree: applies committed entries, serves reads, takes and
+/// loads snapshots.
 using registry_actor = caf::typed_actor<
   // Applies committed entries, in log order. Entries proposed by this node
   // produce an `applied` message to the subscribed session actor.
   caf::reacts_to<apply_atom, pb::LogBatch>,
-  // Serves a read (get, exists, children, ephemerals, count) from the tree.
+  // Serves a read once the tree has applied Request.min_zxid.
   caf::replies_to<read_atom, pb::Request>::with<pb::Response>,
   // Subscribes the node's session actor to results of local proposals.
   caf::reacts_to<connect_atom, session_actor>,
   // Reports the tree's figures (znodes, applied index, digest, ...).
-  caf::replies_to<status_atom>::with<pb::NodeStatus>>;
+  caf::replies_to<status_atom>::with<pb::NodeStatus>,
+  // Takes a snapshot of the applied state (in a forked child, so serving
+  // goes on); replies with its metadata once it is durable.
+  caf::replies_to<snapshot_atom>::with<pb::SnapshotMeta>,
+  // Replaces the tree with the snapshot file at the path (a follower that
+  // was sent the leader's snapshot).
+  caf::reacts_to<load_atom, std::string, pb::SnapshotMeta>,
+  // Periodic: collects a finished snapshot child process.
+  caf::reacts_to<reap_atom>>;
 
-/// Orders commands into the log and streams committed entries to the
-/// registry. (Single node: in memory; the replication issue puts Raft here.)
+/// Makes the log durable (a detached actor: it blocks on fsync).
+using storage_actor = caf::typed_actor<
+  // Writes the hard state and entries and syncs once; replies with the last
+  // durable index and its term.
+  caf::replies_to<persist_atom, persist_batch>::with<uint64_t, uint64_t>,
+  // Removes log segments wholly covered by the snapshot at the index and
+  // old snapshots beyond the retention count; replies with the number of
+  // files removed.
+  caf::replies_to<compact_atom, uint64_t>::with<uint64_t>,
+  // Stores one chunk of a snapshot streamed by the leader; replies with the
+  // next expected offset, and with the file's path once the last chunk made
+  // it durable and verified (empty path before that).
+  caf::replies_to<chunk_atom, pb::SnapshotChunk>::with<uint64_t, std::string>,
+  // Reads up to the given number of bytes of the newest snapshot file from
+  // an offset, for streaming it to a follower.
+  caf::replies_to<fetch_atom, uint64_t, uint64_t>::with<pb::SnapshotChunk>>;
+
+/// Anything that wants to hear about leadership changes (the election
+/// actor's interface includes it).
+using leadership_listener = caf::typed_actor<
+  // Role, term or leader changed.
+  caf::reacts_to<leader_atom, pb::Leadership>>;
+
+/// Hosts the Raft core: orders proposals into the log, replicates it to the
+/// peers' log actors, and streams committed entries to the registry.
 using log_actor = caf::typed_actor<
-  // Appends a command for the session actor's request `request_id`;
-  // replies with the log index it was assigned.
-  caf::replies_to<propose_atom, pb::Command, uint64_t>::with<uint64_t>,
-  // Reports the log's figures (role, term, commit and last index, ...).
-  caf::replies_to<status_atom>::with<pb::NodeStatus>>;
+  // Appends a proposal (the leader stamps its time); replies with the log
+  // index. A follower forwards it to the leader; with no leader it fails.
+  caf::replies_to<propose_atom, pb::Proposal>::with<uint64_t>,
+  // A Raft message from a peer's log actor.
+  caf::reacts_to<raft_atom, pb::RaftMessage>,
+  // A chunk of the leader's snapshot (follower side); replies with the next
+  // offset wanted.
+  caf::replies_to<chunk_atom, pb::SnapshotChunk>::with<uint64_t>,
+  // Confirms leadership and replies with a linearizable read index (§6.4).
+  caf::replies_to<read_index_atom>::with<uint64_t>,
+  // Hands leadership to the node (0: the most up-to-date follower); replies
+  // with the chosen node. A follower forwards it to the leader.
+  caf::replies_to<transfer_atom, uint64_t>::with<uint64_t>,
+  // One tick of the Raft clock (from the election actor).
+  caf::reacts_to<tick_atom>,
+  // Drains the core's output (self-sent, so that a mailbox full of work is
+  // handled as one batch: one disk write for many proposals).
+  caf::reacts_to<flush_atom>,
+  // Reports Raft figures (role, term, indexes, peers' match indexes).
+  caf::replies_to<status_atom>::with<pb::NodeStatus>,
+  // Subscribes the election actor to leadership changes.
+  caf::reacts_to<connect_atom, leadership_listener>>;
+
+/// Leadership policy: drives the Raft clock and tells the node's actors when
+/// leadership changes.
+using election_actor = caf::typed_actor<
+  // Role, term or leader changed (from the log actor).
+  caf::reacts_to<leader_atom, pb::Leadership>,
+  // Self-sent every tick-ms; forwards a tick to the log actor.
+  caf::reacts_to<tick_atom>,
+  // Subscribes the node's session actor to leadership changes.
+  caf::reacts_to<connect_atom, session_actor>,
+  // Hands leadership to the node (0: the most up-to-date follower).
+  caf::replies_to<transfer_atom, uint64_t>::with<uint64_t>>;
 
 /// A native client's connection to a cluster (see client_actor.hpp).
 using client_actor = caf::typed_actor<
@@ -65,6 +135,9 @@ using client_actor = caf::typed_actor<
   // needed); fails with connection_loss if no server is reachable.
   caf::replies_to<hello_atom>::with<pb::Hello>,
   // Closes the session and the connection.
-  caf::replies_to<bye_atom>::with<pb::Response>>;
+  caf::replies_to<bye_atom>::with<pb::Response>,
+  // Self-sent: sends again a request the node answered with `retry` (no
+  // leader yet), until the request's deadline.
+  caf::reacts_to<retry_atom, uint64_t>>;
 
 } // namespace conclave

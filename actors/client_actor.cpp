@@ -12,18 +12,41 @@ using self_ptr = client_actor::stateful_pointer<client_state>;
 
 void connect_next(self_ptr self, size_t attempts_left);
 
-void forward(self_ptr self, pb::Request req,
-             caf::typed_response_promise<pb::Response> rp) {
+/// Delay before retry `attempt` (1, 2, ...): 20 ms doubling up to 500 ms.
+std::chrono::milliseconds retry_delay(uint32_t attempt) {
+  auto ms = 20u << std::min(attempt, 5u);
+  return std::chrono::milliseconds(std::min(ms, 500u));
+}
+
+void forward(self_ptr self, client_state::queued q) {
   auto& st = self->state;
+  auto& req = q.request;
+  req.set_min_zxid(std::max(req.min_zxid(), st.last_zxid));
+  auto copy = req;
   self
     ->request(st.server, st.options.request_timeout, request_atom::value,
-              std::move(req))
-    .then([=](pb::Response& resp) mutable { rp.deliver(std::move(resp)); },
-          [=](const caf::error& err) mutable {
-            rp.deliver(error_response(error_code::connection_loss,
-                                      "request failed: "
-                                        + self->system().render(err)));
-          });
+              std::move(copy))
+    .then(
+      [=](pb::Response& resp) mutable {
+        auto& st = self->state;
+        st.last_zxid = std::max(st.last_zxid, resp.zxid());
+        auto delay = retry_delay(q.attempt + 1);
+        if (resp.retry()
+            && std::chrono::steady_clock::now() + delay < q.deadline) {
+          // Nothing was done (no leader yet): try again shortly.
+          ++q.attempt;
+          auto id = st.next_retry_id++;
+          st.retries.emplace(id, std::move(q));
+          self->delayed_send(self, delay, retry_atom::value, id);
+          return;
+        }
+        q.promise.deliver(std::move(resp));
+      },
+      [=](const caf::error& err) mutable {
+        q.promise.deliver(error_response(error_code::connection_loss,
+                                         "request failed: "
+                                           + self->system().render(err)));
+      });
 }
 
 /// Fails everything waiting for a connection.
@@ -49,7 +72,7 @@ void on_connected(self_ptr self, session_actor server, pb::Hello hello) {
   auto queue = std::move(st.queue);
   st.queue.clear();
   for (auto& q : queue)
-    forward(self, std::move(q.request), std::move(q.promise));
+    forward(self, std::move(q));
 }
 
 void try_next(self_ptr self, size_t attempts_left, const std::string& why) {
@@ -155,16 +178,34 @@ client(client_actor::stateful_pointer<client_state> self,
         return error_response(error_code::connection_loss,
                               "no servers configured");
       auto rp = self->make_response_promise<pb::Response>();
+      client_state::queued q{std::move(req), rp,
+                             std::chrono::steady_clock::now()
+                               + st.options.request_timeout,
+                             0};
       if (st.server) {
-        forward(self, std::move(req), rp);
+        forward(self, std::move(q));
         return rp;
       }
       if (st.queue.size() >= st.options.max_queued_requests)
         return error_response(error_code::throttled_op,
                               "too many requests waiting for a connection");
-      st.queue.push_back(client_state::queued{std::move(req), rp});
+      st.queue.push_back(std::move(q));
       ensure_connecting(self);
       return rp;
+    },
+    [=](retry_atom, uint64_t id) {
+      auto& st = self->state;
+      auto i = st.retries.find(id);
+      if (i == st.retries.end())
+        return;
+      auto q = std::move(i->second);
+      st.retries.erase(i);
+      if (st.server) {
+        forward(self, std::move(q));
+        return;
+      }
+      st.queue.push_back(std::move(q));
+      ensure_connecting(self);
     },
     [=](hello_atom) -> caf::result<pb::Hello> {
       auto& st = self->state;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -38,17 +39,26 @@ struct client_options {
 struct client_state {
   static inline const char* name = "client";
 
+  /// A request on its way: waiting for a connection or for a retry.
   struct queued {
     pb::Request request;
     caf::typed_response_promise<pb::Response> promise;
+    std::chrono::steady_clock::time_point deadline;
+    uint32_t attempt = 0;
   };
 
   client_options options;
   session_actor server;
   pb::Hello hello;
   size_t next_server = 0;
+  /// Highest zxid seen in any response: requests carry it as min_zxid, so
+  /// the client never reads older state after moving to another node.
+  int64_t last_zxid = 0;
   bool connecting = false;
   std::deque<queued> queue;
+  /// Requests waiting to be sent again (see retry_atom).
+  std::unordered_map<uint64_t, queued> retries;
+  uint64_t next_retry_id = 1;
   std::vector<caf::typed_response_promise<pb::Hello>> hello_waiters;
 };
 

@@ -1,44 +1,600 @@
 #include "actors/log_actor.hpp"
 
+#include <algorithm>
 #include <chrono>
+
+#include <caf/io/middleman.hpp>
+
+#include "runtime/logging.hpp"
+#include "runtime/raft/codec.hpp"
 
 namespace conclave {
 
-int64_t system_clock_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
+namespace {
+
+using self_ptr = log_actor::stateful_pointer<log_state>;
+
+/// Longest wait between reconnection attempts, in ticks.
+constexpr uint64_t max_backoff_ticks = 50;
+
+/// A snapshot transfer that makes no progress for this many ticks is
+/// abandoned (the core asks again).
+constexpr uint64_t transfer_timeout_ticks = 300;
+
+void drain(self_ptr self);
+
+void schedule_flush(self_ptr self) {
+  auto& st = self->state;
+  if (!st.flush_scheduled) {
+    st.flush_scheduled = true;
+    self->send(self, flush_atom::value);
+  }
 }
 
-log_actor::behavior_type commit_log(log_actor::stateful_pointer<log_state> self,
-                             node_id id, registry_actor registry,
-                             clock_fn clock) {
-  self->state.self_id = id;
-  self->state.registry = std::move(registry);
-  self->state.clock = std::move(clock);
+[[noreturn]] void fatal(const std::string& what) {
+  CONCLAVE_LOG("log", error) << what << "; stopping the node";
+  stop_logging();
+  std::abort();
+}
+
+// -- peers --------------------------------------------------------------------
+
+void connect_peer(self_ptr self, node_id id);
+
+void peer_lost(self_ptr self, node_id id, const std::string& why) {
+  auto& link = self->state.peers[id];
+  link.handle = nullptr;
+  link.connecting = false;
+  ++link.failures;
+  auto backoff = std::min<uint64_t>(max_backoff_ticks,
+                                     uint64_t{1} << std::min(link.failures,
+                                                             6u));
+  link.retry_tick = self->state.ticks + backoff;
+  if (!link.reported) {
+    link.reported = true;
+    CONCLAVE_LOG("log", warning)
+      << "cannot reach peer " << id << " at " << to_string(link.address)
+      << " (" << why << "); retrying with backoff";
+  }
+}
+
+void peer_found(self_ptr self, node_id id, log_actor handle) {
+  auto& link = self->state.peers[id];
+  link.connecting = false;
+  if (link.handle == handle)
+    return;
+  link.handle = std::move(handle);
+  self->monitor(link.handle);
+  if (link.reported)
+    CONCLAVE_LOG("log", info) << "peer " << id << " is reachable again";
+  link.reported = false;
+  link.failures = 0;
+}
+
+void connect_peer(self_ptr self, node_id id) {
+  auto& link = self->state.peers[id];
+  if (link.handle || link.connecting)
+    return;
+  link.connecting = true;
+  auto mm = self->system().middleman().actor_handle();
+  self
+    ->request(mm, std::chrono::seconds(5), connect_atom::value,
+              link.address.host, link.address.port)
+    .then(
+      [=](const caf::node_id&, caf::strong_actor_ptr ptr,
+          const std::set<std::string>& ifs) {
+        if (!ptr || ifs != self->system().message_types<log_actor>()) {
+          peer_lost(self, id, "not a Conclave peer port");
+          return;
+        }
+        peer_found(self, id, caf::actor_cast<log_actor>(ptr));
+      },
+      [=](const caf::error& err) {
+        peer_lost(self, id, self->system().render(err));
+      });
+}
+
+void send_raft(self_ptr self, raft::message msg) {
+  auto to = msg.to;
+  auto i = self->state.peers.find(to);
+  if (i == self->state.peers.end())
+    return;
+  if (!i->second.handle) {
+    // Raft tolerates lost messages; reconnect in the background.
+    if (!i->second.connecting && i->second.retry_tick <= self->state.ticks)
+      connect_peer(self, to);
+    return;
+  }
+  self->send(i->second.handle, raft_atom::value,
+             raft::encode(std::move(msg)));
+}
+
+void send_all(self_ptr self, std::vector<raft::message>& msgs) {
+  for (auto& msg : msgs)
+    send_raft(self, std::move(msg));
+  msgs.clear();
+}
+
+// -- persistence pipeline --------------------------------------------------
+
+void start_write(self_ptr self) {
+  auto& st = self->state;
+  if (st.write_in_flight || !st.write_pending)
+    return;
+  st.write_in_flight = true;
+  st.write_pending = false;
+  st.inflight_reports = st.next_write.snapshot || !st.next_write.entries.empty();
+  st.after_inflight = std::move(st.after_next);
+  st.after_next.clear();
+  auto batch = std::move(st.next_write);
+  st.next_write = persist_batch{};
+  self->request(st.storage, caf::infinite, persist_atom::value,
+                std::move(batch))
+    .then(
+      [=](uint64_t index, uint64_t term) {
+        auto& st = self->state;
+        st.write_in_flight = false;
+        if (st.inflight_reports)
+          st.core->persisted(log_index{index}, term_t{term});
+        send_all(self, st.after_inflight);
+        if (st.write_pending)
+          start_write(self);
+        else
+          send_all(self, st.after_next); // they waited only for this write
+        schedule_flush(self);
+      },
+      [=](const caf::error& err) {
+        fatal("cannot persist the log: " + self->system().render(err));
+      });
+}
+
+/// Adds the output's durable part to the next write (in the contract's
+/// order: snapshot, entries, state; the storage worker writes the hard
+/// state before the entries, which open_storage() relies on).
+void queue_write(self_ptr self, raft::output& out) {
+  auto& st = self->state;
+  auto& w = st.next_write;
+  if (out.snapshot) {
+    // Entries queued before the snapshot are covered by it.
+    w.entries.clear();
+    w.snapshot = out.snapshot;
+    st.write_pending = true;
+  }
+  if (out.state) {
+    w.state = out.state;
+    st.write_pending = true;
+  }
+  if (!out.entries.empty()) {
+    auto first = out.entries.front().index;
+    // A later output may overwrite a suffix this write has not stored yet.
+    while (!w.entries.empty() && w.entries.back().index >= first)
+      w.entries.pop_back();
+    for (auto& e : out.entries)
+      w.entries.push_back(std::move(e));
+    st.write_pending = true;
+  }
+  for (auto& m : out.messages_after_persist)
+    st.after_next.push_back(std::move(m));
+  // Nothing to write and nothing in flight: "after persist" is now.
+  if (!st.write_pending && !st.write_in_flight)
+    send_all(self, st.after_next);
+}
+
+// -- applying -----------------------------------------------------------------
+
+pb::LogEntry to_log_entry(raft::entry& e) {
+  pb::LogEntry out;
+  out.set_index(e.index.value());
+  out.set_term(e.term.value());
+  if (e.type == raft::entry_type::noop)
+    return out;
+  pb::Proposal proposal;
+  if (!proposal.ParseFromString(e.data))
+    fatal("committed entry " + std::to_string(e.index.value())
+          + " is not a proposal");
+  out.set_time_ms(proposal.time_ms());
+  out.set_origin_node(proposal.origin_node());
+  out.set_request_id(proposal.request_id());
+  *out.mutable_command() = std::move(*proposal.mutable_command());
+  return out;
+}
+
+void maybe_snapshot(self_ptr self) {
+  auto& st = self->state;
+  if (st.snapshot_running
+      || (st.entries_since_snapshot < st.options.snapshot_entries
+          && st.bytes_since_snapshot < st.options.snapshot_log_bytes))
+    return;
+  st.snapshot_running = true;
+  self->request(st.registry, caf::infinite, snapshot_atom::value)
+    .then(
+      [=](const pb::SnapshotMeta& meta) {
+        auto& st = self->state;
+        st.entries_since_snapshot = 0;
+        st.bytes_since_snapshot = 0;
+        st.core->snapshot_taken(raft::decode(meta),
+                                st.options.snapshot_keep_entries);
+        schedule_flush(self);
+        // The next snapshot starts only after old files are gone (retain()
+        // must not meet a snapshot still being written).
+        self->request(st.storage, caf::infinite, compact_atom::value,
+                      meta.index())
+          .then([=](uint64_t) { self->state.snapshot_running = false; },
+                [=](const caf::error& err) {
+                  fatal("cannot compact the log: "
+                        + self->system().render(err));
+                });
+      },
+      [=](const caf::error& err) {
+        self->state.snapshot_running = false;
+        CONCLAVE_LOG("log", warning)
+          << "snapshot not taken: " << self->system().render(err);
+      });
+}
+
+void apply_committed(self_ptr self, std::vector<raft::entry>& committed) {
+  auto& st = self->state;
+  if (committed.empty())
+    return;
+  pb::LogBatch batch;
+  batch.mutable_entries()->Reserve(static_cast<int>(committed.size()));
+  for (auto& e : committed) {
+    st.bytes_since_snapshot += e.data.size();
+    *batch.add_entries() = to_log_entry(e);
+  }
+  st.entries_since_snapshot += committed.size();
+  self->send(st.registry, apply_atom::value, std::move(batch));
+  maybe_snapshot(self);
+}
+
+// -- snapshots to followers ---------------------------------------------------
+
+void send_next_chunk(self_ptr self, node_id peer);
+
+void transfer_failed(self_ptr self, node_id peer, const std::string& why) {
+  self->state.transfers.erase(peer);
+  CONCLAVE_LOG("log", warning)
+    << "snapshot transfer to peer " << peer << " failed: " << why;
+}
+
+void send_next_chunk(self_ptr self, node_id peer) {
+  auto& st = self->state;
+  auto t = st.transfers.find(peer);
+  if (t == st.transfers.end())
+    return;
+  auto offset = t->second.offset;
+  self
+    ->request(st.storage, caf::infinite, fetch_atom::value, offset,
+              static_cast<uint64_t>(st.options.snapshot_chunk_bytes))
+    .then(
+      [=](pb::SnapshotChunk& chunk) {
+        auto& st = self->state;
+        auto link = st.peers.find(peer);
+        if (link == st.peers.end() || !link->second.handle) {
+          transfer_failed(self, peer, "peer unreachable");
+          return;
+        }
+        chunk.set_from(st.self_id.value());
+        chunk.set_term(st.core->term().value());
+        auto done = chunk.done();
+        self
+          ->request(link->second.handle, std::chrono::seconds(30),
+                    chunk_atom::value, std::move(chunk))
+          .then(
+            [=](uint64_t next) {
+              auto& st = self->state;
+              auto t = st.transfers.find(peer);
+              if (t == st.transfers.end())
+                return;
+              if (done) {
+                CONCLAVE_LOG("log", info)
+                  << "sent snapshot to peer " << peer;
+                st.transfers.erase(t);
+                return;
+              }
+              t->second.offset = next;
+              t->second.started_tick = st.ticks;
+              send_next_chunk(self, peer);
+            },
+            [=](const caf::error& err) {
+              transfer_failed(self, peer, self->system().render(err));
+            });
+      },
+      [=](const caf::error& err) {
+        transfer_failed(self, peer, self->system().render(err));
+      });
+}
+
+void start_transfers(self_ptr self, const std::vector<node_id>& peers) {
+  auto& st = self->state;
+  for (auto peer : peers) {
+    if (st.transfers.count(peer) != 0)
+      continue;
+    CONCLAVE_LOG("log", info)
+      << "peer " << peer << " fell behind the log; sending it a snapshot";
+    st.transfers.emplace(peer, snapshot_transfer{0, st.ticks});
+    send_next_chunk(self, peer);
+  }
+}
+
+// -- the output contract ------------------------------------------------------
+
+void report_leadership(self_ptr self) {
+  auto& st = self->state;
+  pb::Leadership l;
+  l.set_term(st.core->term().value());
+  l.set_leader_id(st.core->leader().value());
+  l.set_role(raft::to_string(st.core->role()));
+  if (l.SerializeAsString() == st.reported.SerializeAsString())
+    return;
+  st.reported = l;
+  if (st.election)
+    self->send(st.election, leader_atom::value, l);
+}
+
+void log_core_lines(std::vector<raft::log_line>& lines) {
+  for (auto& line : lines) {
+    switch (line.severity) {
+      case raft::log_line::level::debug:
+        CONCLAVE_LOG("raft", debug) << line.text;
+        break;
+      case raft::log_line::level::info:
+        CONCLAVE_LOG("raft", info) << line.text;
+        break;
+      case raft::log_line::level::warning:
+        CONCLAVE_LOG("raft", warning) << line.text;
+        break;
+    }
+  }
+}
+
+/// Handles one output of the core, in the contract's order.
+void drain(self_ptr self) {
+  auto& st = self->state;
+  auto out = st.core->take_output();
+  log_core_lines(out.log);
+  // 1. What never waits for the disk: the leader's appends and heartbeats.
+  //    The snapshot itself travels as chunks (snapshot_for), not as a
+  //    message.
+  for (auto& msg : out.messages)
+    if (!std::holds_alternative<raft::install_snapshot>(msg.body))
+      send_raft(self, std::move(msg));
+  // 2./3. Persist, then send what waited for it.
+  queue_write(self, out);
+  start_write(self);
+  // 4. Apply: a received snapshot first, then committed entries.
+  if (out.snapshot) {
+    pb::SnapshotMeta meta;
+    raft::encode(*out.snapshot, &meta);
+    self->send(st.registry, load_atom::value, st.installed_snapshot, meta);
+    st.entries_since_snapshot = 0;
+    st.bytes_since_snapshot = 0;
+  }
+  apply_committed(self, out.committed);
+  for (auto& r : out.reads) {
+    auto i = st.reads.find(r.read_id);
+    if (i != st.reads.end()) {
+      i->second.deliver(r.index.value());
+      st.reads.erase(i);
+    }
+  }
+  for (auto id : out.failed_reads) {
+    auto i = st.reads.find(id);
+    if (i != st.reads.end()) {
+      i->second.deliver(caf::make_error(caf::sec::runtime_error,
+                                        "leadership not confirmed"));
+      st.reads.erase(i);
+    }
+  }
+  if (!out.snapshot_for.empty())
+    start_transfers(self, out.snapshot_for);
+  if (out.leadership_changed)
+    report_leadership(self);
+}
+
+// -- handlers -----------------------------------------------------------------
+
+caf::result<uint64_t> propose(self_ptr self, pb::Proposal& proposal) {
+  auto& st = self->state;
+  if (st.core->role() == raft::role::leader) {
+    proposal.set_time_ms(st.clock());
+    proposal.set_forwarded(false);
+    auto index = st.core->propose(proposal.SerializeAsString());
+    schedule_flush(self);
+    if (index)
+      return index->value();
+    if (index.error() == error_code::throttled_op)
+      return caf::make_error(caf::sec::runtime_error,
+                             "leader is throttling writes");
+  }
+  auto leader = st.core->leader();
+  auto link = st.peers.find(leader);
+  if (proposal.forwarded() || leader == node_id{0} || leader == st.self_id
+      || link == st.peers.end() || !link->second.handle)
+    return caf::make_error(caf::sec::runtime_error,
+                           "no leader known at node "
+                             + std::to_string(st.self_id.value()));
+  proposal.set_forwarded(true);
+  return self->delegate(link->second.handle, propose_atom::value,
+                        std::move(proposal));
+}
+
+caf::result<uint64_t> read_index(self_ptr self) {
+  auto& st = self->state;
+  if (st.reads.size() >= st.options.max_pending_reads)
+    return caf::make_error(caf::sec::runtime_error,
+                           "too many linearizable reads pending");
+  auto id = st.next_read_id++;
+  auto rp = self->make_response_promise<uint64_t>();
+  st.reads.emplace(id, rp);
+  st.core->read_index(id);
+  schedule_flush(self);
+  return rp;
+}
+
+caf::result<uint64_t> transfer(self_ptr self, uint64_t target) {
+  auto& st = self->state;
+  if (st.core->role() != raft::role::leader) {
+    auto link = st.peers.find(st.core->leader());
+    if (link == st.peers.end() || !link->second.handle)
+      return caf::make_error(caf::sec::runtime_error, "no leader known");
+    return self->delegate(link->second.handle, transfer_atom::value, target);
+  }
+  auto chosen = node_id{target};
+  if (target == 0) {
+    log_index best{0};
+    for (auto [peer, match] : st.core->match_indexes())
+      if (peer != st.self_id && (chosen == node_id{0} || match > best)) {
+        chosen = peer;
+        best = match;
+      }
+    if (chosen == node_id{0})
+      return caf::make_error(caf::sec::runtime_error,
+                             "no follower to hand leadership to");
+  }
+  auto err = st.core->transfer_leadership(chosen);
+  schedule_flush(self);
+  if (err != error_code::ok)
+    return caf::make_error(caf::sec::runtime_error,
+                           "cannot transfer leadership to node "
+                             + std::to_string(chosen.value()) + ": "
+                             + std::string{to_string(err)});
+  CONCLAVE_LOG("log", info)
+    << "transferring leadership to node " << chosen;
+  return chosen.value();
+}
+
+caf::result<uint64_t> receive_chunk(self_ptr self, pb::SnapshotChunk& chunk) {
+  auto& st = self->state;
+  if (chunk.term() < st.core->term().value())
+    return caf::make_error(caf::sec::runtime_error, "stale snapshot chunk");
+  auto rp = self->make_response_promise<uint64_t>();
+  auto from = node_id{chunk.from()};
+  auto term = term_t{chunk.term()};
+  auto meta = raft::decode(chunk.meta());
+  self->request(st.storage, caf::infinite, chunk_atom::value, std::move(chunk))
+    .then(
+      [=](uint64_t next, const std::string& path) mutable {
+        if (!path.empty()) {
+          // The bytes are durable and verified: now the core may install.
+          auto& st = self->state;
+          st.installed_snapshot = path;
+          st.core->step(raft::message{from, st.self_id,
+                                      raft::install_snapshot{term, meta}});
+          schedule_flush(self);
+        }
+        rp.deliver(next);
+      },
+      [=](const caf::error& err) mutable { rp.deliver(err); });
+  return rp;
+}
+
+pb::NodeStatus status(self_ptr self) {
+  auto& st = self->state;
+  const auto& core = *st.core;
+  pb::NodeStatus s;
+  s.set_node_id(st.self_id.value());
+  s.set_role(raft::to_string(core.role()));
+  s.set_term(core.term().value());
+  s.set_leader_id(core.leader().value());
+  s.set_commit_index(core.commit_index().value());
+  s.set_last_log_index(core.last_index().value());
+  s.set_snapshot_index(core.snapshot_index().value());
+  s.set_log_bytes(st.bytes_since_snapshot);
+  if (core.role() == raft::role::leader) {
+    for (auto [peer, match] : core.match_indexes()) {
+      if (peer == st.self_id)
+        continue;
+      auto p = s.add_peers();
+      p->set_node_id(peer.value());
+      p->set_match_index(match.value());
+      auto link = st.peers.find(peer);
+      p->set_reachable(link != st.peers.end() && link->second.handle);
+    }
+  }
+  return s;
+}
+
+} // namespace
+
+log_actor::behavior_type
+replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
+               log_options options, raft::persistent_state disk,
+               registry_actor registry, storage_actor storage,
+               clock_fn clock) {
+  auto& st = self->state;
+  st.self_id = id;
+  st.options = std::move(options);
+  st.registry = std::move(registry);
+  st.storage = std::move(storage);
+  st.clock = std::move(clock);
+  for (const auto& p : st.options.peers)
+    if (p.id != id)
+      st.peers[p.id].address = p;
+  st.core.emplace(st.options.core, std::move(disk));
+  self->set_down_handler([=](const caf::down_msg& msg) {
+    for (auto& [peer, link] : self->state.peers)
+      if (link.handle && link.handle.address() == msg.source) {
+        peer_lost(self, peer, "connection closed");
+        return;
+      }
+  });
+  for (auto& [peer, link] : st.peers)
+    connect_peer(self, peer);
+  schedule_flush(self);
   return {
-    [=](propose_atom, pb::Command& cmd, uint64_t request_id) -> uint64_t {
-      auto& st = self->state;
-      pb::LogBatch batch;
-      auto entry = batch.add_entries();
-      entry->set_index(++st.last_index);
-      entry->set_term(1);
-      entry->set_time_ms(st.clock());
-      entry->set_origin_node(st.self_id.value());
-      entry->set_request_id(request_id);
-      *entry->mutable_command() = std::move(cmd);
-      self->send(st.registry, apply_atom::value, std::move(batch));
-      return st.last_index;
+    [=](propose_atom, pb::Proposal& proposal) {
+      return propose(self, proposal);
     },
-    [=](status_atom) {
-      pb::NodeStatus st;
-      st.set_node_id(self->state.self_id.value());
-      st.set_role("standalone");
-      st.set_term(1);
-      st.set_leader_id(self->state.self_id.value());
-      st.set_commit_index(self->state.last_index);
-      st.set_last_log_index(self->state.last_index);
-      return st;
+    [=](raft_atom, pb::RaftMessage& msg) {
+      auto& st = self->state;
+      auto decoded = raft::decode(std::move(msg));
+      if (!decoded) {
+        CONCLAVE_LOG("log", warning) << "dropping a malformed Raft message";
+        return;
+      }
+      auto from = decoded->from;
+      auto link = st.peers.find(from);
+      if (link == st.peers.end() || decoded->to != st.self_id)
+        return; // not a member, or not for us: the core would ignore it too
+      // Answer over the connection the peer opened, until ours is up.
+      if (!link->second.handle)
+        peer_found(self, from,
+                   caf::actor_cast<log_actor>(self->current_sender()));
+      // The snapshot's bytes come as chunks; its metadata message alone must
+      // not reach the core (see receive_chunk).
+      if (std::holds_alternative<raft::install_snapshot>(decoded->body))
+        return;
+      st.core->step(*decoded);
+      schedule_flush(self);
+    },
+    [=](chunk_atom, pb::SnapshotChunk& chunk) {
+      return receive_chunk(self, chunk);
+    },
+    [=](read_index_atom) { return read_index(self); },
+    [=](transfer_atom, uint64_t target) { return transfer(self, target); },
+    [=](tick_atom) {
+      auto& st = self->state;
+      ++st.ticks;
+      st.core->tick();
+      for (auto& [peer, link] : st.peers)
+        if (!link.handle && !link.connecting && link.retry_tick <= st.ticks)
+          connect_peer(self, peer);
+      for (auto t = st.transfers.begin(); t != st.transfers.end();)
+        t = st.ticks - t->second.started_tick > transfer_timeout_ticks
+              ? st.transfers.erase(t)
+              : std::next(t);
+      schedule_flush(self);
+    },
+    [=](flush_atom) {
+      self->state.flush_scheduled = false;
+      drain(self);
+    },
+    [=](status_atom) { return status(self); },
+    [=](connect_atom, leadership_listener listener) {
+      self->state.election = std::move(listener);
+      self->state.reported = pb::Leadership{};
+      report_leadership(self);
     },
   };
 }

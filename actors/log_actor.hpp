@@ -1,39 +1,109 @@
-// log_actor: orders proposed commands into the log and streams committed
-// entries, in order, to the registry.
+// log_actor: hosts the Raft core (runtime/raft/core) and is its shell.
 //
-// This is the single-node, in-memory log: a proposal is committed the moment
-// it is ordered, stamped with this node's clock (the leader's clock: the
-// registry never reads one). The replication issue replaces the inside of
-// this actor with the Raft core and durable storage; its interface
-// (actors.hpp: log_actor) and the registry stay as they are.
+// The shell owns everything the core may not touch: the network (peers' log
+// actors, reached through CAF's middleman and reconnected with backoff), the
+// disk (through the storage worker, which fsyncs off this actor's thread),
+// and the clock (ticks from the election actor). It obeys the core's output
+// contract in one place, drain(): send what may go now, persist, send what
+// had to wait for durability, then apply (committed entries go to the
+// registry in order).
+//
+// Group commit: handlers only feed the core and schedule a `flush` to
+// themselves; a mailbox full of proposals is drained as one output, so many
+// proposals share one disk write. While a write is in flight the next one
+// accumulates.
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "actors/actors.hpp"
-#include "runtime/strong_id.hpp"
+#include "actors/clock.hpp"
+#include "runtime/node_config.hpp"
+#include "runtime/raft/core.hpp"
 
 namespace conclave {
 
-/// Source of the leader's timestamp, in milliseconds since the epoch.
-/// Injected so that tests control time.
-using clock_fn = std::function<int64_t()>;
+struct log_options {
+  raft::core_config core;
+  /// The other cluster members.
+  std::vector<peer_address> peers;
+  /// Take a snapshot after this many applied entries or log bytes.
+  size_t snapshot_entries = 100000;
+  size_t snapshot_log_bytes = 256 * 1024 * 1024;
+  /// Entries kept behind a snapshot, so slightly lagging followers need no
+  /// snapshot transfer.
+  size_t snapshot_keep_entries = 1000;
+  /// Bytes per snapshot chunk sent to a follower.
+  size_t snapshot_chunk_bytes = 1024 * 1024;
+  /// Reads waiting for a ReadIndex answer; more are refused.
+  size_t max_pending_reads = 100000;
+};
 
-/// Wall-clock milliseconds since the epoch.
-int64_t system_clock_ms();
+/// A connection to one peer's log actor.
+struct peer_link {
+  peer_address address;
+  log_actor handle;
+  bool connecting = false;
+  /// Failed attempts in a row (backoff grows with it).
+  uint32_t failures = 0;
+  uint64_t retry_tick = 0;
+  /// Unreachability is logged once, not per attempt.
+  bool reported = false;
+};
+
+/// A snapshot being streamed to a follower.
+struct snapshot_transfer {
+  uint64_t offset = 0;
+  uint64_t started_tick = 0;
+};
 
 struct log_state {
   static inline const char* name = "log";
 
   node_id self_id;
+  log_options options;
+  std::optional<raft::core> core;
   registry_actor registry;
+  storage_actor storage;
+  leadership_listener election;
   clock_fn clock;
-  uint64_t last_index = 0;
+  std::map<node_id, peer_link> peers;
+  uint64_t ticks = 0;
+  bool flush_scheduled = false;
+
+  // -- persistence pipeline (see drain()) --------------------------------------
+  bool write_in_flight = false;
+  bool write_pending = false;
+  persist_batch next_write;
+  /// The write in flight carries entries or a snapshot: its completion is
+  /// reported to the core with persisted().
+  bool inflight_reports = false;
+  /// Messages to send once the in-flight write is durable.
+  std::vector<raft::message> after_inflight;
+  /// Messages to send once `next_write` is durable.
+  std::vector<raft::message> after_next;
+  /// Path of a snapshot the storage worker installed for the core.
+  std::string installed_snapshot;
+
+  // -- reads and snapshots -----------------------------------------------------
+  uint64_t next_read_id = 1;
+  std::unordered_map<uint64_t, caf::typed_response_promise<uint64_t>> reads;
+  bool snapshot_running = false;
+  uint64_t entries_since_snapshot = 0;
+  uint64_t bytes_since_snapshot = 0;
+  std::map<node_id, snapshot_transfer> transfers;
+  pb::Leadership reported;
 };
 
-log_actor::behavior_type commit_log(log_actor::stateful_pointer<log_state> self,
-                             node_id id, registry_actor registry,
-                             clock_fn clock);
+log_actor::behavior_type
+replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
+               log_options options, raft::persistent_state disk,
+               registry_actor registry, storage_actor storage,
+               clock_fn clock);
 
 } // namespace conclave

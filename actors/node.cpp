@@ -1,54 +1,159 @@
 #include "actors/node.hpp"
 
+#include <random>
+
 #include <caf/io/middleman.hpp>
 
+#include "actors/clock.hpp"
+#include "actors/election_actor.hpp"
 #include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
 #include "actors/session_actor.hpp"
+#include "actors/storage_actor.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/storage/log_store.hpp"
 
 namespace conclave {
 
-caf::expected<node_handles> start_node(caf::actor_system& sys,
-                                       const node_config& cfg) {
-  node_handles node;
-  data_tree_limits tree_limits;
-  tree_limits.max_data_bytes = cfg.max_data_bytes;
-  tree_limits.max_path_bytes = cfg.max_path_bytes;
+namespace {
+
+int ticks(size_t ms, size_t tick_ms) {
+  return static_cast<int>(std::max<size_t>(1, ms / tick_ms));
+}
+
+std::vector<node_id> voters_of(const node_config& cfg) {
+  std::vector<node_id> voters;
+  for (const auto& p : cfg.peers)
+    voters.push_back(p.id);
+  if (voters.empty())
+    voters.push_back(cfg.id);
+  return voters;
+}
+
+log_options log_options_of(const node_config& cfg) {
+  log_options opts;
+  auto& core = opts.core;
+  core.self = cfg.id;
+  core.voters = voters_of(cfg);
+  core.election_timeout_ticks = ticks(cfg.election_timeout_ms, cfg.tick_ms);
+  core.heartbeat_interval_ticks = ticks(cfg.heartbeat_interval_ms,
+                                        cfg.tick_ms);
+  // A failed snapshot transfer is retried soon; a running one is not
+  // restarted (the log actor keeps it going).
+  core.snapshot_retry_ticks = 2 * core.election_timeout_ticks;
+  core.max_append_bytes = cfg.max_append_bytes;
+  core.max_inflight_appends = cfg.max_inflight_appends;
+  core.max_uncommitted_entries = cfg.max_pending_requests * 10;
+  // Election timeouts must differ between nodes and between runs.
+  core.seed = std::random_device{}() ^ (cfg.id.value() << 32);
+  for (const auto& p : cfg.peers)
+    if (p.id != cfg.id)
+      opts.peers.push_back(p);
+  opts.snapshot_entries = cfg.snapshot_entries;
+  opts.snapshot_log_bytes = cfg.snapshot_log_bytes;
+  opts.snapshot_keep_entries = std::min<size_t>(1000,
+                                                cfg.snapshot_entries / 2);
+  return opts;
+}
+
+session_limits session_limits_of(const node_config& cfg) {
   session_limits limits;
+  limits.request_timeout_ms = static_cast<int64_t>(cfg.request_timeout_ms);
   limits.max_data_bytes = cfg.max_data_bytes;
   limits.max_request_bytes = cfg.max_request_bytes;
   limits.max_multi_ops = cfg.max_multi_ops;
   limits.max_pending_requests = cfg.max_pending_requests;
   limits.max_connections = cfg.max_connections;
-  node.registry = sys.spawn(registry, cfg.id, tree_limits);
-  node.log = sys.spawn(commit_log, cfg.id, node.registry,
-                       clock_fn{system_clock_ms});
-  node.session = sys.spawn(session_manager, cfg.id, limits, node.registry,
-                           node.log, system_clock_ms());
-  caf::anon_send(node.registry, connect_atom::value, node.session);
-  auto bind = cfg.bind_address.empty() ? nullptr : cfg.bind_address.c_str();
-  auto port = sys.middleman().publish(node.session, cfg.client_port, bind,
-                                      false);
-  if (!port) {
-    stop_node(sys, node);
-    return caf::make_error(
-      caf::sec::cannot_open_port,
-      "conclave.client-port: cannot listen on " + cfg.bind_address + ":"
-        + std::to_string(cfg.client_port) + ": " + sys.render(port.error()));
+  return limits;
+}
+
+const char* bind_of(const node_config& cfg) {
+  return cfg.bind_address.empty() ? nullptr : cfg.bind_address.c_str();
+}
+
+} // namespace
+
+std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
+                                                   const node_config& cfg) {
+  storage::storage_options sopts;
+  sopts.log.segment_bytes = cfg.log_segment_bytes;
+  sopts.log.max_record_bytes = static_cast<uint32_t>(
+    std::min<size_t>(cfg.max_request_bytes + 64 * 1024, 1u << 30));
+  auto opened = storage::open_storage(cfg.data_dir, sopts);
+  if (!opened)
+    return start_error{start_failure::storage, opened.error().to_string()};
+  auto stores = std::make_shared<storage::node_storage>(std::move(*opened));
+  for (const auto& r : stores->repairs)
+    CONCLAVE_LOG("storage", warning) << "repaired: " << r.to_string();
+  auto disk = std::move(stores->state);
+  registry_options ropts;
+  ropts.limits.max_data_bytes = cfg.max_data_bytes;
+  ropts.limits.max_path_bytes = cfg.max_path_bytes;
+  ropts.snapshots = stores->snapshots;
+  if (stores->snapshot) {
+    ropts.initial_snapshot = stores->snapshot->path;
+    ropts.initial_snapshot_index = stores->snapshot->meta.index.value();
+    ropts.initial_snapshot_term = stores->snapshot->meta.term.value();
   }
-  node.client_port = *port;
+  for (auto v : voters_of(cfg))
+    ropts.voters.push_back(v.value());
+  node_handles node;
+  node.registry = sys.spawn(registry, cfg.id, ropts);
+  node.storage = sys.spawn<caf::detached>(storage_worker, stores,
+                                          cfg.snapshot_keep);
+  node.log = sys.spawn(replicated_log, cfg.id, log_options_of(cfg),
+                       std::move(disk), node.registry, node.storage,
+                       clock_fn{system_clock_ms});
+  node.election = sys.spawn(election, cfg.id,
+                            std::chrono::milliseconds(cfg.tick_ms), node.log);
+  node.session = sys.spawn(session_manager, cfg.id, session_limits_of(cfg),
+                           node.registry, node.log, node.election,
+                           clock_fn{system_clock_ms});
+  caf::anon_send(node.log, connect_atom::value,
+                 caf::actor_cast<leadership_listener>(node.election));
+  caf::anon_send(node.registry, connect_atom::value, node.session);
+  caf::anon_send(node.election, connect_atom::value, node.session);
+  auto& mm = sys.middleman();
+  // SO_REUSEADDR: a restarted node must get its ports back while old
+  // connections linger in TIME_WAIT (a port with a live listener still
+  // cannot be taken: Linux refuses that even with the option).
+  auto peer_port = mm.publish(node.log, cfg.peer_port, bind_of(cfg), true);
+  if (!peer_port) {
+    stop_node(sys, node);
+    return start_error{start_failure::config,
+                       "conclave.peer-port: cannot listen on "
+                         + cfg.bind_address + ":"
+                         + std::to_string(cfg.peer_port) + ": "
+                         + sys.render(peer_port.error())};
+  }
+  node.peer_port = *peer_port;
+  auto client_port = mm.publish(node.session, cfg.client_port, bind_of(cfg),
+                                true);
+  if (!client_port) {
+    stop_node(sys, node);
+    return start_error{start_failure::config,
+                       "conclave.client-port: cannot listen on "
+                         + cfg.bind_address + ":"
+                         + std::to_string(cfg.client_port) + ": "
+                         + sys.render(client_port.error())};
+  }
+  node.client_port = *client_port;
   CONCLAVE_LOG("node", info)
     << "node " << cfg.id << " serving native clients on " << cfg.bind_address
-    << ":" << node.client_port;
+    << ":" << node.client_port << ", peers on port " << node.peer_port;
   return node;
 }
 
 void stop_node(caf::actor_system& sys, node_handles& node) {
+  auto& mm = sys.middleman();
   if (node.client_port != 0)
-    sys.middleman().unpublish(node.session, node.client_port);
+    mm.unpublish(node.session, node.client_port);
+  if (node.peer_port != 0)
+    mm.unpublish(node.log, node.peer_port);
   for (auto hdl : {caf::actor_cast<caf::actor>(node.session),
+                   caf::actor_cast<caf::actor>(node.election),
                    caf::actor_cast<caf::actor>(node.log),
+                   caf::actor_cast<caf::actor>(node.storage),
                    caf::actor_cast<caf::actor>(node.registry)})
     if (hdl)
       caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);

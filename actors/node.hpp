@@ -1,9 +1,12 @@
-// node: spawns one Conclave node's actors and publishes its client endpoint.
+// node: opens a Conclave node's storage, spawns its actors and publishes its
+// ports.
 //
-// Start-up order: registry, then log (which feeds the registry), then the
-// session actor (which uses both); the registry is then subscribed to the
-// session actor for results. The session actor is published on
-// `bind-address:client-port` for native clients.
+// Start-up order: storage is opened and checked first (corruption stops the
+// node before anything is served); then the registry (loading the newest
+// snapshot), the storage worker, the log actor (with the Raft core restored
+// from disk), the election actor and the session actor. The log actor is
+// published on `peer-port` for the other members, the session actor on
+// `client-port` for native clients.
 #pragma once
 
 #include <cstdint>
@@ -19,17 +22,28 @@ namespace conclave {
 
 struct node_handles {
   registry_actor registry;
+  storage_actor storage;
   log_actor log;
+  election_actor election;
   session_actor session;
-  /// The client port actually bound (differs from the config for port 0).
+  /// Ports actually bound (they differ from the config for port 0).
   uint16_t client_port = 0;
+  uint16_t peer_port = 0;
 };
 
-/// Spawns and publishes the node. On failure (e.g. the client port is
-/// taken) returns a message that names the config key, and spawns nothing
-/// that keeps running.
-caf::expected<node_handles> start_node(caf::actor_system& sys,
-                                       const node_config& cfg);
+/// Why start_node failed.
+enum class start_failure { config, storage };
+
+struct start_error {
+  start_failure kind;
+  std::string message;
+};
+
+/// Spawns and publishes the node. On failure (a taken port, damaged
+/// storage) returns what went wrong, naming the config key or the file and
+/// offset, and leaves nothing running.
+std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
+                                                   const node_config& cfg);
 
 /// Unpublishes and stops the node's actors.
 void stop_node(caf::actor_system& sys, node_handles& node);

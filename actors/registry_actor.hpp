@@ -3,35 +3,82 @@
 // It is the only actor that touches the tree. It applies committed log
 // entries strictly in index order (an entry out of order is a broken
 // invariant: the actor aborts loudly), serves reads locally (ZooKeeper's
-// sequential consistency), and returns the results of entries proposed by
-// this node to the node's session actor.
+// sequential consistency) once it has applied what the reader already saw,
+// and returns the results of entries proposed by this node to the node's
+// session actor.
+//
+// Snapshots are taken without stopping service: the registry fork()s, the
+// child process (a copy-on-write image of the tree at the applied index)
+// writes the snapshot file and exits, and the parent goes on applying and
+// serving; a periodic `reap` collects the child. docs/storage.md explains
+// why this beats a stop-the-world copy or a fuzzy snapshot.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
 
 #include "actors/actors.hpp"
 #include "runtime/data_tree.hpp"
+#include "runtime/storage/snapshot_store.hpp"
 #include "runtime/strong_id.hpp"
 
 namespace conclave {
+
+/// Where and how the registry keeps snapshots.
+struct registry_options {
+  data_tree_limits limits;
+  /// Where snapshots are written and read.
+  storage::snapshot_store snapshots;
+  /// Snapshot to load at start-up (empty for an empty tree), and the index
+  /// and term it covers.
+  std::string initial_snapshot;
+  uint64_t initial_snapshot_index = 0;
+  uint64_t initial_snapshot_term = 0;
+  /// Cluster membership recorded in snapshots.
+  std::vector<uint64_t> voters;
+  /// Reads waiting for the tree to catch up; more are refused.
+  size_t max_parked_reads = 10000;
+};
+
+/// A read waiting until the tree has applied `min_zxid`.
+struct parked_read {
+  pb::Request request;
+  caf::typed_response_promise<pb::Response> promise;
+};
 
 struct registry_state {
   static inline const char* name = "registry";
 
   data_tree tree;
   node_id self_id;
+  registry_options options;
   /// Receives results of entries this node proposed.
   session_actor sessions;
-  /// Index of the last applied entry.
+  /// Index and term of the last applied entry (noops included).
   uint64_t applied_index = 0;
+  uint64_t applied_term = 0;
+  /// Index of the snapshot the tree was last loaded from or saved to.
+  uint64_t snapshot_index = 0;
+  std::deque<parked_read> parked;
+  /// A running snapshot child, its metadata and who waits for it.
+  pid_t snapshot_child = -1;
+  pb::SnapshotMeta snapshot_meta;
+  caf::typed_response_promise<pb::SnapshotMeta> snapshot_promise;
 };
 
-/// Behavior of the registry of node `id`.
+/// Behavior of the registry of node `id`. Aborts (refuses to start) if the
+/// initial snapshot cannot be loaded: serving wrong data is worse.
 registry_actor::behavior_type
 registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
-         data_tree_limits limits);
+         registry_options options);
 
-/// Serves one read request from `tree` (exposed for tests and reuse).
-pb::Response serve_read(const data_tree& tree, const pb::Request& req);
+/// Serves one read request from `tree`, reporting `applied` as its zxid
+/// (exposed for tests and reuse).
+pb::Response serve_read(const data_tree& tree, const pb::Request& req,
+                        int64_t applied);
 
 } // namespace conclave

@@ -1,5 +1,6 @@
 #include "actors/session_actor.hpp"
 
+#include <chrono>
 #include <string>
 
 #include "runtime/command_codec.hpp"
@@ -11,6 +12,8 @@ namespace {
 
 using self_ptr = session_actor::stateful_pointer<session_state>;
 
+constexpr auto sweep_interval = std::chrono::seconds(1);
+
 /// Checks a write against the limits; an empty string means it passes.
 std::string check_limits(const session_limits& limits,
                          const command_body& body) {
@@ -18,8 +21,8 @@ std::string check_limits(const session_limits& limits,
     if (data.size() <= limits.max_data_bytes)
       return {};
     return "data of " + std::to_string(data.size())
-           + " bytes exceeds max-data-bytes (" +
-           std::to_string(limits.max_data_bytes) + ")";
+           + " bytes exceeds max-data-bytes ("
+           + std::to_string(limits.max_data_bytes) + ")";
   };
   auto check_op = [&](const auto& op) -> std::string {
     using op_type = std::decay_t<decltype(op)>;
@@ -51,23 +54,37 @@ std::string check_limits(const session_limits& limits,
     body);
 }
 
+/// Answers and forgets pending write `rid`, if it is still waiting.
+void finish(self_ptr self, uint64_t rid, pb::Response resp) {
+  auto i = self->state.pending.find(rid);
+  if (i == self->state.pending.end())
+    return;
+  i->second.promise.deliver(std::move(resp));
+  self->state.pending.erase(i);
+}
+
 /// Proposes `cmd`; `rp` (if valid) receives the applied result.
 void propose(self_ptr self, command cmd,
              caf::typed_response_promise<pb::Response> rp) {
   auto& st = self->state;
   auto rid = st.next_request_id++;
   if (rp.pending())
-    st.pending.emplace(rid, rp);
-  self->request(st.log, caf::infinite, propose_atom::value, encode(cmd), rid)
+    st.pending.emplace(rid, pending_write{rp, st.clock()
+                                                + st.limits.request_timeout_ms});
+  pb::Proposal proposal;
+  proposal.set_origin_node(st.self_id.value());
+  proposal.set_request_id(rid);
+  *proposal.mutable_command() = encode(cmd);
+  self->request(st.log, caf::infinite, propose_atom::value,
+                std::move(proposal))
     .then([](uint64_t) {},
           [=](const caf::error& err) {
-            auto i = self->state.pending.find(rid);
-            if (i == self->state.pending.end())
-              return;
-            i->second.deliver(error_response(
-              error_code::connection_loss,
-              "log unavailable: " + self->system().render(err)));
-            self->state.pending.erase(i);
+            // Not (or no longer) at a leader: nothing was appended.
+            auto resp = error_response(error_code::connection_loss,
+                                       "write not accepted: "
+                                         + self->system().render(err));
+            resp.set_retry(true);
+            finish(self, rid, std::move(resp));
           });
 }
 
@@ -86,6 +103,106 @@ void close_session(self_ptr self, const caf::actor_addr& client,
   propose(self, command{session_id{sid}, close_session_op{}}, std::move(rp));
 }
 
+pb::Response system_error(self_ptr self, const caf::error& err) {
+  return error_response(error_code::connection_loss,
+                        self->system().render(err));
+}
+
+/// Merges the log's and the registry's figures into one status response.
+caf::result<pb::Response> status(self_ptr self) {
+  auto rp = self->make_response_promise<pb::Response>();
+  self->request(self->state.log, caf::infinite, status_atom::value)
+    .then(
+      [=](pb::NodeStatus& log_status) mutable {
+        self->request(self->state.registry, caf::infinite, status_atom::value)
+          .then(
+            [=](const pb::NodeStatus& reg) mutable {
+              log_status.set_applied_index(reg.applied_index());
+              log_status.set_znode_count(reg.znode_count());
+              log_status.set_ephemeral_count(reg.ephemeral_count());
+              log_status.set_approximate_data_bytes(
+                reg.approximate_data_bytes());
+              log_status.set_digest(reg.digest());
+              log_status.set_session_count(self->state.sessions.size());
+              log_status.set_version(CONCLAVE_VERSION);
+              pb::Response resp;
+              resp.set_zxid(static_cast<int64_t>(reg.applied_index()));
+              *resp.mutable_status() = std::move(log_status);
+              rp.deliver(std::move(resp));
+            },
+            [=](const caf::error& err) mutable {
+              rp.deliver(system_error(self, err));
+            });
+      },
+      [=](const caf::error& err) mutable {
+        rp.deliver(system_error(self, err));
+      });
+  return rp;
+}
+
+/// A linearizable read (or sync): confirm leadership via ReadIndex, then
+/// read once this node has applied that index.
+caf::result<pb::Response> linearizable_read(self_ptr self, pb::Request req) {
+  auto rp = self->make_response_promise<pb::Response>();
+  self->request(self->state.log, caf::infinite, read_index_atom::value)
+    .then(
+      [=](uint64_t index) mutable {
+        auto min = std::max<int64_t>(req.min_zxid(),
+                                     static_cast<int64_t>(index));
+        req.set_min_zxid(min);
+        self->request(self->state.registry, caf::infinite, read_atom::value,
+                      std::move(req))
+          .then([=](pb::Response& resp) mutable { rp.deliver(resp); },
+                [=](const caf::error& err) mutable {
+                  rp.deliver(system_error(self, err));
+                });
+      },
+      [=](const caf::error& err) mutable {
+        auto resp = error_response(error_code::connection_loss,
+                                   "cannot confirm leadership: "
+                                     + self->system().render(err));
+        resp.set_retry(true);
+        rp.deliver(std::move(resp));
+      });
+  return rp;
+}
+
+caf::result<pb::Response> transfer_leader(self_ptr self, uint64_t target) {
+  auto rp = self->make_response_promise<pb::Response>();
+  self->request(self->state.election, caf::infinite, transfer_atom::value,
+                target)
+    .then(
+      [=](uint64_t chosen) mutable {
+        pb::Response resp;
+        resp.set_target(chosen);
+        rp.deliver(std::move(resp));
+      },
+      [=](const caf::error& err) mutable {
+        rp.deliver(error_response(error_code::system_error,
+                                  "transfer failed: "
+                                    + self->system().render(err)));
+      });
+  return rp;
+}
+
+caf::result<pb::Response> handle_write(self_ptr self, int64_t sid,
+                                       const pb::Request& req) {
+  auto& st = self->state;
+  auto body = write_of(req);
+  if (!body)
+    return error_response(body.error(), "malformed write request");
+  if (auto err = check_limits(st.limits, *body); !err.empty())
+    return error_response(error_code::bad_arguments, std::move(err));
+  if (st.pending.size() >= st.limits.max_pending_requests)
+    return error_response(error_code::throttled_op,
+                          "node has max-pending-requests ("
+                            + std::to_string(st.limits.max_pending_requests)
+                            + ") writes in flight");
+  auto rp = self->make_response_promise<pb::Response>();
+  propose(self, command{session_id{sid}, std::move(body).value()}, rp);
+  return rp;
+}
+
 } // namespace
 
 int64_t initial_session_id(node_id id, int64_t start_ms) {
@@ -96,16 +213,19 @@ int64_t initial_session_id(node_id id, int64_t start_ms) {
 session_actor::behavior_type
 session_manager(session_actor::stateful_pointer<session_state> self,
                 node_id id, session_limits limits, registry_actor registry,
-                log_actor log, int64_t start_ms) {
+                log_actor log, election_actor election, clock_fn clock) {
   auto& st = self->state;
   st.self_id = id;
   st.limits = limits;
   st.registry = std::move(registry);
   st.log = std::move(log);
-  st.next_session_id = initial_session_id(id, start_ms);
+  st.election = std::move(election);
+  st.clock = std::move(clock);
+  st.next_session_id = initial_session_id(id, st.clock());
   self->set_down_handler([=](const caf::down_msg& msg) {
     close_session(self, msg.source, {});
   });
+  self->delayed_send(self, sweep_interval, sweep_atom::value);
   return {
     [=](hello_atom) -> caf::result<pb::Hello> {
       auto& st = self->state;
@@ -143,57 +263,24 @@ session_manager(session_actor::stateful_pointer<session_state> self,
                                 + " bytes exceeds max-request-bytes ("
                                 + std::to_string(st.limits.max_request_bytes)
                                 + ")");
-      if (req.op_case() == pb::Request::kStatus) {
-        auto rp = self->make_response_promise<pb::Response>();
-        self->request(st.log, caf::infinite, status_atom::value)
-          .then(
-            [=](pb::NodeStatus& log_status) mutable {
-              self->request(self->state.registry, caf::infinite,
-                            status_atom::value)
-                .then(
-                  [=](const pb::NodeStatus& reg) mutable {
-                    log_status.set_applied_index(reg.applied_index());
-                    log_status.set_znode_count(reg.znode_count());
-                    log_status.set_ephemeral_count(reg.ephemeral_count());
-                    log_status.set_approximate_data_bytes(
-                      reg.approximate_data_bytes());
-                    log_status.set_digest(reg.digest());
-                    log_status.set_session_count(self->state.sessions.size());
-                    log_status.set_version(CONCLAVE_VERSION);
-                    pb::Response resp;
-                    *resp.mutable_status() = log_status;
-                    rp.deliver(std::move(resp));
-                  },
-                  [=](const caf::error& err) mutable {
-                    rp.deliver(error_response(error_code::system_error,
-                                              self->system().render(err)));
-                  });
-            },
-            [=](const caf::error& err) mutable {
-              rp.deliver(error_response(error_code::system_error,
-                                        self->system().render(err)));
-            });
-        return rp;
-      }
-      if (!is_write(req)) {
-        if (req.op_case() == pb::Request::kGetEphemerals)
+      switch (req.op_case()) {
+        case pb::Request::kStatus:
+          return status(self);
+        case pb::Request::kTransferLeader:
+          return transfer_leader(self, req.transfer_leader().target());
+        case pb::Request::kSync:
+          return linearizable_read(self, std::move(req));
+        case pb::Request::kGetEphemerals:
           req.mutable_get_ephemerals()->set_session_id(i->second);
-        return self->delegate(st.registry, read_atom::value, std::move(req));
+          break;
+        default:
+          break;
       }
-      auto body = write_of(req);
-      if (!body)
-        return error_response(body.error(), "malformed write request");
-      if (auto err = check_limits(st.limits, *body); !err.empty())
-        return error_response(error_code::bad_arguments, std::move(err));
-      if (st.pending.size() >= st.limits.max_pending_requests)
-        return error_response(error_code::throttled_op,
-                              "node has max-pending-requests ("
-                                + std::to_string(st.limits.max_pending_requests)
-                                + ") writes in flight");
-      auto rp = self->make_response_promise<pb::Response>();
-      propose(self, command{session_id{i->second}, std::move(body).value()},
-              rp);
-      return rp;
+      if (is_write(req))
+        return handle_write(self, i->second, req);
+      if (req.linearizable())
+        return linearizable_read(self, std::move(req));
+      return self->delegate(st.registry, read_atom::value, std::move(req));
     },
     [=](bye_atom) -> caf::result<pb::Response> {
       auto client = caf::actor_cast<caf::actor_addr>(self->current_sender());
@@ -203,11 +290,25 @@ session_manager(session_actor::stateful_pointer<session_state> self,
       return rp;
     },
     [=](applied_atom, uint64_t request_id, pb::Response& resp) {
-      auto i = self->state.pending.find(request_id);
-      if (i == self->state.pending.end())
-        return;
-      i->second.deliver(std::move(resp));
-      self->state.pending.erase(i);
+      finish(self, request_id, std::move(resp));
+    },
+    [=](leader_atom, const pb::Leadership& leadership) {
+      self->state.leadership = leadership;
+    },
+    [=](sweep_atom) {
+      auto& st = self->state;
+      auto now = st.clock();
+      std::vector<uint64_t> expired;
+      for (const auto& [rid, w] : st.pending)
+        if (w.deadline_ms <= now)
+          expired.push_back(rid);
+      for (auto rid : expired)
+        finish(self, rid,
+               error_response(error_code::operation_timeout,
+                              "write not applied within request-timeout-ms ("
+                                + std::to_string(st.limits.request_timeout_ms)
+                                + "); its outcome is unknown"));
+      self->delayed_send(self, sweep_interval, sweep_atom::value);
     },
   };
 }

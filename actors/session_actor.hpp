@@ -14,17 +14,26 @@
 #include <unordered_map>
 
 #include "actors/actors.hpp"
+#include "actors/clock.hpp"
 #include "runtime/strong_id.hpp"
 
 namespace conclave {
 
 /// Limits the session actor enforces before anything enters the log.
 struct session_limits {
+  /// A write not applied within this time is answered OperationTimeout.
+  int64_t request_timeout_ms = 10000;
   size_t max_data_bytes = 1024 * 1024;
   size_t max_request_bytes = 1024 * 1024 + 64 * 1024;
   size_t max_multi_ops = 1000;
   size_t max_pending_requests = 10000;
   size_t max_connections = 10000;
+};
+
+/// A write waiting for its applied result.
+struct pending_write {
+  caf::typed_response_promise<pb::Response> promise;
+  int64_t deadline_ms = 0;
 };
 
 struct session_state {
@@ -34,6 +43,9 @@ struct session_state {
   session_limits limits;
   registry_actor registry;
   log_actor log;
+  election_actor election;
+  clock_fn clock;
+  pb::Leadership leadership;
   /// Connected clients and their sessions.
   std::unordered_map<caf::actor_addr, int64_t> sessions;
   /// ZooKeeper-style session ids: node id in the top byte, start time and a
@@ -41,8 +53,7 @@ struct session_state {
   int64_t next_session_id = 0;
   uint64_t next_request_id = 1;
   /// Writes waiting for their applied result.
-  std::unordered_map<uint64_t, caf::typed_response_promise<pb::Response>>
-    pending;
+  std::unordered_map<uint64_t, pending_write> pending;
 };
 
 /// First session id of a node started at `start_ms` (ZooKeeper's scheme).
@@ -51,6 +62,6 @@ int64_t initial_session_id(node_id id, int64_t start_ms);
 session_actor::behavior_type
 session_manager(session_actor::stateful_pointer<session_state> self,
                 node_id id, session_limits limits, registry_actor registry,
-                log_actor log, int64_t start_ms);
+                log_actor log, election_actor election, clock_fn clock);
 
 } // namespace conclave

@@ -15,6 +15,7 @@
 #include <google/protobuf/message.h>
 
 #include "messages/conclave.pb.h"
+#include "messages/raft.pb.h"
 
 namespace conclave::pb {
 
@@ -53,6 +54,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(conclave, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(conclave, (conclave::pb::Response))
   CAF_ADD_TYPE_ID(conclave, (conclave::pb::Hello))
   CAF_ADD_TYPE_ID(conclave, (conclave::pb::NodeStatus))
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Proposal))
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Leadership))
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::RaftMessage))
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::SnapshotChunk))
+  CAF_ADD_TYPE_ID(conclave, (conclave::pb::SnapshotMeta))
 
   // Atoms: at most 10 characters each.
   CAF_ADD_ATOM(conclave, conclave, hello_atom, "hello")
@@ -65,6 +71,20 @@ CAF_BEGIN_TYPE_ID_BLOCK(conclave, caf::first_custom_type_id)
   CAF_ADD_ATOM(conclave, conclave, bye_atom, "bye")
   CAF_ADD_ATOM(conclave, conclave, connect_atom, "connect")
   CAF_ADD_ATOM(conclave, conclave, tick_atom, "tick")
+  CAF_ADD_ATOM(conclave, conclave, raft_atom, "raft")
+  CAF_ADD_ATOM(conclave, conclave, chunk_atom, "chunk")
+  CAF_ADD_ATOM(conclave, conclave, read_index_atom, "readindex")
+  CAF_ADD_ATOM(conclave, conclave, transfer_atom, "transfer")
+  CAF_ADD_ATOM(conclave, conclave, persist_atom, "persist")
+  CAF_ADD_ATOM(conclave, conclave, compact_atom, "compact")
+  CAF_ADD_ATOM(conclave, conclave, snapshot_atom, "snapshot")
+  CAF_ADD_ATOM(conclave, conclave, load_atom, "load")
+  CAF_ADD_ATOM(conclave, conclave, leader_atom, "leader")
+  CAF_ADD_ATOM(conclave, conclave, sweep_atom, "sweep")
+  CAF_ADD_ATOM(conclave, conclave, flush_atom, "flush")
+  CAF_ADD_ATOM(conclave, conclave, reap_atom, "reap")
+  CAF_ADD_ATOM(conclave, conclave, fetch_atom, "fetch")
+  CAF_ADD_ATOM(conclave, conclave, retry_atom, "retry")
 
 CAF_END_TYPE_ID_BLOCK(conclave)
 

@@ -51,6 +51,8 @@ reply<int64_t> blocking_client::connect() {
 
 reply<pb::Response> blocking_client::call(pb::Request req) {
   reply<pb::Response> out;
+  if (linearizable_ && !is_write(req))
+    req.set_linearizable(true);
   self_->request(client_, timeout_, request_atom::value, std::move(req))
     .receive(
       [&](pb::Response& resp) {
@@ -183,6 +185,24 @@ reply<pb::NodeStatus> blocking_client::status() {
   if (!resp)
     return failure_of<pb::NodeStatus>(resp);
   return success(resp, resp.value.status());
+}
+
+reply<none_t> blocking_client::sync(std::string_view path) {
+  pb::Request req;
+  req.mutable_sync()->set_path(std::string{path});
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<none_t>(resp);
+  return success(resp, none_t{});
+}
+
+reply<uint64_t> blocking_client::transfer_leader(uint64_t target) {
+  pb::Request req;
+  req.mutable_transfer_leader()->set_target(target);
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<uint64_t>(resp);
+  return success(resp, resp.value.target());
 }
 
 reply<none_t> blocking_client::close() {

@@ -65,6 +65,16 @@ public:
   reply<std::vector<std::string>> ephemerals(std::string_view prefix = "/");
   reply<int64_t> count_descendants(std::string_view path);
   reply<pb::NodeStatus> status();
+  /// Waits until the connected node has applied every write the leader had
+  /// committed when sync was called (ZooKeeper's sync).
+  reply<none_t> sync(std::string_view path = "/");
+  /// Hands leadership to `target` (0: the most up-to-date follower);
+  /// returns the node that is taking over.
+  reply<uint64_t> transfer_leader(uint64_t target = 0);
+
+  /// Makes every later read linearizable (ReadIndex on the leader first)
+  /// instead of sequentially consistent.
+  void set_linearizable(bool value) noexcept { linearizable_ = value; }
 
   /// Sends a raw request.
   reply<pb::Response> call(pb::Request req);
@@ -80,6 +90,7 @@ private:
   caf::scoped_actor self_;
   std::chrono::milliseconds timeout_;
   bool closed_ = false;
+  bool linearizable_ = false;
 };
 
 } // namespace conclave

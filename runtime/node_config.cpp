@@ -568,6 +568,43 @@ const std::vector<key_spec>& schema() {
       int_key("conclave.max-connections", 1, 1000000,
               CONCLAVE_SET(max_connections), CONCLAVE_GET(max_connections),
               "native client connections per node"),
+      int_key("conclave.tick-ms", 1, 10000, CONCLAVE_SET(tick_ms),
+              CONCLAVE_GET(tick_ms),
+              "period of the Raft clock; timeouts are whole ticks"),
+      int_key("conclave.election-timeout-ms", 2, 600000,
+              CONCLAVE_SET(election_timeout_ms),
+              CONCLAVE_GET(election_timeout_ms),
+              "a follower that hears no leader for a random time in [this, 2 "
+              "x this) starts an election; at least 2 ticks"),
+      int_key("conclave.heartbeat-interval-ms", 1, 600000,
+              CONCLAVE_SET(heartbeat_interval_ms),
+              CONCLAVE_GET(heartbeat_interval_ms),
+              "leader heartbeat period; less than the election timeout"),
+      int_key("conclave.request-timeout-ms", 10, 3600000,
+              CONCLAVE_SET(request_timeout_ms),
+              CONCLAVE_GET(request_timeout_ms),
+              "writes not applied within this time answer OperationTimeout"),
+      int_key("conclave.snapshot-entries", 1, int64_max,
+              CONCLAVE_SET(snapshot_entries), CONCLAVE_GET(snapshot_entries),
+              "take a snapshot after this many log entries"),
+      int_key("conclave.snapshot-log-bytes", 4 * kib, 1024 * gib,
+              CONCLAVE_SET(snapshot_log_bytes),
+              CONCLAVE_GET_SIZE(snapshot_log_bytes),
+              "... or after this many bytes of log"),
+      int_key("conclave.snapshot-keep", 1, 100, CONCLAVE_SET(snapshot_keep),
+              CONCLAVE_GET(snapshot_keep), "snapshots kept on disk"),
+      int_key("conclave.log-segment-bytes", 64 * kib, gib,
+              CONCLAVE_SET(log_segment_bytes),
+              CONCLAVE_GET_SIZE(log_segment_bytes),
+              "roll log segment files at this size"),
+      int_key("conclave.max-append-bytes", 1 * kib, gib,
+              CONCLAVE_SET(max_append_bytes),
+              CONCLAVE_GET_SIZE(max_append_bytes),
+              "entry bytes in one AppendEntries message"),
+      int_key("conclave.max-inflight-appends", 1, 1024,
+              CONCLAVE_SET(max_inflight_appends),
+              CONCLAVE_GET(max_inflight_appends),
+              "unacknowledged AppendEntries per follower (pipelining)"),
       choice_key(
           "caf.scheduler.policy", {"stealing", "sharing"},
           [](node_config& c, std::string v) {
@@ -953,6 +990,34 @@ std::string config_error::to_string() const {
   return result;
 }
 
+/// Checks the timing keys against each other; names the key at fault.
+template <class OriginOf>
+std::optional<config_error> check_timing(const node_config& cfg,
+                                         OriginOf origin_of,
+                                         const std::string& default_origin) {
+  auto fail = [&](std::string_view key, std::string msg) {
+    auto origin = origin_of(key);
+    return config_error{origin ? *origin : default_origin, std::string{key},
+                        std::move(msg)};
+  };
+  if (cfg.election_timeout_ms < 2 * cfg.tick_ms)
+    return fail("conclave.election-timeout-ms",
+                "expected at least two ticks (2 x conclave.tick-ms = " +
+                    std::to_string(2 * cfg.tick_ms) + "), got " +
+                    std::to_string(cfg.election_timeout_ms));
+  if (cfg.heartbeat_interval_ms < cfg.tick_ms)
+    return fail("conclave.heartbeat-interval-ms",
+                "expected at least one tick (conclave.tick-ms = " +
+                    std::to_string(cfg.tick_ms) + "), got " +
+                    std::to_string(cfg.heartbeat_interval_ms));
+  if (cfg.heartbeat_interval_ms >= cfg.election_timeout_ms)
+    return fail("conclave.heartbeat-interval-ms",
+                "expected less than conclave.election-timeout-ms (" +
+                    std::to_string(cfg.election_timeout_ms) + "), got " +
+                    std::to_string(cfg.heartbeat_interval_ms));
+  return std::nullopt;
+}
+
 std::variant<node_config, config_error>
 parse_node_config(std::string_view text, std::string file_name,
                   const std::vector<std::string>& overrides) {
@@ -993,6 +1058,8 @@ parse_node_config(std::string_view text, std::string file_name,
                           "conclave.max-request-bytes (" +
                               req + "), got " + data};
     }
+    if (auto err = check_timing(cfg, origin_of, default_origin))
+      return std::move(*err);
     if (!cfg.peers.empty()) {
       auto self =
           std::find_if(cfg.peers.begin(), cfg.peers.end(),

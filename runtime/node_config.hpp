@@ -96,6 +96,31 @@ struct node_config {
   /// `conclave.max-connections`: native client connections per node.
   size_t max_connections = 10000;
 
+  // -- replication ------------------------------------------------------------
+
+  /// `conclave.tick-ms`: the Raft clock's period; timeouts are whole ticks.
+  size_t tick_ms = 100;
+  /// `conclave.election-timeout-ms`: a follower that hears no leader for a
+  /// random time in [this, 2 x this) starts an election.
+  size_t election_timeout_ms = 1000;
+  /// `conclave.heartbeat-interval-ms`: leader heartbeats; < election timeout.
+  size_t heartbeat_interval_ms = 100;
+  /// `conclave.request-timeout-ms`: a write not applied within this time is
+  /// answered with OperationTimeout (its outcome is then unknown).
+  size_t request_timeout_ms = 10000;
+  /// `conclave.snapshot-entries`: take a snapshot after this many entries.
+  size_t snapshot_entries = 100000;
+  /// `conclave.snapshot-log-bytes`: ... or after this many bytes of log.
+  size_t snapshot_log_bytes = 256 * mib;
+  /// `conclave.snapshot-keep`: snapshots kept on disk.
+  size_t snapshot_keep = 2;
+  /// `conclave.log-segment-bytes`: roll log segments at this size.
+  size_t log_segment_bytes = 64 * mib;
+  /// `conclave.max-append-bytes`: entry bytes in one AppendEntries.
+  size_t max_append_bytes = 1 * mib;
+  /// `conclave.max-inflight-appends`: unacknowledged appends per follower.
+  size_t max_inflight_appends = 16;
+
   // -- CAF tuning -------------------------------------------------------------
 
   /// `caf.scheduler.policy`: "stealing" or "sharing"; empty = CAF default.

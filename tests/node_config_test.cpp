@@ -641,3 +641,25 @@ TEST_CASE("node_config: apply_caf_options uses CAF 0.17 key names",
   apply_caf_options(node_config{}, untouched);
   CHECK(untouched.content.empty());
 }
+
+TEST_CASE("node_config: timing keys are checked against each other",
+          "[config]") {
+  auto cfg = expect_ok("conclave {\n  tick-ms = 50\n  election-timeout-ms = 500\n"
+                       "  heartbeat-interval-ms = 50\n}\n");
+  CHECK(cfg.tick_ms == 50);
+  CHECK(cfg.election_timeout_ms == 500);
+  CHECK(cfg.heartbeat_interval_ms == 50);
+  check_error(expect_error("conclave {\n  tick-ms = 100\n"
+                           "  election-timeout-ms = 150\n}\n"),
+              test_file, "conclave.election-timeout-ms", {"two ticks"});
+  check_error(expect_error("conclave {\n  heartbeat-interval-ms = 1000\n}\n"),
+              test_file, "conclave.heartbeat-interval-ms",
+              {"less than conclave.election-timeout-ms"});
+  check_error(expect_error("conclave {\n  tick-ms = 100\n"
+                           "  heartbeat-interval-ms = 50\n}\n"),
+              test_file, "conclave.heartbeat-interval-ms", {"one tick"});
+  // The key named is the one set; an override is named as the command line.
+  check_error(expect_error("", {"--conclave.election-timeout-ms=100"}),
+              std::string{command_line_origin},
+              "conclave.election-timeout-ms");
+}

@@ -33,6 +33,9 @@ struct running_node {
       bin_dir + "/conclave-node",
       "--config-file=" + source_dir + "/configs/single.conf",
       "--conclave.client-port=0",
+      // A cluster of one that no peer dials: tests may run in parallel.
+      "--conclave.peer-port=0",
+      "--conclave.peers=[]",
       "--conclave.data-dir=" + dir.path(),
     };
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -42,7 +45,7 @@ struct running_node {
     REQUIRE(line);
     auto pos = line->find("client-port=");
     REQUIRE(pos != std::string::npos);
-    server = "127.0.0.1:" + line->substr(pos + 12);
+    server = "127.0.0.1:" + std::to_string(std::stoi(line->substr(pos + 12)));
   }
 
   run_result ctl(std::vector<std::string> args) const {
@@ -177,12 +180,18 @@ TEST_CASE("process: status reports the node", "[process]") {
   REQUIRE(node.ctl({"create", "/s", ""}).exit_code == 0);
   auto r = node.ctl({"--json", "status"});
   CHECK(r.exit_code == 0);
-  // Two entries: the create, and the close of that conclavectl's session
-  // (closing a session is a logged command, as in ZooKeeper).
+  // Three entries: the leader's no-op, the create, and the close of that
+  // conclavectl's session (closing a session is a logged command, as in
+  // ZooKeeper).
   CHECK_THAT(r.out, Catch::Contains("\"id\":1")
-                      && Catch::Contains("\"role\":\"standalone\"")
-                      && Catch::Contains("\"applied_index\":2")
+                      && Catch::Contains("\"role\":\"leader\"")
+                      && Catch::Contains("\"leader\":1")
+                      && Catch::Contains("\"commit\":3")
+                      && Catch::Contains("\"applied\":3")
                       && Catch::Contains("\"sessions\":1"));
+  r = node.ctl({"status"});
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("role=leader"));
 }
 
 TEST_CASE("process: ephemeral registrations live as long as their session",
@@ -251,7 +260,8 @@ TEST_CASE("process: bad configs stop start-up with exit code 2",
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     auto port = std::to_string(ntohs(addr.sin_port));
     auto r = node_with({"--config-file=" + source_dir + "/configs/single.conf",
-                        data, "--conclave.client-port=" + port});
+                        data, "--conclave.peer-port=0", "--conclave.peers=[]",
+                        "--conclave.client-port=" + port});
     ::close(fd);
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::Contains("single.conf")

@@ -1,12 +1,13 @@
-// Deterministic tests of a node's actors (session, log, registry) under
-// CAF's test_coordinator: no threads, no sleeping, time is a variable.
+// Deterministic tests of a node's session and registry actors under CAF's
+// test_coordinator: no threads, no sleeping, time is a variable. A scripted
+// log actor commits every proposal at once (Raft itself is tested in the
+// raft_* and cluster tests).
 #include <catch2/catch.hpp>
 
 #include <memory>
 
 #include <caf/scheduler/test_coordinator.hpp>
 
-#include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
 #include "actors/session_actor.hpp"
 #include "runtime/command_codec.hpp"
@@ -21,6 +22,49 @@ struct probe_log {
   std::vector<int64_t> sessions;
 };
 
+/// A log actor that commits each proposal immediately, stamping the time.
+log_actor::behavior_type instant_log(log_actor::pointer self,
+                                     registry_actor registry,
+                                     std::function<int64_t()> clock) {
+  auto last = std::make_shared<uint64_t>(0);
+  return {
+    [=](propose_atom, pb::Proposal& p) -> uint64_t {
+      pb::LogBatch batch;
+      auto e = batch.add_entries();
+      e->set_index(++*last);
+      e->set_term(1);
+      e->set_time_ms(clock());
+      e->set_origin_node(p.origin_node());
+      e->set_request_id(p.request_id());
+      *e->mutable_command() = p.command();
+      self->send(registry, apply_atom::value, std::move(batch));
+      return *last;
+    },
+    [=](raft_atom, pb::RaftMessage&) {},
+    [=](chunk_atom, pb::SnapshotChunk&) -> uint64_t { return 0; },
+    [=](read_index_atom) -> uint64_t { return *last; },
+    [=](transfer_atom, uint64_t t) -> uint64_t { return t; },
+    [=](tick_atom) {},
+    [=](flush_atom) {},
+    [=](status_atom) {
+      pb::NodeStatus s;
+      s.set_role("leader");
+      s.set_commit_index(*last);
+      return s;
+    },
+    [=](connect_atom, leadership_listener) {},
+  };
+}
+
+election_actor::behavior_type idle_election() {
+  return {
+    [](leader_atom, const pb::Leadership&) {},
+    [](tick_atom) {},
+    [](connect_atom, session_actor) {},
+    [](transfer_atom, uint64_t t) -> uint64_t { return t; },
+  };
+}
+
 struct node_fixture {
   caf::actor_system_config cfg;
   caf::actor_system sys;
@@ -28,6 +72,7 @@ struct node_fixture {
   int64_t now_ms = 1'700'000'000'000;
   registry_actor registry;
   log_actor log;
+  election_actor election;
   session_actor session;
 
   static caf::actor_system_config& prepare(caf::actor_system_config& cfg) {
@@ -39,19 +84,21 @@ struct node_fixture {
   explicit node_fixture(session_limits limits = {})
     : sys(prepare(cfg)),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
-    data_tree_limits tree_limits;
-    tree_limits.max_data_bytes = limits.max_data_bytes;
-    registry = sys.spawn(conclave::registry, node_id{1}, tree_limits);
-    log = sys.spawn(commit_log, node_id{1}, registry,
-                    clock_fn{[this] { return now_ms; }});
+    registry_options ropts;
+    ropts.limits.max_data_bytes = limits.max_data_bytes;
+    registry = sys.spawn(conclave::registry, node_id{1}, ropts);
+    log = sys.spawn(instant_log, registry,
+                    std::function<int64_t()>{[this] { return now_ms; }});
+    election = sys.spawn(idle_election);
     session = sys.spawn(session_manager, node_id{1}, limits, registry, log,
-                        now_ms);
+                        election, clock_fn{[this] { return now_ms; }});
     caf::anon_send(registry, connect_atom::value, session);
     sched.run();
   }
 
   ~node_fixture() {
     for (auto hdl : {caf::actor_cast<caf::actor>(session),
+                     caf::actor_cast<caf::actor>(election),
                      caf::actor_cast<caf::actor>(log),
                      caf::actor_cast<caf::actor>(registry)})
       caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
@@ -230,4 +277,75 @@ TEST_CASE("node actors: requests without a session are refused", "[actors]") {
   f.sched.run();
   REQUIRE(seen->responses.size() == 1);
   CHECK(seen->responses[0].error() == code(error_code::session_expired));
+}
+
+TEST_CASE("node actors: a read waits until the node applied the client's "
+          "zxid",
+          "[actors]") {
+  node_fixture f;
+  auto seen = std::make_shared<probe_log>();
+  auto probe = f.spawn_probe(seen);
+  auto req = get_req("/late");
+  req.set_min_zxid(2);
+  caf::anon_send(probe, request_atom::value, req);
+  f.sched.run();
+  CHECK(seen->responses.empty()); // parked: the node is at zxid 0
+  REQUIRE(f.ask(probe, seen, create_req("/other", "")).error() == 0);
+  CHECK(seen->responses.size() == 1); // zxid 1: still waiting
+  caf::anon_send(probe, request_atom::value, create_req("/late", "v"));
+  f.sched.run();
+  // The create and the parked read both answered: the read once zxid 2 was
+  // applied, reflecting that state.
+  REQUIRE(seen->responses.size() == 3);
+  auto& late = seen->responses[1].error() == 0
+                   && seen->responses[1].has_data()
+                 ? seen->responses[1]
+                 : seen->responses[2];
+  CHECK(late.data().data() == "v");
+  CHECK(late.zxid() == 2);
+}
+
+TEST_CASE("node actors: a write that is never applied times out", "[actors]") {
+  session_limits limits;
+  limits.request_timeout_ms = 5000;
+  node_fixture f{limits};
+  auto seen = std::make_shared<probe_log>();
+  auto probe = f.spawn_probe(seen);
+  // Replace the log's answers: this one accepts proposals but never commits.
+  auto black_hole = f.sys.spawn([]() -> log_actor::behavior_type {
+    return {
+      [](propose_atom, pb::Proposal&) -> uint64_t { return 1; },
+      [](raft_atom, pb::RaftMessage&) {},
+      [](chunk_atom, pb::SnapshotChunk&) -> uint64_t { return 0; },
+      [](read_index_atom) -> uint64_t { return 0; },
+      [](transfer_atom, uint64_t t) -> uint64_t { return t; },
+      [](tick_atom) {},
+      [](flush_atom) {},
+      [](status_atom) { return pb::NodeStatus{}; },
+      [](connect_atom, leadership_listener) {},
+    };
+  });
+  auto session = f.sys.spawn(session_manager, node_id{1}, limits, f.registry,
+                             black_hole, f.election,
+                             clock_fn{[&f] { return f.now_ms; }});
+  auto stuck = std::make_shared<probe_log>();
+  auto client = f.sys.spawn([=](caf::event_based_actor* self) {
+    self->request(session, caf::infinite, hello_atom::value)
+      .then([=](const pb::Hello&) {
+        self->request(session, caf::infinite, request_atom::value,
+                      create_req("/never", ""))
+          .then([=](pb::Response& r) { stuck->responses.push_back(r); });
+      });
+  });
+  f.sched.run();
+  CHECK(stuck->responses.empty());
+  f.now_ms += 5001;
+  f.sched.trigger_timeouts();
+  f.sched.run();
+  REQUIRE(stuck->responses.size() == 1);
+  CHECK(stuck->responses[0].error() == code(error_code::operation_timeout));
+  caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(session, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(black_hole, caf::exit_reason::user_shutdown);
+  f.sched.run();
 }

@@ -3,7 +3,8 @@
 //   conclave-node --config-file=FILE [--conclave.KEY=VALUE ...]
 //
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 for a bad config
-// or an impossible setting (taken port, unwritable data directory).
+// or an impossible setting (taken port, unwritable data directory), 3 when
+// the data directory holds damaged state (the message names file and offset).
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -22,6 +23,7 @@
 namespace {
 
 constexpr int exit_config_error = 2;
+constexpr int exit_storage_error = 3;
 
 void print_usage() {
   std::cout << "usage: conclave-node --config-file=FILE "
@@ -91,19 +93,25 @@ int main(int argc, char** argv) {
     caf::actor_system_config caf_cfg;
     apply_caf_settings(node_cfg, caf_cfg);
     caf::actor_system sys{caf_cfg};
-    auto node = conclave::start_node(sys, node_cfg);
-    if (!node) {
-      auto what = sys.render(node.error());
-      CONCLAVE_LOG("node", error) << what;
-      std::cerr << "conclave-node: "
-                << (node_cfg.source_file.empty() ? std::string{"<defaults>"}
-                                                 : node_cfg.source_file)
-                << ": " << what << '\n';
-      exit_code = exit_config_error;
+    auto started = conclave::start_node(sys, node_cfg);
+    if (auto err = std::get_if<conclave::start_error>(&started)) {
+      CONCLAVE_LOG("node", error) << err->message;
+      auto file = node_cfg.source_file.empty() ? std::string{"<defaults>"}
+                                               : node_cfg.source_file;
+      if (err->kind == conclave::start_failure::config) {
+        std::cerr << "conclave-node: " << file << ": " << err->message << '\n';
+        exit_code = exit_config_error;
+      } else {
+        std::cerr << "conclave-node: refusing to start: " << err->message
+                  << '\n';
+        exit_code = exit_storage_error;
+      }
     } else {
+      auto node = &std::get<conclave::node_handles>(started);
       // Scripts and tests wait for this line (and read the port from it).
       std::cout << "conclave-node ready: id=" << node_cfg.id
-                << " client-port=" << node->client_port << std::endl;
+                << " client-port=" << node->client_port
+                << " peer-port=" << node->peer_port << std::endl;
       int sig = 0;
       sigwait(&signals, &sig);
       CONCLAVE_LOG("node", info)

@@ -10,6 +10,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ Options:
   --server HOST:PORT[,HOST:PORT...]  nodes to try in turn (default 127.0.0.1:4181)
   --json                             machine-readable output
   --timeout MS                       per-request timeout (default 10000)
+  --linearizable                     reads confirm leadership first (ReadIndex)
   -h, --help                         this text
 
 Commands:
@@ -45,7 +47,9 @@ Commands:
   ls PATH                        list a znode's children
   stat PATH                      print a znode's stat
   tree [PATH]                    print the subtree below PATH (default /)
-  status                         print the node's status
+  status                         print the status of every node in --server
+  transfer-leader [NODE]         hand leadership to NODE (default: the most
+                                 up-to-date follower)
 
 An ephemeral znode lives as long as the session that created it: with
 conclavectl, until the command exits.
@@ -145,6 +149,7 @@ void print_stat(const conclave::stat& st) {
 struct options {
   std::string servers = "127.0.0.1:4181";
   bool json = false;
+  bool linearizable = false;
   long timeout_ms = 10000;
   std::string command;
   std::vector<std::string> args;
@@ -197,7 +202,33 @@ void expect_args(const std::vector<std::string>& args, size_t min, size_t max,
     throw usage_error{std::string{"usage: conclavectl "} + synopsis};
 }
 
-int cmd_create(blocking_client& c, const options& opts,
+/// What a command works with: the actor system and clients on demand.
+struct context {
+  caf::actor_system& sys;
+  client_options options;
+  bool linearizable = false;
+  std::unique_ptr<blocking_client> main;
+  std::vector<std::unique_ptr<blocking_client>> extra;
+
+  /// A client that tries every --server in turn.
+  blocking_client& client() {
+    if (!main) {
+      main = std::make_unique<blocking_client>(sys, options);
+      main->set_linearizable(linearizable);
+    }
+    return *main;
+  }
+
+  /// A client of exactly these servers.
+  blocking_client* client_for(std::vector<server_address> servers) {
+    auto opts = options;
+    opts.servers = std::move(servers);
+    extra.push_back(std::make_unique<blocking_client>(sys, opts));
+    return extra.back().get();
+  }
+};
+
+int cmd_create(context& ctx, const options& opts,
                std::vector<std::string> args) {
   bool ephemeral = false;
   bool sequential = false;
@@ -217,7 +248,7 @@ int cmd_create(blocking_client& c, const options& opts,
                                       : create_mode::ephemeral)
                         : (sequential ? create_mode::persistent_sequential
                                       : create_mode::persistent);
-  auto r = c.create(rest[0], rest.size() > 1 ? rest[1] : "", mode);
+  auto r = ctx.client().create(rest[0], rest.size() > 1 ? rest[1] : "", mode);
   if (!r)
     return fail(opts, r);
   if (opts.json)
@@ -228,10 +259,10 @@ int cmd_create(blocking_client& c, const options& opts,
   return exit_ok;
 }
 
-int cmd_get(blocking_client& c, const options& opts,
+int cmd_get(context& ctx, const options& opts,
             std::vector<std::string> args) {
   expect_args(args, 1, 1, "get PATH");
-  auto r = c.get(args[0]);
+  auto r = ctx.client().get(args[0]);
   if (!r)
     return fail(opts, r);
   if (opts.json)
@@ -243,11 +274,11 @@ int cmd_get(blocking_client& c, const options& opts,
   return exit_ok;
 }
 
-int cmd_set(blocking_client& c, const options& opts,
+int cmd_set(context& ctx, const options& opts,
             std::vector<std::string> args) {
   auto version = take_version(args);
   expect_args(args, 2, 2, "set PATH DATA [-v VERSION]");
-  auto r = c.set(args[0], args[1], version);
+  auto r = ctx.client().set(args[0], args[1], version);
   if (!r)
     return fail(opts, r);
   if (opts.json)
@@ -259,11 +290,11 @@ int cmd_set(blocking_client& c, const options& opts,
   return exit_ok;
 }
 
-int cmd_delete(blocking_client& c, const options& opts,
+int cmd_delete(context& ctx, const options& opts,
                std::vector<std::string> args) {
   auto version = take_version(args);
   expect_args(args, 1, 1, "delete PATH [-v VERSION]");
-  auto r = c.remove(args[0], version);
+  auto r = ctx.client().remove(args[0], version);
   if (!r)
     return fail(opts, r);
   if (opts.json)
@@ -273,10 +304,10 @@ int cmd_delete(blocking_client& c, const options& opts,
   return exit_ok;
 }
 
-int cmd_ls(blocking_client& c, const options& opts,
+int cmd_ls(context& ctx, const options& opts,
            std::vector<std::string> args) {
   expect_args(args, 1, 1, "ls PATH");
-  auto r = c.children(args[0]);
+  auto r = ctx.client().children(args[0]);
   if (!r)
     return fail(opts, r);
   if (opts.json) {
@@ -289,10 +320,10 @@ int cmd_ls(blocking_client& c, const options& opts,
   return exit_ok;
 }
 
-int cmd_stat(blocking_client& c, const options& opts,
+int cmd_stat(context& ctx, const options& opts,
              std::vector<std::string> args) {
   expect_args(args, 1, 1, "stat PATH");
-  auto r = c.exists(args[0]);
+  auto r = ctx.client().exists(args[0]);
   if (!r)
     return fail(opts, r);
   if (opts.json)
@@ -330,61 +361,113 @@ int walk(blocking_client& c, const options& opts, const std::string& path,
   return exit_ok;
 }
 
-int cmd_tree(blocking_client& c, const options& opts,
+int cmd_tree(context& ctx, const options& opts,
              std::vector<std::string> args) {
   expect_args(args, 0, 1, "tree [PATH]");
   std::vector<std::string> paths;
-  auto rc = walk(c, opts, args.empty() ? "/" : args[0], 0, paths);
+  auto rc = walk(ctx.client(), opts, args.empty() ? "/" : args[0], 0, paths);
   if (rc == exit_ok && opts.json)
     std::cout << "{\"ok\":true,\"paths\":" << json_list(paths) << "}\n";
   return rc;
 }
 
-int cmd_status(blocking_client& c, const options& opts,
-               std::vector<std::string> args) {
-  expect_args(args, 0, 0, "status");
-  auto r = c.status();
-  if (!r)
-    return fail(opts, r);
-  const auto& s = r.value;
-  std::vector<std::pair<std::string, std::string>> rows = {
+/// One row of `status`: what one node reports.
+std::vector<std::pair<std::string, std::string>>
+status_rows(const pb::NodeStatus& s) {
+  std::string peers;
+  for (const auto& p : s.peers()) {
+    if (!peers.empty())
+      peers += ",";
+    peers += std::to_string(p.node_id()) + ":" + std::to_string(p.match_index())
+             + (p.reachable() ? "" : "(unreachable)");
+  }
+  return {
     {"id", std::to_string(s.node_id())},
     {"role", s.role()},
     {"term", std::to_string(s.term())},
     {"leader", std::to_string(s.leader_id())},
-    {"commit_index", std::to_string(s.commit_index())},
-    {"applied_index", std::to_string(s.applied_index())},
-    {"last_log_index", std::to_string(s.last_log_index())},
-    {"snapshot_index", std::to_string(s.snapshot_index())},
+    {"commit", std::to_string(s.commit_index())},
+    {"applied", std::to_string(s.applied_index())},
+    {"last_index", std::to_string(s.last_log_index())},
+    {"snapshot", std::to_string(s.snapshot_index())},
     {"znodes", std::to_string(s.znode_count())},
-    {"ephemerals", std::to_string(s.ephemeral_count())},
     {"sessions", std::to_string(s.session_count())},
-    {"data_bytes", std::to_string(s.approximate_data_bytes())},
-    {"version", s.version()},
+    {"peers_match", peers.empty() ? "-" : peers},
   };
-  if (opts.json) {
-    std::cout << "{\"ok\":true";
-    for (const auto& [key, value] : rows) {
-      bool numeric = key != "role" && key != "version";
-      std::cout << ",\"" << key
-                << "\":" << (numeric ? value : json_string(value));
+}
+
+int cmd_status(context& ctx, const options& opts,
+               std::vector<std::string> args) {
+  expect_args(args, 0, 0, "status");
+  std::vector<std::string> json_rows;
+  std::vector<std::vector<std::pair<std::string, std::string>>> rows;
+  std::vector<std::string> servers;
+  int answered = 0;
+  for (const auto& server : ctx.options.servers) {
+    auto c = ctx.client_for({server});
+    auto r = c->status();
+    servers.push_back(server.to_string());
+    if (!r) {
+      rows.push_back({{"error", r.message}});
+      continue;
     }
-    std::cout << "}\n";
-  } else {
-    for (const auto& [key, value] : rows)
-      std::cout << std::left << std::setw(16) << key << value << '\n';
+    ++answered;
+    rows.push_back(status_rows(r.value));
   }
+  if (opts.json) {
+    std::cout << "{\"ok\":" << (answered > 0 ? "true" : "false")
+              << ",\"nodes\":[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::cout << (i ? "," : "") << "{\"server\":" << json_string(servers[i]);
+      for (const auto& [key, value] : rows[i]) {
+        bool text = key == "role" || key == "peers_match" || key == "error";
+        std::cout << ",\"" << key
+                  << "\":" << (text ? json_string(value) : value);
+      }
+      std::cout << "}";
+    }
+    std::cout << "]}\n";
+  } else {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::cout << std::left << std::setw(22) << servers[i];
+      for (const auto& [key, value] : rows[i])
+        std::cout << ' ' << key << '=' << value;
+      std::cout << '\n';
+    }
+  }
+  return answered > 0 ? exit_ok : exit_usage;
+}
+
+int cmd_transfer_leader(context& ctx, const options& opts,
+                        std::vector<std::string> args) {
+  expect_args(args, 0, 1, "transfer-leader [NODE]");
+  uint64_t target = 0;
+  if (!args.empty()) {
+    char* end = nullptr;
+    auto value = std::strtoull(args[0].c_str(), &end, 10);
+    if (args[0].empty() || *end != '\0' || value == 0)
+      throw usage_error{"bad node id '" + args[0] + "'"};
+    target = value;
+  }
+  auto r = ctx.client().transfer_leader(target);
+  if (!r)
+    return fail(opts, r);
+  if (opts.json)
+    std::cout << "{\"ok\":true,\"target\":" << r.value << "}\n";
+  else
+    std::cout << "Leadership moving to node " << r.value << '\n';
   return exit_ok;
 }
 
-using command_fn = std::function<int(blocking_client&, const options&,
-                                     std::vector<std::string>)>;
+using command_fn
+  = std::function<int(context&, const options&, std::vector<std::string>)>;
 
 const std::map<std::string, command_fn>& commands() {
   static const std::map<std::string, command_fn> table = {
     {"create", cmd_create}, {"get", cmd_get},   {"set", cmd_set},
     {"delete", cmd_delete}, {"ls", cmd_ls},     {"stat", cmd_stat},
     {"tree", cmd_tree},     {"status", cmd_status},
+    {"transfer-leader", cmd_transfer_leader},
   };
   return table;
 }
@@ -412,6 +495,8 @@ options parse_options(int argc, char** argv) {
         throw usage_error{"bad --timeout '" + text + "'"};
     } else if (arg == "--json") {
       opts.json = true;
+    } else if (arg == "--linearizable") {
+      opts.linearizable = true;
     } else if (arg.rfind("--", 0) == 0) {
       throw usage_error{"unknown option '" + std::string{arg} + "'"};
     } else {
@@ -425,6 +510,8 @@ options parse_options(int argc, char** argv) {
     std::string_view arg{argv[i]};
     if (arg == "--json")
       opts.json = true;
+    else if (arg == "--linearizable")
+      opts.linearizable = true;
     else
       opts.args.emplace_back(arg);
   }
@@ -461,9 +548,9 @@ int main(int argc, char** argv) {
   cfg.load<caf::io::middleman>();
   cfg.set("scheduler.max-threads", size_t{1});
   caf::actor_system sys{cfg};
-  blocking_client client{sys, copts};
+  context ctx{sys, copts, opts.linearizable, nullptr, {}};
   try {
-    return cmd->second(client, opts, opts.args);
+    return cmd->second(ctx, opts, opts.args);
   } catch (const usage_error& err) {
     return usage(err.message);
   }

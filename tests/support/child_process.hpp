@@ -42,6 +42,9 @@ public:
   /// number if killed by a signal), or -1 on timeout.
   int stop(int sig, std::chrono::milliseconds timeout);
 
+  /// Reads whatever the child has written so far, without waiting.
+  void read_available() { pump(std::chrono::milliseconds(0)); }
+
   /// Everything read from stdout / stderr so far.
   const std::string& out() const noexcept { return out_; }
   const std::string& err() const noexcept { return err_; }

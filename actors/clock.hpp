@@ -1,0 +1,21 @@
+// clock: how actor shells read time. Pure cores never do; shells take a
+// clock_fn so that deterministic tests can drive time themselves.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+
+namespace conclave {
+
+/// Milliseconds since the epoch (or any fixed origin, for tests).
+using clock_fn = std::function<int64_t()>;
+
+/// Wall-clock milliseconds since the epoch.
+inline int64_t system_clock_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+} // namespace conclave

@@ -1,0 +1,186 @@
+// Multi-process replication tests: three real conclave-node processes from
+// configs/local/, on loopback with free ports, always stopped at the end.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <chrono>
+#include <set>
+
+#include "tests/support/local_cluster.hpp"
+
+using namespace conclave;
+using namespace conclave::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Writes /k-<i> through `c` until it is acknowledged or `deadline`;
+/// connection loss (no leader yet, node gone) is retried.
+bool write_until_acked(blocking_client& c, const std::string& path,
+                       std::chrono::steady_clock::time_point deadline) {
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = c.create(path, path);
+    if (r || r.error == error_code::node_exists)
+      return true; // node_exists: an earlier, unacknowledged try made it
+  }
+  return false;
+}
+
+std::set<std::string> children_of(blocking_client& c, const std::string& p) {
+  auto r = c.children(p);
+  REQUIRE(r);
+  return {r.value.names.begin(), r.value.names.end()};
+}
+
+} // namespace
+
+TEST_CASE("cluster: three nodes elect one leader and replicate through every "
+          "node",
+          "[cluster]") {
+  local_cluster cluster{3};
+  REQUIRE(cluster.wait_for_leader(20s) >= 0);
+  std::vector<std::unique_ptr<blocking_client>> clients;
+  for (size_t i = 0; i < 3; ++i)
+    clients.push_back(cluster.client(i));
+  REQUIRE(clients[0]->create("/app", "").ok());
+  for (size_t i = 0; i < 3; ++i) {
+    auto r = clients[i]->create("/app/from-" + std::to_string(i + 1), "x");
+    INFO("node " << i + 1 << ": " << r.message);
+    CHECK(r.ok());
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    // sync: this node has applied everything the leader had committed.
+    REQUIRE(clients[i]->sync("/").ok());
+    CHECK(children_of(*clients[i], "/app")
+          == std::set<std::string>{"from-1", "from-2", "from-3"});
+  }
+  // Replicas are identical: same digest once all applied the same index.
+  auto leader = cluster.wait_for_leader(10s);
+  REQUIRE(leader >= 0);
+  auto commit = cluster.status(static_cast<size_t>(leader))->commit_index();
+  REQUIRE(cluster.wait_applied(commit, 10s));
+  std::set<uint64_t> digests;
+  for (size_t i = 0; i < 3; ++i) {
+    auto s = cluster.status(i);
+    REQUIRE(s);
+    if (s->applied_index() == commit)
+      digests.insert(s->digest());
+  }
+  CHECK(digests.size() == 1);
+}
+
+TEST_CASE("cluster: a linearizable read sees every acknowledged write",
+          "[cluster]") {
+  local_cluster cluster{3};
+  auto leader = cluster.wait_for_leader(20s);
+  REQUIRE(leader >= 0);
+  auto writer = cluster.client(static_cast<size_t>(leader));
+  auto follower = cluster.client(static_cast<size_t>((leader + 1) % 3));
+  follower->set_linearizable(true);
+  for (int i = 0; i < 20; ++i) {
+    auto path = "/lin-" + std::to_string(i);
+    REQUIRE(writer->create(path, std::to_string(i)).ok());
+    auto r = follower->get(path);
+    INFO(r.message);
+    REQUIRE(r.ok());
+    CHECK(r.value.data == std::to_string(i));
+  }
+}
+
+TEST_CASE("cluster: kill -9 of the leader loses no acknowledged write",
+          "[cluster]") {
+  local_cluster cluster{3};
+  auto leader = cluster.wait_for_leader(20s);
+  REQUIRE(leader >= 0);
+  auto c = cluster.client_all();
+  std::vector<std::string> acked;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  REQUIRE(write_until_acked(*c, "/k", deadline));
+  for (int i = 0; i < 50; ++i) {
+    auto p = "/k/before-" + std::to_string(i);
+    REQUIRE(write_until_acked(*c, p, deadline));
+    acked.push_back(p);
+  }
+  auto killed_at = std::chrono::steady_clock::now();
+  cluster.stop(static_cast<size_t>(leader), SIGKILL);
+  for (int i = 0; i < 50; ++i) {
+    auto p = "/k/after-" + std::to_string(i);
+    REQUIRE(write_until_acked(*c, p, deadline));
+    acked.push_back(p);
+    if (i == 0) {
+      auto gap = std::chrono::steady_clock::now() - killed_at;
+      INFO("first write after the kill took "
+           << std::chrono::duration_cast<std::chrono::milliseconds>(gap)
+                .count()
+           << " ms");
+      // A few election timeouts (300 ms here), not more.
+      CHECK(gap < 5s);
+    }
+  }
+  auto new_leader = cluster.wait_for_leader(20s);
+  CHECK(new_leader >= 0);
+  CHECK(new_leader != leader);
+  c.reset();
+  // Restart everything from disk, the killed node included.
+  cluster.start(static_cast<size_t>(leader));
+  for (size_t i = 0; i < 3; ++i)
+    cluster.stop(i, SIGTERM);
+  for (size_t i = 0; i < 3; ++i)
+    cluster.start(i);
+  REQUIRE(cluster.wait_for_leader(20s) >= 0);
+  for (size_t i = 0; i < 3; ++i) {
+    auto reader = cluster.client(i);
+    REQUIRE(reader->sync("/").ok());
+    auto present = children_of(*reader, "/k");
+    for (const auto& p : acked)
+      CHECK(present.count(p.substr(3)) == 1);
+  }
+}
+
+TEST_CASE("cluster: a node that missed many snapshots catches up through "
+          "InstallSnapshot",
+          "[cluster]") {
+  local_cluster cluster{3, {"--conclave.snapshot-entries=20"}};
+  REQUIRE(cluster.wait_for_leader(20s) >= 0);
+  cluster.stop(2, SIGKILL);
+  auto c = cluster.client_all();
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  REQUIRE(write_until_acked(*c, "/s", deadline));
+  for (int i = 0; i < 200; ++i)
+    REQUIRE(write_until_acked(*c, "/s/n-" + std::to_string(i), deadline));
+  auto leader = cluster.wait_for_leader(10s);
+  REQUIRE(leader >= 0);
+  auto ls = cluster.status(static_cast<size_t>(leader));
+  REQUIRE(ls);
+  CHECK(ls->snapshot_index() > 100);
+  cluster.start(2);
+  REQUIRE(cluster.wait_applied(ls->commit_index(), 30s));
+  auto s3 = cluster.status(2);
+  REQUIRE(s3);
+  INFO(cluster.output(2));
+  CHECK(s3->snapshot_index() > 0);
+  CHECK_THAT(cluster.output(2), Catch::Contains("loaded snapshot"));
+  auto reader = cluster.client(2);
+  REQUIRE(reader->sync("/").ok());
+  CHECK(children_of(*reader, "/s").size() == 200);
+}
+
+TEST_CASE("cluster: transfer-leader hands leadership to the chosen node",
+          "[cluster]") {
+  local_cluster cluster{3};
+  auto leader = cluster.wait_for_leader(20s);
+  REQUIRE(leader >= 0);
+  auto target = static_cast<uint64_t>((leader + 1) % 3 + 1);
+  auto c = cluster.client(static_cast<size_t>((leader + 2) % 3));
+  auto r = c->transfer_leader(target);
+  INFO(r.message);
+  REQUIRE(r.ok());
+  CHECK(r.value == target);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  int now_leader = -1;
+  while (std::chrono::steady_clock::now() < deadline
+         && now_leader != static_cast<int>(target - 1))
+    now_leader = cluster.wait_for_leader(1s);
+  CHECK(now_leader == static_cast<int>(target - 1));
+}
