@@ -504,7 +504,9 @@ std::string size_default(size_t value) {
 const std::vector<key_spec>& schema() {
   static const std::vector<key_spec> specs = {
       int_key(
-          "conclave.id", 1, int64_max,
+          // 254 at most: a session id carries its leader's id in its top
+          // byte, and 255 marks TTL nodes (as in ZooKeeper).
+          "conclave.id", 1, 254,
           [](node_config& c, int64_t v) {
             c.id = node_id{static_cast<uint64_t>(v)};
           },
@@ -747,8 +749,8 @@ std::variant<peer_address, std::string> parse_peer(std::string_view str) {
   if (at == std::string_view::npos)
     return std::string{"missing '@' between id and host"};
   auto id = parse_decimal(str.substr(0, at));
-  if (!id || *id < 1 || *id > static_cast<uint64_t>(int64_max))
-    return std::string{"the id must be an integer >= 1"};
+  if (!id || *id < 1 || *id > 254)
+    return std::string{"the id must be an integer in 1..254"};
   auto rest = str.substr(at + 1);
   auto colon = rest.rfind(':');
   if (colon == std::string_view::npos)

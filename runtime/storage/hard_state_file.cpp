@@ -15,17 +15,6 @@ namespace {
 constexpr char magic[8] = {'C', 'N', 'C', 'L', 'V', 'H', 'S', 'T'};
 constexpr uint32_t format_version = 1;
 
-storage_error corrupt(const std::string& path, uint64_t offset,
-                      std::string message) {
-  storage_error e;
-  e.code = storage_errc::corruption;
-  e.file = path;
-  e.offset = offset;
-  e.message = std::move(message);
-  e.suggestion = suggest_rejoin;
-  return e;
-}
-
 uint32_t checksum(std::string_view header16, std::string_view payload) {
   crc32c c;
   c.update(header16);
@@ -54,33 +43,24 @@ std::string encode_hard_state(const raft::hard_state& st) {
 storage_result<raft::hard_state> decode_hard_state(std::string_view bytes,
                                                    const std::string& path) {
   if (bytes.size() < hard_state_header_bytes)
-    return corrupt(path, bytes.size(),
+    return corruption_at(path, bytes.size(),
                    "file is " + std::to_string(bytes.size()) +
                        " bytes, shorter than its " +
                        std::to_string(hard_state_header_bytes) +
                        "-byte header");
   if (std::memcmp(bytes.data(), magic, 8) != 0)
-    return corrupt(path, 0, "bad magic (not a Conclave raft-state file)");
+    return corruption_at(path, 0, "bad magic (not a Conclave raft-state file)");
   auto version = get_le32(bytes.data() + 8);
   if (version != format_version) {
-    storage_error e;
-    e.code = storage_errc::unsupported_format;
-    e.file = path;
-    e.offset = 8;
-    e.message = "format version " + std::to_string(version) +
-                " is not supported (this build reads version " +
-                std::to_string(format_version) + ")";
-    e.suggestion = "run a Conclave release that supports this version, or " +
-                   std::string{suggest_rejoin};
-    return e;
+    return unsupported_version(path, version, format_version);
   }
   auto len = get_le32(bytes.data() + 12);
   if (len == 0 || len > max_hard_state_payload_bytes)
-    return corrupt(path, 12,
+    return corruption_at(path, 12,
                    "payload length " + std::to_string(len) + " is outside 1.." +
                        std::to_string(max_hard_state_payload_bytes));
   if (bytes.size() != hard_state_header_bytes + len)
-    return corrupt(path, hard_state_header_bytes,
+    return corruption_at(path, hard_state_header_bytes,
                    "file is " + std::to_string(bytes.size()) +
                        " bytes but its header announces " +
                        std::to_string(hard_state_header_bytes + len));
@@ -88,12 +68,12 @@ storage_result<raft::hard_state> decode_hard_state(std::string_view bytes,
   auto stored = get_le32(bytes.data() + 16);
   auto computed = checksum(bytes.substr(0, 16), payload);
   if (stored != computed)
-    return corrupt(path, 16,
+    return corruption_at(path, 16,
                    "checksum mismatch (stored " + hex32(stored) +
                        ", computed " + hex32(computed) + ")");
   pb::HardState msg;
   if (!msg.ParseFromArray(payload.data(), static_cast<int>(payload.size())))
-    return corrupt(path, hard_state_header_bytes,
+    return corruption_at(path, hard_state_header_bytes,
                    "checksum is valid but the payload is not a HardState "
                    "message");
   raft::hard_state st;

@@ -23,25 +23,6 @@ constexpr uint64_t min_segment_read_limit = 1ull << 30;
 /// Smallest payload of a real entry: 0x08 <term> 0x10 <index>.
 constexpr uint32_t min_payload_bytes = 4;
 
-storage_error corrupt(const std::string& path, uint64_t offset,
-                      std::string message) {
-  storage_error e;
-  e.code = storage_errc::corruption;
-  e.file = path;
-  e.offset = offset;
-  e.message = std::move(message);
-  e.suggestion = suggest_rejoin;
-  return e;
-}
-
-storage_error invalid(const std::string& path, std::string message) {
-  storage_error e;
-  e.code = storage_errc::invalid_argument;
-  e.file = path;
-  e.message = std::move(message);
-  return e;
-}
-
 std::string idx(log_index i) {
   return std::to_string(i.value());
 }
@@ -209,11 +190,11 @@ storage_result<scan_result> scan_segment(std::string_view bytes,
             : "segment header checksum mismatch (stored " +
                   hex32(get_le32(data + 28)) + ", computed " +
                   hex32(crc32c::of(std::string_view{data, 28})) + ")";
-    if (!newest) return corrupt(path, 0, what + not_torn_older);
+    if (!newest) return corruption_at(path, 0, what + not_torn_older);
     auto after = find_valid_record(bytes, segment_header_bytes, name_first,
                                    st.last_term, opts.max_record_bytes);
     if (after)
-      return corrupt(path, 0,
+      return corruption_at(path, 0,
                      what + ", and a valid record follows at byte " +
                          std::to_string(*after) +
                          ", so this is not a torn write");
@@ -229,27 +210,18 @@ storage_result<scan_result> scan_segment(std::string_view bytes,
   }
   auto version = get_le32(data + 8);
   if (version != format_version) {
-    storage_error e;
-    e.code = storage_errc::unsupported_format;
-    e.file = path;
-    e.offset = 8;
-    e.message = "segment format version " + std::to_string(version) +
-                " is not supported (this build reads version " +
-                std::to_string(format_version) + ")";
-    e.suggestion = "run a Conclave release that supports this version, or " +
-                   std::string{suggest_rejoin};
-    return e;
+    return unsupported_version(path, version, format_version);
   }
   if (get_le32(data + 12) != 0 || get_le32(data + 24) != 0)
-    return corrupt(path, 12, "reserved header fields are not zero");
+    return corruption_at(path, 12, "reserved header fields are not zero");
   log_index first{get_le64(data + 16)};
   if (first != name_first)
-    return corrupt(path, 16,
+    return corruption_at(path, 16,
                    "segment header says its first index is " + idx(first) +
                        " but its name says " + idx(name_first));
-  if (first.value() == 0) return corrupt(path, 16, "segment first index is 0");
+  if (first.value() == 0) return corruption_at(path, 16, "segment first index is 0");
   if (st.next.value() != 0 && first != st.next)
-    return corrupt(path, 16,
+    return corruption_at(path, 16,
                    "segment starts at index " + idx(first) +
                        " but the previous segment ends at index " +
                        std::to_string(st.next.value() - 1) +
@@ -286,11 +258,11 @@ storage_result<scan_result> scan_segment(std::string_view bytes,
       }
     }
     if (!problem.empty()) {
-      if (!newest) return corrupt(path, pos, problem + not_torn_older);
+      if (!newest) return corruption_at(path, pos, problem + not_torn_older);
       auto after = find_valid_record(bytes, pos + 1, st.next, st.last_term,
                                      opts.max_record_bytes);
       if (after)
-        return corrupt(path, pos,
+        return corruption_at(path, pos,
                        problem + ", and a valid record follows at byte " +
                            std::to_string(*after) +
                            ", so this is not a torn write");
@@ -307,20 +279,20 @@ storage_result<scan_result> scan_segment(std::string_view bytes,
     const char* payload = data + pos + record_header_bytes;
     pb::RaftEntry msg;
     if (!msg.ParseFromArray(payload, static_cast<int>(len)))
-      return corrupt(path, pos,
+      return corruption_at(path, pos,
                      "record checksum is valid but its payload is not a "
                      "RaftEntry message");
     log_index index{msg.index()};
     term_t term{msg.term()};
     if (index != st.next)
-      return corrupt(path, pos,
+      return corruption_at(path, pos,
                      "record holds index " + idx(index) + ", expected " +
                          idx(st.next) + " (indexes must be contiguous)");
     if (term.value() == 0)
-      return corrupt(path, pos,
+      return corruption_at(path, pos,
                      "record for index " + idx(index) + " has term 0");
     if (term < st.last_term)
-      return corrupt(path, pos,
+      return corruption_at(path, pos,
                      "term decreases from " +
                          std::to_string(st.last_term.value()) + " to " +
                          std::to_string(term.value()) + " at index " +
@@ -331,15 +303,10 @@ storage_result<scan_result> scan_segment(std::string_view bytes,
     } else if (msg.type() == pb::ENTRY_NOOP) {
       type = raft::entry_type::noop;
     } else {
-      storage_error e;
-      e.code = storage_errc::unsupported_format;
-      e.file = path;
-      e.offset = pos;
-      e.message = "entry " + idx(index) + " has unknown type " +
-                  std::to_string(static_cast<int>(msg.type()));
-      e.suggestion = "run the Conclave release that wrote it, or " +
-                     std::string{suggest_rejoin};
-      return e;
+      return unsupported_format_at(
+          path, pos,
+          "entry " + idx(index) + " has unknown type " +
+              std::to_string(static_cast<int>(msg.type())));
     }
     out.offsets.push_back(pos);
     out.terms.push_back(term);
@@ -366,9 +333,9 @@ storage_result<log_store::opened> log_store::open(const std::string& dir,
                                                   log_index snapshot_index,
                                                   term_t snapshot_term) {
   if (auto err = opts.validate(); !err.empty())
-    return invalid(dir, "bad log options: " + err);
+    return invalid_argument(dir, "bad log options: " + err);
   if ((snapshot_index.value() == 0) != (snapshot_term.value() == 0))
-    return invalid(dir, "snapshot index and term must both be 0 or both be "
+    return invalid_argument(dir, "snapshot index and term must both be 0 or both be "
                         "positive (got index " +
                             idx(snapshot_index) + ", term " +
                             std::to_string(snapshot_term.value()) + ")");
@@ -454,7 +421,7 @@ storage_result<log_store::opened> log_store::open(const std::string& dir,
     log_index first = front.first;
     log_index last{st.next.value() - 1};
     if (first.value() > snapshot_index.value() + 1) {
-      return corrupt(
+      return corruption_at(
           front.path, segment_header_bytes,
           "the log starts at index " + idx(first) +
               (snapshot_index.value() == 0
@@ -492,7 +459,7 @@ storage_result<log_store::opened> log_store::open(const std::string& dir,
     } else if (!out.entries.empty() &&
                out.entries.front().term < snapshot_term) {
       // first == snapshot_index + 1
-      return corrupt(front.path, segment_header_bytes,
+      return corruption_at(front.path, segment_header_bytes,
                      "the first entry after the snapshot (index " + idx(first) +
                          ") has term " +
                          std::to_string(out.entries.front().term.value()) +
@@ -539,7 +506,7 @@ storage_result<void> log_store::check_usable() const {
         "the log store failed earlier and accepts no more writes: " + e.message;
     return e;
   }
-  if (dir_.empty()) return invalid("", "log_store used without open()");
+  if (dir_.empty()) return invalid_argument("", "log_store used without open()");
   return {};
 }
 
@@ -639,27 +606,27 @@ log_store::append(const std::vector<raft::entry>& entries) {
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
     if (e.index.value() == 0 || e.term.value() == 0)
-      return invalid(dir_, "entry with index " + idx(e.index) + " and term " +
+      return invalid_argument(dir_, "entry with index " + idx(e.index) + " and term " +
                                std::to_string(e.term.value()) +
                                ": both must be >= 1");
     if (i > 0 && e.index.value() != entries[i - 1].index.value() + 1)
-      return invalid(dir_, "batch indexes are not contiguous: " +
+      return invalid_argument(dir_, "batch indexes are not contiguous: " +
                                idx(entries[i - 1].index) + " then " +
                                idx(e.index));
     if (i > 0 && e.term < entries[i - 1].term)
-      return invalid(dir_, "batch terms decrease at index " + idx(e.index));
+      return invalid_argument(dir_, "batch terms decrease at index " + idx(e.index));
     if (auto n = record_size(e); n > opts_.max_record_bytes)
-      return invalid(dir_, "entry " + idx(e.index) + " serializes to " +
+      return invalid_argument(dir_, "entry " + idx(e.index) + " serializes to " +
                                std::to_string(n) +
                                " bytes, more than max_record_bytes (" +
                                std::to_string(opts_.max_record_bytes) + ")");
   }
   if (first.value() > last_.index.value() + 1)
-    return invalid(dir_, "append at index " + idx(first) +
+    return invalid_argument(dir_, "append at index " + idx(first) +
                              " leaves a gap after the last index " +
                              idx(last_.index));
   if (first.value() <= base_.index.value())
-    return invalid(dir_, "append at index " + idx(first) +
+    return invalid_argument(dir_, "append at index " + idx(first) +
                              " rewrites entries at or before index " +
                              idx(base_.index) +
                              ", which are no longer in the log (compacted "
@@ -669,7 +636,7 @@ log_store::append(const std::vector<raft::entry>& entries) {
                    ? std::optional<term_t>{last_.term}
                    : term_at(prev);
       t && entries.front().term < *t)
-    return invalid(dir_, "entry " + idx(first) + " has term " +
+    return invalid_argument(dir_, "entry " + idx(first) + " has term " +
                              std::to_string(entries.front().term.value()) +
                              ", lower than the term " +
                              std::to_string(t->value()) +

@@ -41,25 +41,6 @@ bool ends_with(std::string_view s, std::string_view suffix) {
          s.substr(s.size() - suffix.size()) == suffix;
 }
 
-storage_error corrupt(const std::string& path, uint64_t offset,
-                      std::string message) {
-  storage_error e;
-  e.code = storage_errc::corruption;
-  e.file = path;
-  e.offset = offset;
-  e.message = std::move(message);
-  e.suggestion = suggest_rejoin;
-  return e;
-}
-
-storage_error invalid(std::string path, std::string message) {
-  storage_error e;
-  e.code = storage_errc::invalid_argument;
-  e.file = std::move(path);
-  e.message = std::move(message);
-  return e;
-}
-
 void put_varint(std::string& out, uint64_t x) {
   while (x >= 0x80) {
     out.push_back(static_cast<char>((x & 0x7F) | 0x80));
@@ -82,7 +63,7 @@ storage_result<uint32_t> read_header(const file& f, uint64_t size,
                                      const snapshot_options& opts) {
   const auto& path = f.path();
   if (size < snapshot_header_bytes + snapshot_trailer_bytes)
-    return corrupt(path, size,
+    return corruption_at(path, size,
                    "file is " + std::to_string(size) +
                        " bytes, shorter than a snapshot's header and "
                        "trailer (truncated?)");
@@ -90,29 +71,20 @@ storage_result<uint32_t> read_header(const file& f, uint64_t size,
   auto n = f.pread_full(hdr, sizeof(hdr), 0);
   if (!n) return std::move(n).error();
   if (*n != sizeof(hdr))
-    return corrupt(path, *n, "file shrank while being read");
+    return corruption_at(path, *n, "file shrank while being read");
   if (std::memcmp(hdr, magic, 8) != 0)
-    return corrupt(path, 0, "bad magic (not a Conclave snapshot file)");
+    return corruption_at(path, 0, "bad magic (not a Conclave snapshot file)");
   auto version = get_le32(hdr + 8);
   if (version != format_version) {
-    storage_error e;
-    e.code = storage_errc::unsupported_format;
-    e.file = path;
-    e.offset = 8;
-    e.message = "format version " + std::to_string(version) +
-                " is not supported (this build reads version " +
-                std::to_string(format_version) + ")";
-    e.suggestion = "run a Conclave release that supports this version, or " +
-                   std::string{suggest_rejoin};
-    return e;
+    return unsupported_version(path, version, format_version);
   }
   auto m = get_le32(hdr + 12);
   if (m == 0 || m > opts.max_meta_bytes)
-    return corrupt(path, 12,
+    return corruption_at(path, 12,
                    "meta length " + std::to_string(m) + " is outside 1.." +
                        std::to_string(opts.max_meta_bytes));
   if (snapshot_header_bytes + uint64_t{m} + snapshot_trailer_bytes > size)
-    return corrupt(path, 12,
+    return corruption_at(path, 12,
                    "meta length " + std::to_string(m) +
                        " does not fit in a file of " + std::to_string(size) +
                        " bytes");
@@ -218,14 +190,14 @@ verify_snapshot_file(const std::string& path, const snapshot_options& opts) {
   auto n = f->pread_full(trailer, sizeof(trailer), t_off);
   if (!n) return std::move(n).error();
   if (*n != sizeof(trailer))
-    return corrupt(path, t_off + *n, "file shrank while being read");
+    return corruption_at(path, t_off + *n, "file shrank while being read");
   if (std::memcmp(trailer + 12, end_magic, 4) != 0)
-    return corrupt(path, t_off + 12,
+    return corruption_at(path, t_off + 12,
                    "bad end magic: the file is truncated or its trailer "
                    "damaged");
   auto total = get_le64(trailer);
   if (total != *size)
-    return corrupt(path, t_off,
+    return corruption_at(path, t_off,
                    "trailer records a length of " + std::to_string(total) +
                        " bytes but the file is " + std::to_string(*size) +
                        " bytes");
@@ -240,7 +212,7 @@ verify_snapshot_file(const std::string& path, const snapshot_options& opts) {
     auto got = f->pread_full(buf.data(), want, pos);
     if (!got) return std::move(got).error();
     if (*got != want)
-      return corrupt(path, pos + *got, "file shrank while being read");
+      return corruption_at(path, pos + *got, "file shrank while being read");
     crc.update(buf.data(), want);
     // Keep the meta bytes (they may straddle a chunk boundary).
     uint64_t meta_begin = snapshot_header_bytes;
@@ -254,7 +226,7 @@ verify_snapshot_file(const std::string& path, const snapshot_options& opts) {
   auto stored = get_le32(trailer + 8);
   auto computed = crc.value();
   if (stored != computed)
-    return corrupt(path, t_off + 8,
+    return corruption_at(path, t_off + 8,
                    "checksum mismatch over bytes 0.." +
                        std::to_string(covered) + " (stored " + hex32(stored) +
                        ", computed " + hex32(computed) +
@@ -262,13 +234,13 @@ verify_snapshot_file(const std::string& path, const snapshot_options& opts) {
   pb::SnapshotMeta msg;
   if (!msg.ParseFromArray(meta_bytes.data(),
                           static_cast<int>(meta_bytes.size())))
-    return corrupt(path, snapshot_header_bytes,
+    return corruption_at(path, snapshot_header_bytes,
                    "checksum is valid but the meta is not a SnapshotMeta "
                    "message");
   snapshot_info info;
   info.meta = from_pb(msg);
   if (info.meta.index.value() == 0 || info.meta.term.value() == 0)
-    return corrupt(path, snapshot_header_bytes,
+    return corruption_at(path, snapshot_header_bytes,
                    "meta has index or term 0 (" + describe(info.meta) + ")");
   info.path = path;
   info.file_bytes = *size;
@@ -317,7 +289,7 @@ snapshot_writer::~snapshot_writer() {
 }
 
 storage_error snapshot_writer::finished_error() const {
-  return invalid(tmp_path_, committed_
+  return invalid_argument(tmp_path_, committed_
                                 ? "snapshot writer used after commit()"
                                 : "snapshot writer used after a failure, "
                                   "abandon() or release()");
@@ -436,14 +408,14 @@ void snapshot_receiver::abandon() noexcept {
 storage_result<void> snapshot_receiver::write(uint64_t offset,
                                               std::string_view bytes) {
   if (done_)
-    return invalid(tmp_path_, "snapshot receiver used after commit(), a "
+    return invalid_argument(tmp_path_, "snapshot receiver used after commit(), a "
                               "failure or abandon()");
   if (offset != received_)
-    return invalid(tmp_path_, "chunk at offset " + std::to_string(offset) +
+    return invalid_argument(tmp_path_, "chunk at offset " + std::to_string(offset) +
                                   ", expected offset " +
                                   std::to_string(received_));
   if (bytes.size() > total_ - received_)
-    return invalid(tmp_path_, "chunk of " + std::to_string(bytes.size()) +
+    return invalid_argument(tmp_path_, "chunk of " + std::to_string(bytes.size()) +
                                   " bytes at offset " + std::to_string(offset) +
                                   " goes beyond the announced size of " +
                                   std::to_string(total_) + " bytes");
@@ -457,10 +429,10 @@ storage_result<void> snapshot_receiver::write(uint64_t offset,
 
 storage_result<snapshot_info> snapshot_receiver::commit() {
   if (done_)
-    return invalid(tmp_path_, "snapshot receiver used after commit(), a "
+    return invalid_argument(tmp_path_, "snapshot receiver used after commit(), a "
                               "failure or abandon()");
   if (received_ != total_)
-    return invalid(tmp_path_, "commit() after " + std::to_string(received_) +
+    return invalid_argument(tmp_path_, "commit() after " + std::to_string(received_) +
                                   " of " + std::to_string(total_) + " bytes");
   auto fail = [this](storage_error e) -> storage_result<snapshot_info> {
     abandon();
@@ -480,7 +452,7 @@ storage_result<snapshot_info> snapshot_receiver::commit() {
   };
   if (!info) return rejected(std::move(info).error());
   if (!same_meta(info->meta, expected_))
-    return rejected(corrupt(tmp_path_, snapshot_header_bytes,
+    return rejected(corruption_at(tmp_path_, snapshot_header_bytes,
                             "its meta (" + describe(info->meta) +
                                 ") differs from the announced one (" +
                                 describe(expected_) + ")"));
@@ -528,13 +500,13 @@ snapshot_store::open(const std::string& dir, const snapshot_options& opts) {
 storage_result<snapshot_writer>
 snapshot_store::begin(const raft::snapshot_meta& meta) const {
   if (dir_.empty())
-    return invalid("", "begin() on a snapshot_store that was not opened");
+    return invalid_argument("", "begin() on a snapshot_store that was not opened");
   if (meta.index.value() == 0 || meta.term.value() == 0)
-    return invalid(dir_, "snapshot meta with index or term 0 (" +
+    return invalid_argument(dir_, "snapshot meta with index or term 0 (" +
                              describe(meta) + ")");
   auto meta_bytes = encode_snapshot_meta(meta);
   if (meta_bytes.size() > opts_.max_meta_bytes)
-    return invalid(dir_, "snapshot meta of " +
+    return invalid_argument(dir_, "snapshot meta of " +
                              std::to_string(meta_bytes.size()) +
                              " bytes exceeds max_meta_bytes (" +
                              std::to_string(opts_.max_meta_bytes) + ")");
@@ -561,12 +533,12 @@ storage_result<snapshot_receiver>
 snapshot_store::receive(const raft::snapshot_meta& meta,
                         uint64_t total_bytes) const {
   if (dir_.empty())
-    return invalid("", "receive() on a snapshot_store that was not opened");
+    return invalid_argument("", "receive() on a snapshot_store that was not opened");
   if (meta.index.value() == 0 || meta.term.value() == 0)
-    return invalid(dir_, "snapshot meta with index or term 0 (" +
+    return invalid_argument(dir_, "snapshot meta with index or term 0 (" +
                              describe(meta) + ")");
   if (total_bytes < snapshot_header_bytes + snapshot_trailer_bytes)
-    return invalid(dir_, "announced snapshot size of " +
+    return invalid_argument(dir_, "announced snapshot size of " +
                              std::to_string(total_bytes) +
                              " bytes is too small for a snapshot file");
   snapshot_receiver rcv;
@@ -625,7 +597,7 @@ storage_result<std::optional<snapshot_info>> snapshot_store::latest() const {
     return add_fallback(std::move(info).error());
   }
   if (info->meta.index != newest.index || info->meta.term != newest.term)
-    return add_fallback(corrupt(newest.path, snapshot_header_bytes,
+    return add_fallback(corruption_at(newest.path, snapshot_header_bytes,
                                 "its meta (" + describe(info->meta) +
                                     ") does not match its file name"));
   return std::optional<snapshot_info>{std::move(info).value()};
@@ -643,7 +615,7 @@ snapshot_store::read_payload(const std::string& path, uint64_t offset,
   uint64_t start = snapshot_header_bytes + *m;
   uint64_t payload = *size - snapshot_trailer_bytes - start;
   if (offset > payload)
-    return invalid(path, "payload offset " + std::to_string(offset) +
+    return invalid_argument(path, "payload offset " + std::to_string(offset) +
                              " is beyond the payload's " +
                              std::to_string(payload) + " bytes");
   auto n = static_cast<size_t>(std::min<uint64_t>(max_bytes, payload - offset));
@@ -651,7 +623,7 @@ snapshot_store::read_payload(const std::string& path, uint64_t offset,
   auto got = f->pread_full(out.data(), n, start + offset);
   if (!got) return std::move(got).error();
   if (*got != n)
-    return corrupt(path, start + offset + *got, "file shrank while being read");
+    return corruption_at(path, start + offset + *got, "file shrank while being read");
   return out;
 }
 
@@ -663,7 +635,7 @@ storage_result<std::string> snapshot_store::read_chunk(const std::string& path,
   auto size = f->size();
   if (!size) return std::move(size).error();
   if (offset > *size)
-    return invalid(path, "offset " + std::to_string(offset) +
+    return invalid_argument(path, "offset " + std::to_string(offset) +
                              " is beyond the file's " + std::to_string(*size) +
                              " bytes");
   auto n = static_cast<size_t>(std::min<uint64_t>(max_bytes, *size - offset));
@@ -676,7 +648,7 @@ storage_result<std::string> snapshot_store::read_chunk(const std::string& path,
 
 storage_result<size_t> snapshot_store::retain(size_t keep_n) const {
   if (keep_n == 0)
-    return invalid(dir_, "retain(0) would remove every snapshot");
+    return invalid_argument(dir_, "retain(0) would remove every snapshot");
   auto names = list_directory(dir_);
   if (!names) return std::move(names).error();
   size_t removed = 0;

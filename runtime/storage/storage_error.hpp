@@ -126,6 +126,52 @@ inline constexpr const char* suggest_rejoin =
     "or several nodes damaged), restore the data directory from a backup "
     "instead (docs/storage.md, \"Backup and restore\")";
 
+/// Damage in `path` at byte `offset`; suggests rejoining (suggest_rejoin).
+inline storage_error corruption_at(const std::string& path, uint64_t offset,
+                                   std::string message) {
+  storage_error e;
+  e.code = storage_errc::corruption;
+  e.file = path;
+  e.offset = offset;
+  e.message = std::move(message);
+  e.suggestion = suggest_rejoin;
+  return e;
+}
+
+/// A caller's mistake concerning `path`.
+inline storage_error invalid_argument(const std::string& path,
+                                      std::string message) {
+  storage_error e;
+  e.code = storage_errc::invalid_argument;
+  e.file = path;
+  e.message = std::move(message);
+  return e;
+}
+
+/// A file (or record) in a format this build cannot read.
+inline storage_error unsupported_format_at(const std::string& path,
+                                           uint64_t offset,
+                                           std::string message) {
+  storage_error e;
+  e.code = storage_errc::unsupported_format;
+  e.file = path;
+  e.offset = offset;
+  e.message = std::move(message);
+  e.suggestion = "run a Conclave release that supports this format, or "
+                 + std::string{suggest_rejoin};
+  return e;
+}
+
+/// An unsupported header format version at byte 8 of `path`.
+inline storage_error unsupported_version(const std::string& path,
+                                         uint32_t found, uint32_t supported) {
+  return unsupported_format_at(path, 8,
+                               "format version " + std::to_string(found)
+                                 + " is not supported (this build reads "
+                                   "version "
+                                 + std::to_string(supported) + ")");
+}
+
 namespace detail {
 [[noreturn]] inline void bad_result_access(const char* what) {
   std::fprintf(stderr, "storage_result: %s\n", what);
