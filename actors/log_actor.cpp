@@ -7,6 +7,7 @@
 
 #include "runtime/logging.hpp"
 #include "runtime/raft/codec.hpp"
+#include "runtime/storage/snapshot_store.hpp"
 
 namespace conclave {
 
@@ -119,28 +120,22 @@ void send_all(self_ptr self, std::vector<raft::message>& msgs) {
 
 void start_write(self_ptr self) {
   auto& st = self->state;
-  if (st.write_in_flight || !st.write_pending)
+  if (st.write_in_flight || st.writes.empty())
     return;
   st.write_in_flight = true;
-  st.write_pending = false;
-  st.inflight_reports = st.next_write.snapshot || !st.next_write.entries.empty();
-  st.after_inflight = std::move(st.after_next);
-  st.after_next.clear();
-  auto batch = std::move(st.next_write);
-  st.next_write = persist_batch{};
+  auto batch = std::move(st.writes.front().batch);
   self->request(st.storage, caf::infinite, persist_atom::value,
                 std::move(batch))
     .then(
       [=](uint64_t index, uint64_t term) {
         auto& st = self->state;
+        auto done = std::move(st.writes.front());
+        st.writes.pop_front();
         st.write_in_flight = false;
-        if (st.inflight_reports)
+        if (done.reports)
           st.core->persisted(log_index{index}, term_t{term});
-        send_all(self, st.after_inflight);
-        if (st.write_pending)
-          start_write(self);
-        else
-          send_all(self, st.after_next); // they waited only for this write
+        send_all(self, done.after);
+        start_write(self);
         schedule_flush(self);
       },
       [=](const caf::error& err) {
@@ -148,36 +143,58 @@ void start_write(self_ptr self) {
       });
 }
 
-/// Adds the output's durable part to the next write (in the contract's
-/// order: snapshot, entries, state; the storage worker writes the hard
-/// state before the entries, which open_storage() relies on).
+/// The write later outputs may still merge into (not in flight).
+queued_write& open_write(log_state& st) {
+  if (st.writes.empty() || (st.write_in_flight && st.writes.size() == 1))
+    st.writes.emplace_back();
+  return st.writes.back();
+}
+
+/// Adds the output's durable part to the queued writes, keeping the
+/// contract's order: entries of earlier outputs, then a received snapshot,
+/// then later entries (the storage worker decides, as the core did, whether
+/// the log continues the snapshot).
 void queue_write(self_ptr self, raft::output& out) {
   auto& st = self->state;
-  auto& w = st.next_write;
+  auto has_write = out.snapshot || out.state || !out.entries.empty();
+  if (!has_write) {
+    // Nothing of its own to persist: its messages wait for the writes
+    // before it, if any.
+    if (st.writes.empty())
+      send_all(self, out.messages_after_persist);
+    else
+      for (auto& m : out.messages_after_persist)
+        st.writes.back().after.push_back(std::move(m));
+    return;
+  }
+  auto* w = &open_write(st);
   if (out.snapshot) {
-    // Entries queued before the snapshot are covered by it.
-    w.entries.clear();
-    w.snapshot = out.snapshot;
-    st.write_pending = true;
+    if (w->batch.snapshot) {
+      st.writes.emplace_back(); // two installs never share one write
+      w = &st.writes.back();
+    }
+    auto& b = w->batch;
+    for (auto& e : b.entries)
+      b.pre_entries.push_back(std::move(e));
+    b.entries.clear();
+    b.snapshot = out.snapshot;
+    w->reports = true;
   }
-  if (out.state) {
-    w.state = out.state;
-    st.write_pending = true;
-  }
+  auto& b = w->batch;
+  if (out.state)
+    b.state = out.state;
   if (!out.entries.empty()) {
+    // A later output may overwrite a suffix this write has not stored yet
+    // (entries in pre_entries are overwritten by the log store itself).
     auto first = out.entries.front().index;
-    // A later output may overwrite a suffix this write has not stored yet.
-    while (!w.entries.empty() && w.entries.back().index >= first)
-      w.entries.pop_back();
+    while (!b.entries.empty() && b.entries.back().index >= first)
+      b.entries.pop_back();
     for (auto& e : out.entries)
-      w.entries.push_back(std::move(e));
-    st.write_pending = true;
+      b.entries.push_back(std::move(e));
+    w->reports = true;
   }
   for (auto& m : out.messages_after_persist)
-    st.after_next.push_back(std::move(m));
-  // Nothing to write and nothing in flight: "after persist" is now.
-  if (!st.write_pending && !st.write_in_flight)
-    send_all(self, st.after_next);
+    w->after.push_back(std::move(m));
 }
 
 // -- applying -----------------------------------------------------------------
@@ -274,8 +291,11 @@ void send_next_chunk(self_ptr self, node_id peer) {
           transfer_failed(self, peer, "peer unreachable");
           return;
         }
+        auto t = st.transfers.find(peer);
+        if (t == st.transfers.end())
+          return; // leadership lost meanwhile
         chunk.set_from(st.self_id.value());
-        chunk.set_term(st.core->term().value());
+        chunk.set_term(t->second.term);
         auto done = chunk.done();
         self
           ->request(link->second.handle, std::chrono::seconds(30),
@@ -312,7 +332,8 @@ void start_transfers(self_ptr self, const std::vector<node_id>& peers) {
       continue;
     CONCLAVE_LOG("log", info)
       << "peer " << peer << " fell behind the log; sending it a snapshot";
-    st.transfers.emplace(peer, snapshot_transfer{0, st.ticks});
+    st.transfers.emplace(peer, snapshot_transfer{0, st.ticks,
+                                                 st.core->term().value()});
     send_next_chunk(self, peer);
   }
 }
@@ -366,7 +387,14 @@ void drain(self_ptr self) {
   if (out.snapshot) {
     pb::SnapshotMeta meta;
     raft::encode(*out.snapshot, &meta);
-    self->send(st.registry, load_atom::value, st.installed_snapshot, meta);
+    // The file of exactly this snapshot (its name encodes index and term),
+    // wherever the storage worker put the received one.
+    const auto& received = st.installed_snapshot;
+    auto dir = received.substr(0, received.rfind('/') + 1);
+    auto path = dir
+                + storage::snapshot_file_name(out.snapshot->index,
+                                              out.snapshot->term);
+    self->send(st.registry, load_atom::value, path, meta);
     st.entries_since_snapshot = 0;
     st.bytes_since_snapshot = 0;
   }
@@ -388,8 +416,11 @@ void drain(self_ptr self) {
   }
   if (!out.snapshot_for.empty())
     start_transfers(self, out.snapshot_for);
-  if (out.leadership_changed)
+  if (out.leadership_changed) {
+    if (st.core->role() != raft::role::leader)
+      st.transfers.clear(); // chunks must not outlive the term they serve
     report_leadership(self);
+  }
 }
 
 // -- handlers -----------------------------------------------------------------

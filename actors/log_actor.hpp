@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -56,10 +57,22 @@ struct peer_link {
   bool reported = false;
 };
 
+/// One write and what waits for it.
+struct queued_write {
+  persist_batch batch;
+  /// Messages to send once this write (and all before it) is durable.
+  std::vector<raft::message> after;
+  /// The write holds entries or a snapshot: report it with persisted().
+  bool reports = false;
+};
+
 /// A snapshot being streamed to a follower.
 struct snapshot_transfer {
   uint64_t offset = 0;
   uint64_t started_tick = 0;
+  /// The leader's term when the core asked for it; chunks carry this term,
+  /// and the transfer ends when this node stops leading.
+  uint64_t term = 0;
 };
 
 struct log_state {
@@ -77,16 +90,11 @@ struct log_state {
   bool flush_scheduled = false;
 
   // -- persistence pipeline (see drain()) --------------------------------------
+  /// Writes waiting for the storage worker, oldest first; the front one is
+  /// in flight when `write_in_flight`. Later outputs merge into the last
+  /// one that is not in flight (group commit).
+  std::deque<queued_write> writes;
   bool write_in_flight = false;
-  bool write_pending = false;
-  persist_batch next_write;
-  /// The write in flight carries entries or a snapshot: its completion is
-  /// reported to the core with persisted().
-  bool inflight_reports = false;
-  /// Messages to send once the in-flight write is durable.
-  std::vector<raft::message> after_inflight;
-  /// Messages to send once `next_write` is durable.
-  std::vector<raft::message> after_next;
   /// Path of a snapshot the storage worker installed for the core.
   std::string installed_snapshot;
 

@@ -86,6 +86,7 @@ std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
   for (const auto& r : stores->repairs)
     CONCLAVE_LOG("storage", warning) << "repaired: " << r.to_string();
   auto disk = std::move(stores->state);
+  stores->state.state = disk.state; // the worker starts from this hard state
   registry_options ropts;
   ropts.limits.max_data_bytes = cfg.max_data_bytes;
   ropts.limits.max_path_bytes = cfg.max_path_bytes;

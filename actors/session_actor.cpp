@@ -63,9 +63,10 @@ void finish(self_ptr self, uint64_t rid, pb::Response resp) {
   self->state.pending.erase(i);
 }
 
-/// Proposes `cmd`; `rp` (if valid) receives the applied result.
-void propose(self_ptr self, command cmd,
-             caf::typed_response_promise<pb::Response> rp) {
+/// Proposes `cmd`; `rp` (if valid) receives the applied result. Returns the
+/// request id the result will carry.
+uint64_t propose(self_ptr self, command cmd,
+                 caf::typed_response_promise<pb::Response> rp) {
   auto& st = self->state;
   auto rid = st.next_request_id++;
   if (rp.pending())
@@ -75,8 +76,8 @@ void propose(self_ptr self, command cmd,
   proposal.set_origin_node(st.self_id.value());
   proposal.set_request_id(rid);
   *proposal.mutable_command() = encode(cmd);
-  self->request(st.log, caf::infinite, propose_atom::value,
-                std::move(proposal))
+  self->request(st.log, std::chrono::milliseconds(st.limits.request_timeout_ms),
+                propose_atom::value, std::move(proposal))
     .then([](uint64_t) {},
           [=](const caf::error& err) {
             // Not (or no longer) at a leader: nothing was appended.
@@ -86,6 +87,17 @@ void propose(self_ptr self, command cmd,
             resp.set_retry(true);
             finish(self, rid, std::move(resp));
           });
+  return rid;
+}
+
+/// Proposes closing session `sid` (again); the sweep retries it until the
+/// registry reports it applied.
+void propose_close(self_ptr self, int64_t sid,
+                   caf::typed_response_promise<pb::Response> rp) {
+  auto& st = self->state;
+  auto rid = propose(self, command{session_id{sid}, close_session_op{}},
+                     std::move(rp));
+  st.closing[sid] = {rid, st.clock() + st.limits.request_timeout_ms};
 }
 
 /// Ends the session of `client`, removing its ephemerals.
@@ -100,7 +112,7 @@ void close_session(self_ptr self, const caf::actor_addr& client,
   auto sid = i->second;
   self->state.sessions.erase(i);
   CONCLAVE_LOG("session", debug) << "closing session 0x" << std::hex << sid;
-  propose(self, command{session_id{sid}, close_session_op{}}, std::move(rp));
+  propose_close(self, sid, std::move(rp));
 }
 
 pb::Response system_error(self_ptr self, const caf::error& err) {
@@ -222,6 +234,7 @@ session_manager(session_actor::stateful_pointer<session_state> self,
   st.election = std::move(election);
   st.clock = std::move(clock);
   st.next_session_id = initial_session_id(id, st.clock());
+  st.next_request_id = static_cast<uint64_t>(st.clock()) << 20;
   self->set_down_handler([=](const caf::down_msg& msg) {
     close_session(self, msg.source, {});
   });
@@ -290,6 +303,12 @@ session_manager(session_actor::stateful_pointer<session_state> self,
       return rp;
     },
     [=](applied_atom, uint64_t request_id, pb::Response& resp) {
+      auto& closing = self->state.closing;
+      for (auto i = closing.begin(); i != closing.end(); ++i)
+        if (i->second.first == request_id) {
+          closing.erase(i);
+          break;
+        }
       finish(self, request_id, std::move(resp));
     },
     [=](leader_atom, const pb::Leadership& leadership) {
@@ -302,6 +321,13 @@ session_manager(session_actor::stateful_pointer<session_state> self,
       for (const auto& [rid, w] : st.pending)
         if (w.deadline_ms <= now)
           expired.push_back(rid);
+      // Closes that were refused (no leader) or lost in a leader change.
+      std::vector<int64_t> retry;
+      for (const auto& [sid, what] : st.closing)
+        if (what.second <= now)
+          retry.push_back(sid);
+      for (auto sid : retry)
+        propose_close(self, sid, {});
       for (auto rid : expired)
         finish(self, rid,
                error_response(error_code::operation_timeout,

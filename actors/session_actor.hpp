@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <unordered_map>
 
 #include "actors/actors.hpp"
@@ -51,7 +52,13 @@ struct session_state {
   /// ZooKeeper-style session ids: node id in the top byte, start time and a
   /// counter below, so ids stay unique across restarts.
   int64_t next_session_id = 0;
+  /// Request ids start from this boot's clock (ms << 20), so that results of
+  /// entries an earlier run of this node proposed never answer a new write.
   uint64_t next_request_id = 1;
+  /// Sessions whose close is proposed but not yet applied: session id ->
+  /// (request id, deadline); re-proposed until applied (closing twice is
+  /// harmless), so a dead client's ephemerals always go.
+  std::map<int64_t, std::pair<uint64_t, int64_t>> closing;
   /// Writes waiting for their applied result.
   std::unordered_map<uint64_t, pending_write> pending;
 };

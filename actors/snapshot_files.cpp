@@ -24,11 +24,17 @@ pid_t fork_snapshot_writer(const data_tree& tree, const pb::SnapshotMeta& meta,
     return -1;
   }
   if (pid == 0) {
-    auto& w = *writer;
-    auto ok = tree.save([&](std::string_view chunk) {
-      return w.write(chunk).ok();
-    });
-    ::_exit(ok && w.commit().ok() ? 0 : 1);
+    // The child must leave through _exit, whatever happens (an exception
+    // must not unwind into the parent's code).
+    try {
+      auto& w = *writer;
+      auto ok = tree.save([&](std::string_view chunk) {
+        return w.write(chunk).ok();
+      });
+      ::_exit(ok && w.commit().ok() ? 0 : 1);
+    } catch (...) {
+      ::_exit(1);
+    }
   }
   writer->release();
   return pid;

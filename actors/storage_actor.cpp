@@ -29,17 +29,35 @@ storage::storage_result<void> cut_log_to(storage_state& st,
 
 caf::result<uint64_t, uint64_t> persist(self_ptr self, persist_batch& b) {
   auto& st = self->state;
-  if (b.snapshot)
-    if (auto r = cut_log_to(st, *b.snapshot); !r)
-      return to_caf(r.error());
   // Hard state first: a vote must be durable before anything that relies
   // on it, and open_storage() expects it never to trail the log.
-  if (b.state)
+  // A change of the commit index alone is not worth three fsyncs: the
+  // commit index on disk only lets a restarted node apply sooner, and
+  // open_storage() tolerates it lagging.
+  if (b.state
+      && (b.state->term != st.saved_state.term
+          || b.state->vote != st.saved_state.vote)) {
     if (auto r = st.hard_state.save(*b.state); !r)
       return to_caf(r.error());
+    st.saved_state = *b.state;
+  }
+  auto wrote = false;
+  if (!b.pre_entries.empty()) {
+    if (auto r = st.log.append(b.pre_entries); !r)
+      return to_caf(r.error());
+    wrote = true;
+  }
+  if (b.snapshot) {
+    if (auto r = cut_log_to(st, *b.snapshot); !r)
+      return to_caf(r.error());
+    wrote = true;
+  }
   if (!b.entries.empty()) {
     if (auto r = st.log.append(b.entries); !r)
       return to_caf(r.error());
+    wrote = true;
+  }
+  if (wrote) {
     auto pos = st.log.sync();
     if (!pos)
       return to_caf(pos.error());
@@ -139,6 +157,7 @@ storage_worker(storage_actor::stateful_pointer<storage_state> self,
   auto& st = self->state;
   st.log = std::move(stores->log);
   st.hard_state = std::move(stores->hard_state);
+  st.saved_state = stores->state.state;
   st.snapshots = std::move(stores->snapshots);
   st.snapshot_keep = snapshot_keep;
   return {

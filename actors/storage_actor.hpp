@@ -25,6 +25,8 @@ struct storage_state {
   storage::hard_state_file hard_state;
   storage::snapshot_store snapshots;
   size_t snapshot_keep = 2;
+  /// The hard state last made durable.
+  raft::hard_state saved_state;
   /// A snapshot being received from the leader.
   std::optional<storage::snapshot_receiver> receiving;
   pb::SnapshotMeta receiving_meta;

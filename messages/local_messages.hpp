@@ -13,13 +13,16 @@
 
 namespace conclave {
 
-/// One write for the storage worker, made durable with one sync: a snapshot
-/// received from the leader to make current (the log is cut to continue
-/// it), the hard state (if it changed) and the entries to append (an entry
-/// at or below the last index overwrites that suffix).
+/// One write for the storage worker, made durable with one sync. In order:
+/// the hard state (if it changed; it never trails the log), `pre_entries`
+/// (entries of outputs before the snapshot's), `snapshot` (one received
+/// from the leader, made current: the log keeps the entries after it only
+/// if it holds the snapshot's last entry, §5.3), then `entries` (an entry at
+/// or below the last index overwrites that suffix).
 struct persist_batch {
-  std::optional<raft::snapshot_meta> snapshot;
   std::optional<raft::hard_state> state;
+  std::vector<raft::entry> pre_entries;
+  std::optional<raft::snapshot_meta> snapshot;
   std::vector<raft::entry> entries;
 };
 
