@@ -223,7 +223,7 @@ TEST_CASE("node_config: overrides beat file values", "[config]") {
   CHECK(std::get<node_config>(no_file).data_dir == "d4");
 }
 
-TEST_CASE("node_config: '#' and ';' comments", "[config]") {
+TEST_CASE("node_config: '#' and semicolon comments", "[config]") {
   auto cfg = expect_ok("# leading comment, it's got a quote\n"
                        "; CAF-style comment with a # inside\n"
                        "conclave { # after a brace\n"

@@ -354,7 +354,7 @@ TEST_CASE("paper: a candidate recognizes a leader of at least its term",
   }
 }
 
-TEST_CASE("paper: election timeouts are randomized in [T, 2T)", "[raft]") {
+TEST_CASE("paper: election timeouts are randomized between T and 2T", "[raft]") {
   // "Raft uses randomized election timeouts [...] election timeouts are
   // chosen randomly from a fixed interval." (§3.4)
   auto c = make(1, 3);

@@ -347,8 +347,8 @@ TEST_CASE("session_table: sessions iterate in ascending id order",
 
 // -- determinism --------------------------------------------------------------
 
-TEST_CASE("session_table: replicas fed the same commands agree; a model "
-          "agrees",
+TEST_CASE("session_table: replicas fed the same commands agree, and so does "
+          "a model",
           "[session]") {
   // A random stream of opens (some duplicates, some invalid), closes and
   // password checks, applied to two tables and checked against a map.

@@ -256,7 +256,7 @@ TEST_CASE("watch_manager: a persistent watch sees data, child and lifecycle "
 }
 
 TEST_CASE("watch_manager: a one-shot and a persistent watch on one path give "
-          "one notification; the one-shot goes, the persistent stays",
+          "one notification, the one-shot goes and the persistent stays",
           "[watch]") {
   harness h;
   h.create("/a");
@@ -499,7 +499,7 @@ TEST_CASE("watch_manager: check_watches and remove_watches answer no_watcher",
   CHECK(h.watches.watch_count() == 3); // failed removals changed nothing
 }
 
-TEST_CASE("watch_manager: invalid kinds and types; wire helpers", "[watch]") {
+TEST_CASE("watch_manager: invalid kinds and types, and the wire helpers", "[watch]") {
   harness h;
   CHECK(h.watches.add_watch(sid(1), "/a", static_cast<watch_kind>(3)) ==
         error_code::bad_arguments);
