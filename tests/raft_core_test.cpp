@@ -207,8 +207,7 @@ void propose_n(net& nw, uint64_t leader, int count, size_t bytes = 8) {
 
 } // namespace
 
-// -- elections
-// ------------------------------------------------------------------
+// -- elections ---------------------------------------------------------------
 
 TEST_CASE("core: a 3-node cluster elects a leader and commits its noop",
           "[raft]") {
@@ -264,8 +263,7 @@ TEST_CASE("core: a node with a stale log cannot win", "[raft]") {
   CHECK(nw.node(3).commit_index() == nw.node(2).commit_index());
 }
 
-// -- replication
-// ---------------------------------------------------------------
+// -- replication -------------------------------------------------------------
 
 TEST_CASE("core: a new leader repairs divergent logs", "[raft]") {
   net nw(3);
@@ -406,8 +404,7 @@ TEST_CASE("core: proposals are throttled", "[raft]") {
   CHECK(nw.node(1).propose("y").ok());
 }
 
-// -- snapshots
-// -----------------------------------------------------------------
+// -- snapshots ---------------------------------------------------------------
 
 TEST_CASE("core: a lagging follower catches up by snapshot", "[raft]") {
   net nw(3);
@@ -459,8 +456,7 @@ TEST_CASE("core: an unanswered snapshot is sent again", "[raft]") {
   CHECK(nw.applied(3) == nw.applied(1));
 }
 
-// -- leadership transfer
-// ----------------------------------------------------------
+// -- leadership transfer -----------------------------------------------------
 
 TEST_CASE("core: leadership transfer to a live target", "[raft]") {
   net nw(3);
@@ -496,8 +492,7 @@ TEST_CASE("core: a transfer to a dead target aborts", "[raft]") {
   CHECK(nw.node(1).propose("x").ok());
 }
 
-// -- ReadIndex
-// -------------------------------------------------------------------
+// -- ReadIndex ---------------------------------------------------------------
 
 TEST_CASE("core: reads registered together share one heartbeat round",
           "[raft]") {
@@ -566,8 +561,7 @@ TEST_CASE("core: too many pending reads fail", "[raft]") {
   CHECK(nw.failed_reads[1] == std::vector<uint64_t>{4, 5});
 }
 
-// -- CheckQuorum and stickiness
-// -------------------------------------------------------
+// -- CheckQuorum and stickiness ----------------------------------------------
 
 TEST_CASE("core: an isolated leader steps down and rejoins as follower",
           "[raft]") {
@@ -614,8 +608,7 @@ TEST_CASE("core: a rejoining node with a higher term does not disrupt a "
   CHECK(nw.log(3) == nw.log(1));
 }
 
-// -- config
-// ---------------------------------------------------------------------
+// -- config ------------------------------------------------------------------
 
 TEST_CASE("core: config validation", "[raft]") {
   core_config ok;

@@ -140,8 +140,7 @@ std::vector<uint64_t> terms_of(const core& c) {
 
 } // namespace
 
-// -- §3.3 basics
-// ----------------------------------------------------------------
+// -- §3.3 basics -------------------------------------------------------------
 
 TEST_CASE("paper: servers start up as followers", "[raft]") {
   // "When servers start up, they begin as followers." (§3.4)
@@ -199,8 +198,7 @@ TEST_CASE("paper: a request with a stale term is rejected", "[raft]") {
   CHECK(rs[0].second.term == t(3)); // so that the stale leader steps down
 }
 
-// -- §3.4 leader election
-// ---------------------------------------------------------
+// -- §3.4 leader election ----------------------------------------------------
 
 TEST_CASE("paper: leaders send periodic heartbeats", "[raft]") {
   // "Leaders send periodic heartbeats (AppendEntries RPCs that carry no log
@@ -399,8 +397,7 @@ TEST_CASE("paper: in most cases only a single server times out", "[raft]") {
   CHECK(conflicts <= 300);
 }
 
-// -- §3.5 log replication
-// ---------------------------------------------------------
+// -- §3.5 log replication ----------------------------------------------------
 
 TEST_CASE("paper: the leader appends a command and replicates it in parallel",
           "[raft]") {
@@ -671,6 +668,27 @@ TEST_CASE("paper: a follower acknowledges only durable entries", "[raft]") {
   CHECK(rs[0].second.match_index == i(1));
 }
 
+TEST_CASE("paper: the stored commit index covers only durable entries",
+          "[raft]") {
+  // The hard state may reach the disk before the entries of the same output
+  // (Figure 3.1 persists currentTerm and votedFor; commitIndex is an
+  // optimization): it must never make a restart apply entries that were
+  // about to be overwritten.
+  auto c = make(1, 3, disk(1, {1, 1, 1}, 0, 1));
+  c.take_output();
+  // A leader of term 2 overwrites 2-3 and says 3 is committed.
+  c.step(msg(2, 1, append(2, 1, 1, {e(2, 2), e(2, 3)}, 3)));
+  CHECK(c.commit_index() == i(3));
+  auto out = c.take_output();
+  REQUIRE(out.state);
+  CHECK(out.state->term == t(2));
+  CHECK(out.state->commit == i(1)); // the old 2-3 are still on disk
+  c.persisted(i(3), t(2));
+  out = c.take_output();
+  REQUIRE(out.state);
+  CHECK(out.state->commit == i(3));
+}
+
 TEST_CASE("paper: the leader forces followers' logs to duplicate its own",
           "[raft]") {
   // "The leader handles inconsistencies by forcing the followers' logs to
@@ -720,8 +738,7 @@ TEST_CASE("paper: the leader forces followers' logs to duplicate its own",
   }
 }
 
-// -- §3.6 safety
-// ------------------------------------------------------------------
+// -- §3.6 safety -------------------------------------------------------------
 
 TEST_CASE("paper: a voter denies its vote to a less up-to-date log", "[raft]") {
   // "The RequestVote RPC implements this restriction: the RPC includes
@@ -797,8 +814,7 @@ TEST_CASE("paper: a new leader appends a no-op entry", "[raft]") {
   }
 }
 
-// -- §9.6 PreVote and leader stickiness
-// ---------------------------------------------
+// -- §9.6 PreVote and leader stickiness --------------------------------------
 
 TEST_CASE("paper: a pre-candidate asks without changing terms", "[raft]") {
   // "In the Pre-Vote algorithm, a candidate only increments its term if it
@@ -894,8 +910,7 @@ TEST_CASE("paper: servers that hear from a leader ignore vote requests",
   }
 }
 
-// -- §6.2 CheckQuorum
-// -----------------------------------------------------------------
+// -- §6.2 CheckQuorum --------------------------------------------------------
 
 TEST_CASE("paper: a leader without a majority steps down", "[raft]") {
   // "[CheckQuorum:] the leader steps down if an election timeout elapses
@@ -926,8 +941,7 @@ TEST_CASE("paper: a leader without a majority steps down", "[raft]") {
   }
 }
 
-// -- §3.10 leadership transfer
-// --------------------------------------------------------
+// -- §3.10 leadership transfer -----------------------------------------------
 
 TEST_CASE("paper: leadership transfer", "[raft]") {
   // "1. The prior leader stops accepting new client requests. 2. The prior
@@ -983,8 +997,7 @@ TEST_CASE("paper: leadership transfer", "[raft]") {
   }
 }
 
-// -- §6.4 ReadIndex
-// -------------------------------------------------------------------
+// -- §6.4 ReadIndex ----------------------------------------------------------
 
 TEST_CASE("paper: ReadIndex", "[raft]") {
   // "1. If the leader has not yet marked an entry from its current term
@@ -1053,8 +1066,7 @@ TEST_CASE("paper: ReadIndex on followers and lost leadership", "[raft]") {
   }
 }
 
-// -- §5 snapshots
-// -------------------------------------------------------------------
+// -- §5 snapshots ------------------------------------------------------------
 
 TEST_CASE("paper: a leader sends a snapshot for compacted entries", "[raft]") {
   // "The leader uses a new RPC called InstallSnapshot to send snapshots to

@@ -68,8 +68,7 @@ const char* to_string(role r) noexcept {
   return "?";
 }
 
-// -- core_config / output
-// -------------------------------------------------------
+// -- core_config / output ----------------------------------------------------
 
 std::string core_config::validate() const {
   if (self == node_id{}) return "self must not be 0";
@@ -109,7 +108,7 @@ bool output::empty() const noexcept {
          log.empty();
 }
 
-// -- construction -------------------------------------------------------------
+// -- construction ------------------------------------------------------------
 
 core::core(core_config cfg, persistent_state disk)
     : cfg_(std::move(cfg)), rng_state_(cfg_.seed) {
@@ -145,7 +144,7 @@ core::core(core_config cfg, persistent_state disk)
   commit_to(commit_);
 }
 
-// -- inputs -------------------------------------------------------------------
+// -- inputs ------------------------------------------------------------------
 
 void core::tick() {
   ++now_;
@@ -276,7 +275,7 @@ output core::take_output() {
   return result;
 }
 
-// -- queries ------------------------------------------------------------------
+// -- queries -----------------------------------------------------------------
 
 node_id core::id() const noexcept {
   return cfg_.self;
@@ -353,8 +352,7 @@ const entry* core::entry_at(log_index index) const {
   return log_.at(index);
 }
 
-// -- roles (§3.4)
-// ---------------------------------------------------------------
+// -- roles (§3.4) ------------------------------------------------------------
 
 void core::become_follower(term_t term, node_id leader) {
   if (role_ == raft::role::leader) abandon_leadership();
@@ -480,7 +478,7 @@ size_t core::quorum() const noexcept {
   return voters_.size() / 2 + 1;
 }
 
-// -- time ---------------------------------------------------------------------
+// -- time --------------------------------------------------------------------
 
 void core::tick_election() {
   if (++election_elapsed_ < randomized_timeout_) return;
@@ -529,7 +527,7 @@ void core::expire_forwarded_reads() {
   }
 }
 
-// -- messages -----------------------------------------------------------------
+// -- messages ----------------------------------------------------------------
 
 bool core::accept_term(const message& msg) {
   auto term = std::visit([](const auto& body) { return body.term; }, msg.body);
@@ -857,8 +855,7 @@ void core::on(node_id from, const install_snapshot_response& resp) {
   send_appends(pr);
 }
 
-// -- replication (§3.5, leader)
-// -------------------------------------------------
+// -- replication (§3.5, leader) ----------------------------------------------
 
 progress* core::find_progress(node_id id) noexcept {
   for (auto& pr : peers_)
@@ -1000,8 +997,7 @@ void core::abort_transfer(const char* why) {
   transfer_elapsed_ = 0;
 }
 
-// -- commit, apply, reads
-// ---------------------------------------------------------
+// -- commit, apply, reads ----------------------------------------------------
 
 void core::maybe_commit() {
   if (role_ != raft::role::leader) return;
@@ -1083,7 +1079,7 @@ void core::fail_forwarded_reads() {
   forwarded_reads_.clear();
 }
 
-// -- output -------------------------------------------------------------------
+// -- output ------------------------------------------------------------------
 
 void core::send(node_id to, message_body body) {
   out_.messages.push_back(message{cfg_.self, to, std::move(body)});
@@ -1126,7 +1122,11 @@ void core::drop_staged_up_to(log_index index, bool all) {
 }
 
 hard_state core::current_hard_state() const noexcept {
-  return hard_state{term_, vote_, commit_};
+  // The stored commit index never covers entries that are not durable yet:
+  // a shell may write the hard state before the entries, and a crash in
+  // between must not make a restart apply entries that the unwritten ones
+  // were to overwrite.
+  return hard_state{term_, vote_, std::min(commit_, persisted_)};
 }
 
 template <class... Ts>
@@ -1144,8 +1144,7 @@ void core::broken(const std::string& what) const {
   std::abort();
 }
 
-// -- invariants
-// -----------------------------------------------------------------
+// -- invariants --------------------------------------------------------------
 
 void core::check_invariants() const {
   auto require = [this](bool ok, const char* what) {

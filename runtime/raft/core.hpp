@@ -17,12 +17,19 @@
 //      the leader's appends and heartbeats (its own disk write runs in
 //      parallel with replication, §10.2.1), pre-votes, ReadIndex traffic,
 //      timeout_now and install_snapshot (see Snapshots).
-//   2. persist, in this order: `snapshot` (see Snapshots), then `entries` (an
-//      entry whose index is <= the stored last index overwrites the stored
-//      log from that index on: a follower truncating a conflicting suffix,
-//      §3.5), then `state`. Writes become durable in output order (one FIFO
-//      writer); an output with nothing to write still queues behind the
-//      writes of earlier outputs.
+//   2. persist `snapshot` (see Snapshots) first, then `entries` (an entry
+//      whose index is <= the stored last index overwrites the stored log
+//      from that index on: a follower truncating a conflicting suffix, §3.5)
+//      and `state`, these two in either order (a restart tolerates a crash
+//      between them: the stored commit never covers entries not yet durable,
+//      and a term below the log's last term is raised to it). Writes become
+//      durable in output order (one FIFO writer); an output with nothing to
+//      write still queues behind the writes of earlier outputs. Several outputs
+//      may be merged into one write (group commit) if the merge keeps these
+//      rules: later entries overwrite queued ones from their first index on; a
+//      later `snapshot` drops the queued entries <= meta.index, and all queued
+//      entries unless the queued entries (or, if none is at meta.index, the
+//      stored log) hold meta.index with meta.term.
 //   3. once the writes of this output and of all earlier ones are durable:
 //      call persisted(i, t) where (i, t) is the index and term of the last
 //      entry of `entries`, or of `snapshot` if `entries` is empty (no call if
@@ -185,7 +192,9 @@ struct log_line {
 /// Everything the shell must do after one or more calls into the core (see
 /// the contract at the top of this file for the order).
 struct output {
-  /// Set when term, vote or commit changed since the last output.
+  /// Set when term, vote or commit changed since the last output. Its
+  /// commit is capped at what persisted() reported, so that it never covers
+  /// entries that are not durable (it may lag commit_index()).
   std::optional<hard_state> state;
   /// A snapshot received from the leader to make current and hand to the
   /// state machine (see "Receiving one" above).
@@ -215,8 +224,7 @@ public:
   /// Restores from `disk`. The config must be valid (aborts otherwise).
   core(core_config cfg, persistent_state disk);
 
-  // -- inputs
-  // ------------------------------------------------------------------
+  // -- inputs ----------------------------------------------------------------
 
   /// Advances logical time by one tick.
   void tick();
@@ -257,8 +265,7 @@ public:
   /// reads registered since the last one, §6.4).
   output take_output();
 
-  // -- queries
-  // -----------------------------------------------------------------
+  // -- queries ---------------------------------------------------------------
 
   node_id id() const noexcept;
   raft::role role() const noexcept;
@@ -315,7 +322,7 @@ private:
     uint64_t sent_at;
   };
 
-  // -- roles (§3.4) -----------------------------------------------------------
+  // -- roles (§3.4) ----------------------------------------------------------
 
   void become_follower(term_t term, node_id leader);
   void become_pre_candidate();
@@ -330,14 +337,14 @@ private:
   bool is_voter(node_id id) const noexcept;
   size_t quorum() const noexcept;
 
-  // -- time -------------------------------------------------------------------
+  // -- time ------------------------------------------------------------------
 
   void tick_election();
   void tick_leader();
   bool quorum_active() const;
   void expire_forwarded_reads();
 
-  // -- messages ---------------------------------------------------------------
+  // -- messages --------------------------------------------------------------
 
   bool accept_term(const message& msg);
   void reply_stale(const message& msg);
@@ -359,8 +366,7 @@ private:
                     uint64_t read_context);
   void handle_snapshot(node_id from, const install_snapshot& req);
 
-  // -- replication (§3.5, leader)
-  // ----------------------------------------------
+  // -- replication (§3.5, leader) --------------------------------------------
 
   progress* find_progress(node_id id) noexcept;
   const progress* find_progress(node_id id) const noexcept;
@@ -376,8 +382,7 @@ private:
   void maybe_send_timeout_now(const progress& pr);
   void abort_transfer(const char* why);
 
-  // -- commit, apply, reads (§3.6, §6.4)
-  // -----------------------------------------
+  // -- commit, apply, reads (§3.6, §6.4) -------------------------------------
 
   void maybe_commit();
   void commit_to(log_index index);
@@ -388,7 +393,7 @@ private:
   void finish_read(const pending_read& read, bool ok);
   void fail_forwarded_reads();
 
-  // -- output -----------------------------------------------------------------
+  // -- output ----------------------------------------------------------------
 
   void send(node_id to, message_body body);
   void send_after_persist(node_id to, message_body body);

@@ -95,7 +95,9 @@ struct append_request {
 struct append_response {
   term_t term;
   bool success = false;
-  /// On success: the last index now matching the leader (prev + entries).
+  /// On success: the last index now matching the leader (prev + entries);
+  /// on a rejection: the rejected prev_log_index (so that the leader can
+  /// ignore stale rejections).
   log_index match_index;
   /// On failure: fast back-off hints (§5.3 "conflict term/index"): the term
   /// of the follower's entry at prev_log_index (0 if it has none there) and
@@ -107,8 +109,8 @@ struct append_response {
 
 /// InstallSnapshot (§5.3), metadata only: the leader tells a follower that it
 /// must load snapshot `meta`. The shell transfers the snapshot's bytes in
-/// chunks and, once they are durable on the follower, steps a
-/// snapshot_installed message into the follower's core.
+/// chunks and, once they are durable on the follower, steps this message
+/// itself into the follower's core (see core.hpp, "Receiving one").
 struct install_snapshot {
   term_t term;
   snapshot_meta meta;

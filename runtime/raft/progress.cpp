@@ -21,7 +21,7 @@ log_index plus1(log_index x) {
 
 } // namespace
 
-// -- inflights ----------------------------------------------------------------
+// -- inflights ---------------------------------------------------------------
 
 inflights::inflights(size_t capacity) : ring_(std::max<size_t>(capacity, 1)) {
   // nop
@@ -47,7 +47,7 @@ void inflights::free_to(log_index index) {
   }
 }
 
-// -- progress -----------------------------------------------------------------
+// -- progress ----------------------------------------------------------------
 
 const char* to_string(progress_state s) noexcept {
   switch (s) {

@@ -79,13 +79,13 @@ public:
     return now - last_heard_ < window;
   }
 
-  // -- transitions ------------------------------------------------------------
+  // -- transitions -----------------------------------------------------------
 
   void become_probe() noexcept;
   void become_replicate() noexcept;
   void become_snapshot(log_index index, uint64_t now) noexcept;
 
-  // -- events -----------------------------------------------------------------
+  // -- events ----------------------------------------------------------------
 
   /// An append ending at `last` was sent (`last` = prev for an empty one).
   void sent(log_index last, bool has_entries);

@@ -25,7 +25,7 @@ public:
   /// An empty log whose compacted prefix ends at (`base_index`, `base_term`).
   raft_log(log_index base_index, term_t base_term);
 
-  // -- queries ----------------------------------------------------------------
+  // -- queries ---------------------------------------------------------------
 
   /// Last compacted index (0: nothing compacted); its term is still known.
   log_index base_index() const noexcept { return base_index_; }
@@ -58,7 +58,7 @@ public:
   /// that contains `at` (not below first_index()). `at` must hold `term`.
   log_index first_index_of_term(term_t term, log_index at) const;
 
-  // -- changes ----------------------------------------------------------------
+  // -- changes ---------------------------------------------------------------
 
   /// Appends one entry; aborts unless it directly follows the last one and
   /// its term does not go back.

@@ -2,24 +2,31 @@
 // process, driven by one seed.
 //
 // N cores (raft/core.hpp) run under simulated shells that follow the core's
-// output contract exactly: messages travel through a network that drops,
-// duplicates, delays and reorders them, and that partitions and heals; each
-// node's writes go to a simulated disk that makes them durable in order after
-// a random delay (persisted() and messages_after_persist follow); nodes crash
-// (losing writes not yet durable, possibly tearing the oldest one) and
-// restart from their disk; a hash-chain state machine applies committed
-// entries and takes snapshots at random points, which leaders ship to lagging
-// followers.
+// output contract: messages travel through a network that drops, duplicates,
+// delays and reorders them, and that partitions and heals (random halves,
+// isolated leader); each node's writes go to a simulated disk that makes
+// them durable in order after a random delay (then persisted() and
+// messages_after_persist), sometimes merging queued outputs into one write
+// (group commit) and writing the hard state before or after the entries;
+// nodes crash (losing writes not yet durable, possibly tearing the oldest
+// one; some crashes are aimed at a write in flight) and restart from their
+// disk; a hash-chain state machine applies committed entries and takes
+// snapshots at random points, which leaders ship to lagging followers.
+// Config knobs and fault rates are drawn per seed.
 //
-// After every step the simulation checks: each core's check_invariants(), at
-// most one leader per term, State Machine Safety (every committed or applied
-// entry and every state-machine hash matches a global record), Leader
-// Completeness for each new leader, and that every read index covers every
-// entry committed before the read was requested. At the end it heals
-// everything and requires every node to apply a final entry (liveness).
+// Checks, after every core call: check_invariants(); at most one leader per
+// term; one vote per node and term across crashes; every vote request, vote,
+// append or snapshot acknowledgement is durable on its sender's disk when it
+// leaves; State Machine Safety (every committed or applied entry and every
+// state-machine hash matches a global record) and every newly committed
+// entry is durable on a majority; Leader Completeness for each new leader;
+// every read index covers every entry committed before the read was
+// requested. At the end everything heals and every node must apply a final
+// entry (liveness: progress at least every settle_steps).
 //
 // The same seed replays exactly: all randomness comes from one splitmix64
-// stream, and `transcript` hashes everything that happened.
+// stream, and `transcript` hashes everything that happened. A broken core
+// invariant aborts; a SIGABRT handler then prints the seed and step.
 #pragma once
 
 #include <cstddef>
