@@ -17,14 +17,7 @@
 #include "runtime/data_tree.hpp"
 #include "runtime/path.hpp"
 
-namespace Catch {
-template <>
-struct StringMaker<conclave::error_code> {
-  static std::string convert(conclave::error_code code) {
-    return std::string{conclave::to_snake_name(code)};
-  }
-};
-} // namespace Catch
+#include "tests/support/printers.hpp"
 
 using namespace conclave;
 

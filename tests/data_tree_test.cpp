@@ -12,14 +12,7 @@
 
 #include "runtime/data_tree.hpp"
 
-namespace Catch {
-template <>
-struct StringMaker<conclave::error_code> {
-  static std::string convert(conclave::error_code code) {
-    return std::string{conclave::to_snake_name(code)};
-  }
-};
-} // namespace Catch
+#include "tests/support/printers.hpp"
 
 using namespace conclave;
 

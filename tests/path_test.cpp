@@ -5,14 +5,7 @@
 
 #include "runtime/path.hpp"
 
-namespace Catch {
-template <>
-struct StringMaker<conclave::error_code> {
-  static std::string convert(conclave::error_code code) {
-    return std::string{conclave::to_snake_name(code)};
-  }
-};
-} // namespace Catch
+#include "tests/support/printers.hpp"
 
 using conclave::error_code;
 namespace path = conclave::path;

@@ -24,14 +24,7 @@
 #include "runtime/session_table.hpp"
 #include "runtime/storage/crc32c.hpp"
 
-namespace Catch {
-template <>
-struct StringMaker<conclave::error_code> {
-  static std::string convert(conclave::error_code code) {
-    return std::string{conclave::to_snake_name(code)};
-  }
-};
-} // namespace Catch
+#include "tests/support/printers.hpp"
 
 using namespace conclave;
 

@@ -23,13 +23,9 @@
 #include "runtime/data_tree.hpp"
 #include "runtime/watch_manager.hpp"
 
+#include "tests/support/printers.hpp"
+
 namespace Catch {
-template <>
-struct StringMaker<conclave::error_code> {
-  static std::string convert(conclave::error_code code) {
-    return std::string{conclave::to_snake_name(code)};
-  }
-};
 template <>
 struct StringMaker<conclave::notification> {
   static std::string convert(const conclave::notification& n) {
