@@ -63,7 +63,9 @@ using registry_actor = caf::typed_actor<
   // was sent the leader's snapshot).
   caf::reacts_to<load_atom, std::string, pb::SnapshotMeta>,
   // Periodic: collects a finished snapshot child process.
-  caf::reacts_to<reap_atom>>;
+  caf::reacts_to<reap_atom>,
+  // Periodic: answers reads parked longer than their timeout.
+  caf::reacts_to<sweep_atom>>;
 
 /// Makes the log durable (a detached actor: it blocks on fsync).
 using storage_actor = caf::typed_actor<
@@ -102,8 +104,9 @@ using log_actor = caf::typed_actor<
   // Confirms leadership and replies with a linearizable read index (§6.4).
   caf::replies_to<read_index_atom>::with<uint64_t>,
   // Hands leadership to the node (0: the most up-to-date follower); replies
-  // with the chosen node. A follower forwards it to the leader.
-  caf::replies_to<transfer_atom, uint64_t>::with<uint64_t>,
+  // with the chosen node. A follower forwards it to the leader once (the
+  // flag marks a forwarded request, which a non-leader refuses).
+  caf::replies_to<transfer_atom, uint64_t, bool>::with<uint64_t>,
   // One tick of the Raft clock (from the election actor).
   caf::reacts_to<tick_atom>,
   // Drains the core's output (self-sent, so that a mailbox full of work is

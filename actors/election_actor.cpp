@@ -45,7 +45,8 @@ election(election_actor::stateful_pointer<election_state> self, node_id id,
       // The log actor knows the followers' progress (and forwards the
       // request to the leader when this node is not it); it picks the most
       // up-to-date follower for target 0.
-      return self->delegate(self->state.log, transfer_atom::value, target);
+      return self->delegate(self->state.log, transfer_atom::value, target,
+                            false);
     },
   };
 }

@@ -463,13 +463,15 @@ caf::result<uint64_t> read_index(self_ptr self) {
   return rp;
 }
 
-caf::result<uint64_t> transfer(self_ptr self, uint64_t target) {
+caf::result<uint64_t> transfer(self_ptr self, uint64_t target,
+                               bool forwarded) {
   auto& st = self->state;
   if (st.core->role() != raft::role::leader) {
     auto link = st.peers.find(st.core->leader());
-    if (link == st.peers.end() || !link->second.handle)
+    if (forwarded || link == st.peers.end() || !link->second.handle)
       return caf::make_error(caf::sec::runtime_error, "no leader known");
-    return self->delegate(link->second.handle, transfer_atom::value, target);
+    return self->delegate(link->second.handle, transfer_atom::value, target,
+                          true);
   }
   auto chosen = node_id{target};
   if (target == 0) {
@@ -603,7 +605,9 @@ replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
       return receive_chunk(self, chunk);
     },
     [=](read_index_atom) { return read_index(self); },
-    [=](transfer_atom, uint64_t target) { return transfer(self, target); },
+    [=](transfer_atom, uint64_t target, bool forwarded) {
+      return transfer(self, target, forwarded);
+    },
     [=](tick_atom) {
       auto& st = self->state;
       ++st.ticks;

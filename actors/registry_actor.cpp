@@ -16,6 +16,7 @@ namespace {
 using self_ptr = registry_actor::stateful_pointer<registry_state>;
 
 constexpr auto reap_interval = std::chrono::milliseconds(20);
+constexpr auto sweep_interval = std::chrono::seconds(1);
 
 pb::Response ok_response(int64_t applied) {
   pb::Response resp;
@@ -213,6 +214,7 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
     load_snapshot(self, st.options.initial_snapshot,
                   st.options.initial_snapshot_index,
                   st.options.initial_snapshot_term);
+  self->delayed_send(self, sweep_interval, sweep_atom::value);
   self->attach_functor([=] {
     // Never leave a snapshot child behind.
     if (self->state.snapshot_child > 0) {
@@ -262,6 +264,25 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
       serve_parked(self);
     },
     [=](reap_atom) { reap(self); },
+    [=](sweep_atom) {
+      auto& st = self->state;
+      auto limit = st.options.parked_read_timeout / sweep_interval;
+      auto applied = static_cast<int64_t>(st.applied_index);
+      for (auto i = st.parked.begin(); i != st.parked.end();) {
+        if (++i->sweeps < limit) {
+          ++i;
+          continue;
+        }
+        i->promise.deliver(error_response(
+          error_code::operation_timeout,
+          "this node has not reached zxid "
+            + std::to_string(i->request.min_zxid()) + " (it is at "
+            + std::to_string(applied) + "); try another node",
+          zxid{applied}));
+        i = st.parked.erase(i);
+      }
+      self->delayed_send(self, sweep_interval, sweep_atom::value);
+    },
   };
 }
 

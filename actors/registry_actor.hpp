@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -42,12 +43,17 @@ struct registry_options {
   std::vector<uint64_t> voters;
   /// Reads waiting for the tree to catch up; more are refused.
   size_t max_parked_reads = 10000;
+  /// A read parked this long is answered OperationTimeout (measured in
+  /// one-second sweeps).
+  std::chrono::seconds parked_read_timeout{10};
 };
 
 /// A read waiting until the tree has applied `min_zxid`.
 struct parked_read {
   pb::Request request;
   caf::typed_response_promise<pb::Response> promise;
+  /// Sweeps seen while parked.
+  int64_t sweeps = 0;
 };
 
 struct registry_state {

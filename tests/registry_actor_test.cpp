@@ -43,7 +43,7 @@ log_actor::behavior_type instant_log(log_actor::pointer self,
     [=](raft_atom, pb::RaftMessage&) {},
     [=](chunk_atom, pb::SnapshotChunk&) -> uint64_t { return 0; },
     [=](read_index_atom) -> uint64_t { return *last; },
-    [=](transfer_atom, uint64_t t) -> uint64_t { return t; },
+    [=](transfer_atom, uint64_t t, bool) -> uint64_t { return t; },
     [=](tick_atom) {},
     [=](flush_atom) {},
     [=](status_atom) {
@@ -318,7 +318,7 @@ TEST_CASE("node actors: a write that is never applied times out", "[actors]") {
       [](raft_atom, pb::RaftMessage&) {},
       [](chunk_atom, pb::SnapshotChunk&) -> uint64_t { return 0; },
       [](read_index_atom) -> uint64_t { return 0; },
-      [](transfer_atom, uint64_t t) -> uint64_t { return t; },
+      [](transfer_atom, uint64_t t, bool) -> uint64_t { return t; },
       [](tick_atom) {},
       [](flush_atom) {},
       [](status_atom) { return pb::NodeStatus{}; },
@@ -348,4 +348,25 @@ TEST_CASE("node actors: a write that is never applied times out", "[actors]") {
   caf::anon_send_exit(session, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(black_hole, caf::exit_reason::user_shutdown);
   f.sched.run();
+}
+
+TEST_CASE("node actors: a read parked for a zxid the node never reaches "
+          "times out",
+          "[actors]") {
+  node_fixture f;
+  auto seen = std::make_shared<probe_log>();
+  auto probe = f.spawn_probe(seen);
+  auto req = get_req("/");
+  req.set_min_zxid(1000);
+  caf::anon_send(probe, request_atom::value, req);
+  f.sched.run();
+  CHECK(seen->responses.empty());
+  // Ten one-second sweeps (registry_options::parked_read_timeout).
+  for (int i = 0; i < 10 && seen->responses.empty(); ++i) {
+    f.sched.advance_time(std::chrono::seconds(1));
+    f.sched.run();
+  }
+  REQUIRE(seen->responses.size() == 1);
+  CHECK(seen->responses[0].error() == code(error_code::operation_timeout));
+  CHECK_THAT(seen->responses[0].message(), Catch::Contains("zxid 1000"));
 }
