@@ -43,9 +43,9 @@ void forward(self_ptr self, client_state::queued q) {
         q.promise.deliver(std::move(resp));
       },
       [=](const caf::error& err) mutable {
-        q.promise.deliver(error_response(error_code::connection_loss,
-                                         "request failed: "
-                                           + self->system().render(err)));
+        q.promise.deliver(
+          error_response(error_code::connection_loss,
+                         "request failed: " + self->system().render(err)));
       });
 }
 
@@ -84,8 +84,8 @@ void try_next(self_ptr self, size_t attempts_left, const std::string& why) {
   std::string servers;
   for (const auto& s : self->state.options.servers)
     servers += (servers.empty() ? "" : ",") + s.to_string();
-  fail_waiting(self, "cannot reach any server of " + servers + " (last: "
-                       + why + ")");
+  fail_waiting(self, "cannot reach any server of " + servers + " (last: " + why
+                       + ")");
 }
 
 void connect_next(self_ptr self, size_t attempts_left) {
@@ -104,8 +104,7 @@ void connect_next(self_ptr self, size_t attempts_left) {
           const std::set<std::string>& ifs) {
         auto expected = self->system().message_types<session_actor>();
         if (!ptr || ifs != expected) {
-          try_next(self, attempts_left,
-                   label + " is not a Conclave node");
+          try_next(self, attempts_left, label + " is not a Conclave node");
           return;
         }
         auto server = caf::actor_cast<session_actor>(ptr);
@@ -178,10 +177,9 @@ client(client_actor::stateful_pointer<client_state> self,
         return error_response(error_code::connection_loss,
                               "no servers configured");
       auto rp = self->make_response_promise<pb::Response>();
-      client_state::queued q{std::move(req), rp,
-                             std::chrono::steady_clock::now()
-                               + st.options.request_timeout,
-                             0};
+      client_state::queued q{
+        std::move(req), rp,
+        std::chrono::steady_clock::now() + st.options.request_timeout, 0};
       if (st.server) {
         forward(self, std::move(q));
         return rp;

@@ -38,8 +38,7 @@ election(election_actor::stateful_pointer<election_state> self, node_id id,
     },
     [=](connect_atom, session_actor sessions) {
       self->state.sessions = std::move(sessions);
-      self->send(self->state.sessions, leader_atom::value,
-                 self->state.current);
+      self->send(self->state.sessions, leader_atom::value, self->state.current);
     },
     [=](transfer_atom, uint64_t target) {
       // The log actor knows the followers' progress (and forwards the

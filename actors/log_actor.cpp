@@ -48,14 +48,13 @@ void peer_lost(self_ptr self, node_id id, const std::string& why) {
   link.connecting = false;
   ++link.failures;
   auto backoff = std::min<uint64_t>(max_backoff_ticks,
-                                     uint64_t{1} << std::min(link.failures,
-                                                             6u));
+                                    uint64_t{1} << std::min(link.failures, 6u));
   link.retry_tick = self->state.ticks + backoff;
   if (!link.reported) {
     link.reported = true;
     CONCLAVE_LOG("log", warning)
-      << "cannot reach peer " << id << " at " << to_string(link.address)
-      << " (" << why << "); retrying with backoff";
+      << "cannot reach peer " << id << " at " << to_string(link.address) << " ("
+      << why << "); retrying with backoff";
   }
 }
 
@@ -106,8 +105,7 @@ void send_raft(self_ptr self, raft::message msg) {
       connect_peer(self, to);
     return;
   }
-  self->send(i->second.handle, raft_atom::value,
-             raft::encode(std::move(msg)));
+  self->send(i->second.handle, raft_atom::value, raft::encode(std::move(msg)));
 }
 
 void send_all(self_ptr self, std::vector<raft::message>& msgs) {
@@ -124,8 +122,8 @@ void start_write(self_ptr self) {
     return;
   st.write_in_flight = true;
   auto batch = std::move(st.writes.front().batch);
-  self->request(st.storage, caf::infinite, persist_atom::value,
-                std::move(batch))
+  self
+    ->request(st.storage, caf::infinite, persist_atom::value, std::move(batch))
     .then(
       [=](uint64_t index, uint64_t term) {
         auto& st = self->state;
@@ -234,8 +232,9 @@ void maybe_snapshot(self_ptr self) {
         schedule_flush(self);
         // The next snapshot starts only after old files are gone (retain()
         // must not meet a snapshot still being written).
-        self->request(st.storage, caf::infinite, compact_atom::value,
-                      meta.index())
+        self
+          ->request(st.storage, caf::infinite, compact_atom::value,
+                    meta.index())
           .then([=](uint64_t) { self->state.snapshot_running = false; },
                 [=](const caf::error& err) {
                   fatal("cannot compact the log: "
@@ -307,8 +306,7 @@ void send_next_chunk(self_ptr self, node_id peer) {
               if (t == st.transfers.end())
                 return;
               if (done) {
-                CONCLAVE_LOG("log", info)
-                  << "sent snapshot to peer " << peer;
+                CONCLAVE_LOG("log", info) << "sent snapshot to peer " << peer;
                 st.transfers.erase(t);
                 return;
               }
@@ -332,8 +330,8 @@ void start_transfers(self_ptr self, const std::vector<node_id>& peers) {
       continue;
     CONCLAVE_LOG("log", info)
       << "peer " << peer << " fell behind the log; sending it a snapshot";
-    st.transfers.emplace(peer, snapshot_transfer{0, st.ticks,
-                                                 st.core->term().value()});
+    st.transfers.emplace(
+      peer, snapshot_transfer{0, st.ticks, st.core->term().value()});
     send_next_chunk(self, peer);
   }
 }
@@ -391,9 +389,9 @@ void drain(self_ptr self) {
     // wherever the storage worker put the received one.
     const auto& received = st.installed_snapshot;
     auto dir = received.substr(0, received.rfind('/') + 1);
-    auto path = dir
-                + storage::snapshot_file_name(out.snapshot->index,
-                                              out.snapshot->term);
+    auto path
+      = dir
+        + storage::snapshot_file_name(out.snapshot->index, out.snapshot->term);
     self->send(st.registry, load_atom::value, path, meta);
     st.entries_since_snapshot = 0;
     st.bytes_since_snapshot = 0;
@@ -409,8 +407,8 @@ void drain(self_ptr self) {
   for (auto id : out.failed_reads) {
     auto i = st.reads.find(id);
     if (i != st.reads.end()) {
-      i->second.deliver(caf::make_error(caf::sec::runtime_error,
-                                        "leadership not confirmed"));
+      i->second.deliver(
+        caf::make_error(caf::sec::runtime_error, "leadership not confirmed"));
       st.reads.erase(i);
     }
   }
@@ -463,8 +461,7 @@ caf::result<uint64_t> read_index(self_ptr self) {
   return rp;
 }
 
-caf::result<uint64_t> transfer(self_ptr self, uint64_t target,
-                               bool forwarded) {
+caf::result<uint64_t> transfer(self_ptr self, uint64_t target, bool forwarded) {
   auto& st = self->state;
   if (st.core->role() != raft::role::leader) {
     auto link = st.peers.find(st.core->leader());
@@ -492,8 +489,7 @@ caf::result<uint64_t> transfer(self_ptr self, uint64_t target,
                            "cannot transfer leadership to node "
                              + std::to_string(chosen.value()) + ": "
                              + std::string{to_string(err)});
-  CONCLAVE_LOG("log", info)
-    << "transferring leadership to node " << chosen;
+  CONCLAVE_LOG("log", info) << "transferring leadership to node " << chosen;
   return chosen.value();
 }
 
@@ -553,8 +549,7 @@ pb::NodeStatus status(self_ptr self) {
 log_actor::behavior_type
 replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
                log_options options, raft::persistent_state disk,
-               registry_actor registry, storage_actor storage,
-               clock_fn clock) {
+               registry_actor registry, storage_actor storage, clock_fn clock) {
   auto& st = self->state;
   st.self_id = id;
   st.options = std::move(options);

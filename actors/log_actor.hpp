@@ -111,7 +111,6 @@ struct log_state {
 log_actor::behavior_type
 replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
                log_options options, raft::persistent_state disk,
-               registry_actor registry, storage_actor storage,
-               clock_fn clock);
+               registry_actor registry, storage_actor storage, clock_fn clock);
 
 } // namespace conclave

@@ -36,8 +36,7 @@ log_options log_options_of(const node_config& cfg) {
   core.self = cfg.id;
   core.voters = voters_of(cfg);
   core.election_timeout_ticks = ticks(cfg.election_timeout_ms, cfg.tick_ms);
-  core.heartbeat_interval_ticks = ticks(cfg.heartbeat_interval_ms,
-                                        cfg.tick_ms);
+  core.heartbeat_interval_ticks = ticks(cfg.heartbeat_interval_ms, cfg.tick_ms);
   // A failed snapshot transfer is retried soon; a running one is not
   // restarted (the log actor keeps it going).
   core.snapshot_retry_ticks = 2 * core.election_timeout_ticks;
@@ -51,8 +50,7 @@ log_options log_options_of(const node_config& cfg) {
       opts.peers.push_back(p);
   opts.snapshot_entries = cfg.snapshot_entries;
   opts.snapshot_log_bytes = cfg.snapshot_log_bytes;
-  opts.snapshot_keep_entries = std::min<size_t>(1000,
-                                                cfg.snapshot_entries / 2);
+  opts.snapshot_keep_entries = std::min<size_t>(1000, cfg.snapshot_entries / 2);
   return opts;
 }
 
@@ -100,16 +98,16 @@ std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
     ropts.voters.push_back(v.value());
   node_handles node;
   node.registry = sys.spawn(registry, cfg.id, ropts);
-  node.storage = sys.spawn<caf::detached>(storage_worker, stores,
-                                          cfg.snapshot_keep);
-  node.log = sys.spawn(replicated_log, cfg.id, log_options_of(cfg),
-                       std::move(disk), node.registry, node.storage,
-                       clock_fn{system_clock_ms});
+  node.storage
+    = sys.spawn<caf::detached>(storage_worker, stores, cfg.snapshot_keep);
+  node.log
+    = sys.spawn(replicated_log, cfg.id, log_options_of(cfg), std::move(disk),
+                node.registry, node.storage, clock_fn{system_clock_ms});
   node.election = sys.spawn(election, cfg.id,
                             std::chrono::milliseconds(cfg.tick_ms), node.log);
-  node.session = sys.spawn(session_manager, cfg.id, session_limits_of(cfg),
-                           node.registry, node.log, node.election,
-                           clock_fn{system_clock_ms});
+  node.session
+    = sys.spawn(session_manager, cfg.id, session_limits_of(cfg), node.registry,
+                node.log, node.election, clock_fn{system_clock_ms});
   caf::anon_send(node.log, connect_atom::value,
                  caf::actor_cast<leadership_listener>(node.election));
   caf::anon_send(node.registry, connect_atom::value, node.session);
@@ -121,15 +119,14 @@ std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
   auto peer_port = mm.publish(node.log, cfg.peer_port, bind_of(cfg), true);
   if (!peer_port) {
     stop_node(sys, node);
-    return start_error{start_failure::config,
-                       "conclave.peer-port: cannot listen on "
-                         + cfg.bind_address + ":"
-                         + std::to_string(cfg.peer_port) + ": "
-                         + sys.render(peer_port.error())};
+    return start_error{
+      start_failure::config,
+      "conclave.peer-port: cannot listen on " + cfg.bind_address + ":"
+        + std::to_string(cfg.peer_port) + ": " + sys.render(peer_port.error())};
   }
   node.peer_port = *peer_port;
-  auto client_port = mm.publish(node.session, cfg.client_port, bind_of(cfg),
-                                true);
+  auto client_port
+    = mm.publish(node.session, cfg.client_port, bind_of(cfg), true);
   if (!client_port) {
     stop_node(sys, node);
     return start_error{start_failure::config,

@@ -89,8 +89,7 @@ caf::result<pb::SnapshotMeta> start_snapshot(self_ptr self) {
   if (pid < 0)
     return caf::make_error(caf::sec::runtime_error, error);
   CONCLAVE_LOG("registry", info)
-    << "taking snapshot at index " << meta.index() << " (child " << pid
-    << ")";
+    << "taking snapshot at index " << meta.index() << " (child " << pid << ")";
   st.snapshot_child = pid;
   st.snapshot_meta = meta;
   st.snapshot_promise = self->make_response_promise<pb::SnapshotMeta>();
@@ -122,21 +121,20 @@ void reap(self_ptr self) {
   st.snapshot_promise.deliver(st.snapshot_meta);
 }
 
-void load_snapshot(self_ptr self, const std::string& path,
-                   uint64_t index, uint64_t term) {
+void load_snapshot(self_ptr self, const std::string& path, uint64_t index,
+                   uint64_t term) {
   auto& st = self->state;
   std::string error;
-  auto tree = load_tree_snapshot(st.options.snapshots, path,
-                                 st.options.limits, error);
+  auto tree
+    = load_tree_snapshot(st.options.snapshots, path, st.options.limits, error);
   if (!tree)
     fatal("cannot load snapshot " + path + ": " + error);
   st.tree = std::move(tree).value();
   st.applied_index = index;
   st.applied_term = term;
   st.snapshot_index = index;
-  CONCLAVE_LOG("registry", info)
-    << "loaded snapshot at index " << index << " (" << st.tree.node_count()
-    << " znodes)";
+  CONCLAVE_LOG("registry", info) << "loaded snapshot at index " << index << " ("
+                                 << st.tree.node_count() << " znodes)";
 }
 
 } // namespace

@@ -26,8 +26,8 @@ std::string check_limits(const session_limits& limits,
   };
   auto check_op = [&](const auto& op) -> std::string {
     using op_type = std::decay_t<decltype(op)>;
-    if constexpr (std::is_same_v<op_type, create_op>
-                  || std::is_same_v<op_type, set_data_op>)
+    if constexpr (std::is_same_v<
+                    op_type, create_op> || std::is_same_v<op_type, set_data_op>)
       return check_data(op.data);
     else
       return {};
@@ -45,8 +45,9 @@ std::string check_limits(const session_limits& limits,
   return std::visit(
     [&](const auto& op) -> std::string {
       using op_type = std::decay_t<decltype(op)>;
-      if constexpr (std::is_same_v<op_type, multi_op>
-                    || std::is_same_v<op_type, close_session_op>)
+      if constexpr (std::is_same_v<
+                      op_type,
+                      multi_op> || std::is_same_v<op_type, close_session_op>)
         return {};
       else
         return check_op(op);
@@ -70,14 +71,15 @@ uint64_t propose(self_ptr self, command cmd,
   auto& st = self->state;
   auto rid = st.next_request_id++;
   if (rp.pending())
-    st.pending.emplace(rid, pending_write{rp, st.clock()
-                                                + st.limits.request_timeout_ms});
+    st.pending.emplace(
+      rid, pending_write{rp, st.clock() + st.limits.request_timeout_ms});
   pb::Proposal proposal;
   proposal.set_origin_node(st.self_id.value());
   proposal.set_request_id(rid);
   *proposal.mutable_command() = encode(cmd);
-  self->request(st.log, std::chrono::milliseconds(st.limits.request_timeout_ms),
-                propose_atom::value, std::move(proposal))
+  self
+    ->request(st.log, std::chrono::milliseconds(st.limits.request_timeout_ms),
+              propose_atom::value, std::move(proposal))
     .then([](uint64_t) {},
           [=](const caf::error& err) {
             // Not (or no longer) at a leader: nothing was appended.
@@ -159,11 +161,12 @@ caf::result<pb::Response> linearizable_read(self_ptr self, pb::Request req) {
   self->request(self->state.log, caf::infinite, read_index_atom::value)
     .then(
       [=](uint64_t index) mutable {
-        auto min = std::max<int64_t>(req.min_zxid(),
-                                     static_cast<int64_t>(index));
+        auto min
+          = std::max<int64_t>(req.min_zxid(), static_cast<int64_t>(index));
         req.set_min_zxid(min);
-        self->request(self->state.registry, caf::infinite, read_atom::value,
-                      std::move(req))
+        self
+          ->request(self->state.registry, caf::infinite, read_atom::value,
+                    std::move(req))
           .then([=](pb::Response& resp) mutable { rp.deliver(resp); },
                 [=](const caf::error& err) mutable {
                   rp.deliver(system_error(self, err));
@@ -181,8 +184,8 @@ caf::result<pb::Response> linearizable_read(self_ptr self, pb::Request req) {
 
 caf::result<pb::Response> transfer_leader(self_ptr self, uint64_t target) {
   auto rp = self->make_response_promise<pb::Response>();
-  self->request(self->state.election, caf::infinite, transfer_atom::value,
-                target)
+  self
+    ->request(self->state.election, caf::infinite, transfer_atom::value, target)
     .then(
       [=](uint64_t chosen) mutable {
         pb::Response resp;
@@ -190,9 +193,9 @@ caf::result<pb::Response> transfer_leader(self_ptr self, uint64_t target) {
         rp.deliver(std::move(resp));
       },
       [=](const caf::error& err) mutable {
-        rp.deliver(error_response(error_code::system_error,
-                                  "transfer failed: "
-                                    + self->system().render(err)));
+        rp.deliver(
+          error_response(error_code::system_error,
+                         "transfer failed: " + self->system().render(err)));
       });
   return rp;
 }
@@ -223,9 +226,9 @@ int64_t initial_session_id(node_id id, int64_t start_ms) {
 }
 
 session_actor::behavior_type
-session_manager(session_actor::stateful_pointer<session_state> self,
-                node_id id, session_limits limits, registry_actor registry,
-                log_actor log, election_actor election, clock_fn clock) {
+session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
+                session_limits limits, registry_actor registry, log_actor log,
+                election_actor election, clock_fn clock) {
   auto& st = self->state;
   st.self_id = id;
   st.limits = limits;
@@ -235,9 +238,8 @@ session_manager(session_actor::stateful_pointer<session_state> self,
   st.clock = std::move(clock);
   st.next_session_id = initial_session_id(id, st.clock());
   st.next_request_id = static_cast<uint64_t>(st.clock()) << 20;
-  self->set_down_handler([=](const caf::down_msg& msg) {
-    close_session(self, msg.source, {});
-  });
+  self->set_down_handler(
+    [=](const caf::down_msg& msg) { close_session(self, msg.source, {}); });
   self->delayed_send(self, sweep_interval, sweep_atom::value);
   return {
     [=](hello_atom) -> caf::result<pb::Hello> {
@@ -252,8 +254,8 @@ session_manager(session_actor::stateful_pointer<session_state> self,
       }
       if (st.sessions.size() >= st.limits.max_connections) {
         CONCLAVE_LOG("session", warning)
-          << "refusing client: max-connections ("
-          << st.limits.max_connections << ") reached";
+          << "refusing client: max-connections (" << st.limits.max_connections
+          << ") reached";
         return caf::make_error(caf::sec::runtime_error,
                                "node at max-connections");
       }

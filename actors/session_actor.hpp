@@ -67,8 +67,8 @@ struct session_state {
 int64_t initial_session_id(node_id id, int64_t start_ms);
 
 session_actor::behavior_type
-session_manager(session_actor::stateful_pointer<session_state> self,
-                node_id id, session_limits limits, registry_actor registry,
-                log_actor log, election_actor election, clock_fn clock);
+session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
+                session_limits limits, registry_actor registry, log_actor log,
+                election_actor election, clock_fn clock);
 
 } // namespace conclave

@@ -28,9 +28,8 @@ pid_t fork_snapshot_writer(const data_tree& tree, const pb::SnapshotMeta& meta,
     // must not unwind into the parent's code).
     try {
       auto& w = *writer;
-      auto ok = tree.save([&](std::string_view chunk) {
-        return w.write(chunk).ok();
-      });
+      auto ok = tree.save(
+        [&](std::string_view chunk) { return w.write(chunk).ok(); });
       ::_exit(ok && w.commit().ok() ? 0 : 1);
     } catch (...) {
       ::_exit(1);

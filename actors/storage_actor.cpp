@@ -92,8 +92,8 @@ caf::result<uint64_t, std::string> receive(self_ptr self,
     if (st.receiving)
       st.receiving->abandon();
     st.receiving.reset();
-    auto r = st.snapshots.receive(raft::decode(chunk.meta()),
-                                  chunk.total_bytes());
+    auto r
+      = st.snapshots.receive(raft::decode(chunk.meta()), chunk.total_bytes());
     if (!r)
       return to_caf(r.error());
     st.receiving.emplace(std::move(*r));
@@ -118,8 +118,7 @@ caf::result<uint64_t, std::string> receive(self_ptr self,
   if (!info)
     return to_caf(info.error());
   CONCLAVE_LOG("storage", info)
-    << "received snapshot at index " << info->meta.index
-    << " from the leader";
+    << "received snapshot at index " << info->meta.index << " from the leader";
   return caf::make_result(next, info->path);
 }
 

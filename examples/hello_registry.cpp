@@ -59,8 +59,7 @@ int main(int argc, char** argv) {
   std::cout << "instances of hello:\n";
   for (const auto& name : instances.value.names) {
     auto data = client.get("/services/hello/" + name);
-    std::cout << "  " << name << ' ' << (data ? data.value.data : "?")
-              << '\n';
+    std::cout << "  " << name << ' ' << (data ? data.value.data : "?") << '\n';
   }
   return 0;
 }

@@ -26,8 +26,7 @@ typename Inspector::result_type inspect(Inspector& f, Message& x) {
   if constexpr (std::is_same<Inspector,
                              caf::detail::stringification_inspector>::value) {
     auto text = x.ShortDebugString();
-    return f(caf::meta::type_name(Message::descriptor()->name().c_str()),
-             text);
+    return f(caf::meta::type_name(Message::descriptor()->name().c_str()), text);
   } else if constexpr (Inspector::reads_state) {
     auto bytes = x.SerializeAsString();
     return f(caf::meta::type_name("conclave.pb"), bytes);
@@ -47,44 +46,44 @@ typename Inspector::result_type inspect(Inspector& f, Message& x) {
 
 CAF_BEGIN_TYPE_ID_BLOCK(conclave, caf::first_custom_type_id)
 
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Command))
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::LogEntry))
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::LogBatch))
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Request))
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Response))
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Hello))
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::NodeStatus))
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Proposal))
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::Leadership))
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::RaftMessage))
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::SnapshotChunk))
-  CAF_ADD_TYPE_ID(conclave, (conclave::pb::SnapshotMeta))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::Command))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::LogEntry))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::LogBatch))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::Request))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::Response))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::Hello))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::NodeStatus))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::Proposal))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::Leadership))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::RaftMessage))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::SnapshotChunk))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::SnapshotMeta))
 
-  // Atoms: at most 10 characters each.
-  CAF_ADD_ATOM(conclave, conclave, hello_atom, "hello")
-  CAF_ADD_ATOM(conclave, conclave, request_atom, "request")
-  CAF_ADD_ATOM(conclave, conclave, read_atom, "read")
-  CAF_ADD_ATOM(conclave, conclave, propose_atom, "propose")
-  CAF_ADD_ATOM(conclave, conclave, apply_atom, "apply")
-  CAF_ADD_ATOM(conclave, conclave, applied_atom, "applied")
-  CAF_ADD_ATOM(conclave, conclave, status_atom, "status")
-  CAF_ADD_ATOM(conclave, conclave, bye_atom, "bye")
-  CAF_ADD_ATOM(conclave, conclave, connect_atom, "connect")
-  CAF_ADD_ATOM(conclave, conclave, tick_atom, "tick")
-  CAF_ADD_ATOM(conclave, conclave, raft_atom, "raft")
-  CAF_ADD_ATOM(conclave, conclave, chunk_atom, "chunk")
-  CAF_ADD_ATOM(conclave, conclave, read_index_atom, "readindex")
-  CAF_ADD_ATOM(conclave, conclave, transfer_atom, "transfer")
-  CAF_ADD_ATOM(conclave, conclave, persist_atom, "persist")
-  CAF_ADD_ATOM(conclave, conclave, compact_atom, "compact")
-  CAF_ADD_ATOM(conclave, conclave, snapshot_atom, "snapshot")
-  CAF_ADD_ATOM(conclave, conclave, load_atom, "load")
-  CAF_ADD_ATOM(conclave, conclave, leader_atom, "leader")
-  CAF_ADD_ATOM(conclave, conclave, sweep_atom, "sweep")
-  CAF_ADD_ATOM(conclave, conclave, flush_atom, "flush")
-  CAF_ADD_ATOM(conclave, conclave, reap_atom, "reap")
-  CAF_ADD_ATOM(conclave, conclave, fetch_atom, "fetch")
-  CAF_ADD_ATOM(conclave, conclave, retry_atom, "retry")
+// Atoms: at most 10 characters each.
+CAF_ADD_ATOM(conclave, conclave, hello_atom, "hello")
+CAF_ADD_ATOM(conclave, conclave, request_atom, "request")
+CAF_ADD_ATOM(conclave, conclave, read_atom, "read")
+CAF_ADD_ATOM(conclave, conclave, propose_atom, "propose")
+CAF_ADD_ATOM(conclave, conclave, apply_atom, "apply")
+CAF_ADD_ATOM(conclave, conclave, applied_atom, "applied")
+CAF_ADD_ATOM(conclave, conclave, status_atom, "status")
+CAF_ADD_ATOM(conclave, conclave, bye_atom, "bye")
+CAF_ADD_ATOM(conclave, conclave, connect_atom, "connect")
+CAF_ADD_ATOM(conclave, conclave, tick_atom, "tick")
+CAF_ADD_ATOM(conclave, conclave, raft_atom, "raft")
+CAF_ADD_ATOM(conclave, conclave, chunk_atom, "chunk")
+CAF_ADD_ATOM(conclave, conclave, read_index_atom, "readindex")
+CAF_ADD_ATOM(conclave, conclave, transfer_atom, "transfer")
+CAF_ADD_ATOM(conclave, conclave, persist_atom, "persist")
+CAF_ADD_ATOM(conclave, conclave, compact_atom, "compact")
+CAF_ADD_ATOM(conclave, conclave, snapshot_atom, "snapshot")
+CAF_ADD_ATOM(conclave, conclave, load_atom, "load")
+CAF_ADD_ATOM(conclave, conclave, leader_atom, "leader")
+CAF_ADD_ATOM(conclave, conclave, sweep_atom, "sweep")
+CAF_ADD_ATOM(conclave, conclave, flush_atom, "flush")
+CAF_ADD_ATOM(conclave, conclave, reap_atom, "reap")
+CAF_ADD_ATOM(conclave, conclave, fetch_atom, "fetch")
+CAF_ADD_ATOM(conclave, conclave, retry_atom, "retry")
 
 CAF_END_TYPE_ID_BLOCK(conclave)
 

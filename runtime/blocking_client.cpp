@@ -26,12 +26,9 @@ reply<T> success(const reply<pb::Response>& resp, T value) {
 } // namespace
 
 blocking_client::blocking_client(caf::actor_system& sys, client_options opts)
-  : sys_(sys),
-    client_(sys.spawn(client, opts)),
-    self_(sys),
-    // Leave the client actor's own timeout room to answer first.
-    timeout_(opts.request_timeout * 2 + std::chrono::seconds(1)) {
-}
+    : sys_(sys), client_(sys.spawn(client, opts)), self_(sys),
+      // Leave the client actor's own timeout room to answer first.
+      timeout_(opts.request_timeout * 2 + std::chrono::seconds(1)) {}
 
 blocking_client::~blocking_client() {
   close();
@@ -98,8 +95,7 @@ reply<conclave::stat> blocking_client::set(std::string_view path,
   return success(resp, decode(resp.value.stat()));
 }
 
-reply<none_t> blocking_client::remove(std::string_view path,
-                                      int32_t version) {
+reply<none_t> blocking_client::remove(std::string_view path, int32_t version) {
   pb::Request req;
   auto op = req.mutable_delete_();
   op->set_path(std::string{path});

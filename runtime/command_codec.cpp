@@ -39,15 +39,14 @@ void encode(const check_op& op, pb::CheckOp* out) {
 }
 
 void encode(const txn_op& op, pb::TxnOp* out) {
-  std::visit(overload{
-               [&](const create_op& x) { encode(x, out->mutable_create()); },
-               [&](const delete_op& x) { encode(x, out->mutable_delete_()); },
-               [&](const set_data_op& x) {
-                 encode(x, out->mutable_set_data());
-               },
-               [&](const check_op& x) { encode(x, out->mutable_check()); },
-             },
-             op);
+  std::visit(
+    overload{
+      [&](const create_op& x) { encode(x, out->mutable_create()); },
+      [&](const delete_op& x) { encode(x, out->mutable_delete_()); },
+      [&](const set_data_op& x) { encode(x, out->mutable_set_data()); },
+      [&](const check_op& x) { encode(x, out->mutable_check()); },
+    },
+    op);
 }
 
 // -- protobuf -> ops ---------------------------------------------------------
@@ -55,8 +54,8 @@ void encode(const txn_op& op, pb::TxnOp* out) {
 result<create_op> decode_op(const pb::CreateOp& msg) {
   if (!pb::CreateMode_IsValid(msg.mode()))
     return error_code::bad_arguments;
-  return create_op{msg.path(), msg.data(),
-                   static_cast<create_mode>(msg.mode()), msg.ttl_ms()};
+  return create_op{msg.path(), msg.data(), static_cast<create_mode>(msg.mode()),
+                   msg.ttl_ms()};
 }
 
 delete_op decode_op(const pb::DeleteOp& msg) {
@@ -134,9 +133,7 @@ pb::Command encode(const command& cmd) {
   std::visit(overload{
                [&](const create_op& x) { encode(x, msg.mutable_create()); },
                [&](const delete_op& x) { encode(x, msg.mutable_delete_()); },
-               [&](const set_data_op& x) {
-                 encode(x, msg.mutable_set_data());
-               },
+               [&](const set_data_op& x) { encode(x, msg.mutable_set_data()); },
                [&](const check_op& x) { encode(x, msg.mutable_check()); },
                [&](const multi_op& x) {
                  auto out = msg.mutable_multi();
@@ -273,8 +270,7 @@ pb::Response error_response(error_code code, std::string message, zxid id) {
   return resp;
 }
 
-pb::Response to_response(const command& cmd, const apply_result& res,
-                         zxid id) {
+pb::Response to_response(const command& cmd, const apply_result& res, zxid id) {
   pb::Response resp;
   resp.set_zxid(id.value());
   resp.set_error(static_cast<int32_t>(res.error));
@@ -299,9 +295,10 @@ pb::Response to_response(const command& cmd, const apply_result& res,
     std::string_view path;
     std::visit(
       [&](const auto& op) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(op)>, multi_op>
-                      || std::is_same_v<std::decay_t<decltype(op)>,
-                                        close_session_op>)
+        if constexpr (
+          std::is_same_v<
+            std::decay_t<decltype(op)>,
+            multi_op> || std::is_same_v<std::decay_t<decltype(op)>, close_session_op>)
           path = {};
         else
           path = op.path;

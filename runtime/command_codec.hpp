@@ -40,8 +40,7 @@ void encode(const conclave::stat& st, pb::Stat* out);
 conclave::stat decode(const pb::Stat& msg);
 
 /// Builds the client response for an applied command.
-pb::Response to_response(const command& cmd, const apply_result& res,
-                         zxid id);
+pb::Response to_response(const command& cmd, const apply_result& res, zxid id);
 
 /// A sentence for a failed operation on `path`, e.g. "/a does not exist".
 std::string describe_failure(error_code code, std::string_view path,

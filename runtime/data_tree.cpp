@@ -43,26 +43,32 @@ namespace {
 enum class node_kind : uint8_t { persistent, ephemeral, container, ttl };
 
 node_kind kind_of(int64_t owner) noexcept {
-  if (owner == 0) return node_kind::persistent;
-  if (owner == container_ephemeral_owner) return node_kind::container;
-  if ((static_cast<uint64_t>(owner) >> 56) == 0xFF) return node_kind::ttl;
+  if (owner == 0)
+    return node_kind::persistent;
+  if (owner == container_ephemeral_owner)
+    return node_kind::container;
+  if ((static_cast<uint64_t>(owner) >> 56) == 0xFF)
+    return node_kind::ttl;
   return node_kind::ephemeral;
 }
 
 int64_t ttl_of(int64_t owner) noexcept {
-  return static_cast<int64_t>(static_cast<uint64_t>(owner) &
-                              0x000000FFFFFFFFFFULL);
+  return static_cast<int64_t>(static_cast<uint64_t>(owner)
+                              & 0x000000FFFFFFFFFFULL);
 }
 
 bool valid_mode(create_mode mode) noexcept {
   auto m = static_cast<int32_t>(mode);
-  return m >= 0 &&
-         m <= static_cast<int32_t>(create_mode::persistent_sequential_with_ttl);
+  return m >= 0
+         && m <= static_cast<int32_t>(
+              create_mode::persistent_sequential_with_ttl);
 }
 
 int64_t owner_for(const create_op& op, int64_t session) noexcept {
-  if (op.mode == create_mode::container) return container_ephemeral_owner;
-  if (is_ttl(op.mode)) return ttl_ephemeral_owner(op.ttl_ms);
+  if (op.mode == create_mode::container)
+    return container_ephemeral_owner;
+  if (is_ttl(op.mode))
+    return ttl_ephemeral_owner(op.ttl_ms);
   return is_ephemeral(op.mode) ? session : 0;
 }
 
@@ -103,8 +109,8 @@ uint64_t child_hash(uint32_t parent, std::string_view name) noexcept {
 }
 
 /// CRC-64/XZ.
-using crc64 =
-    boost::crc_optimal<64, 0x42F0E1EBA9EA3693ULL, 0xFFFFFFFFFFFFFFFFULL,
+using crc64
+  = boost::crc_optimal<64, 0x42F0E1EBA9EA3693ULL, 0xFFFFFFFFFFFFFFFFULL,
                        0xFFFFFFFFFFFFFFFFULL, true, true>;
 
 void put_u64(crc64& crc, uint64_t x) {
@@ -159,28 +165,28 @@ apply_result data_tree::apply(const command& cmd, zxid id, int64_t time_ms) {
   std::vector<tree_event> events;
   txn t{cmd.session.value(), id.value(), time_ms, events, nullptr};
   return std::visit(
-      [&](const auto& body) -> apply_result {
-        using body_type = std::decay_t<decltype(body)>;
-        if constexpr (std::is_same_v<body_type, multi_op>) {
-          return run_multi(body, t);
-        } else if constexpr (std::is_same_v<body_type, close_session_op>) {
-          return run_close_session(t);
-        } else {
-          apply_result out;
-          out.results.push_back(run(body, t));
-          out.error = out.results.back().error;
-          out.events = std::move(events);
-          return out;
-        }
-      },
-      cmd.body);
+    [&](const auto& body) -> apply_result {
+      using body_type = std::decay_t<decltype(body)>;
+      if constexpr (std::is_same_v<body_type, multi_op>) {
+        return run_multi(body, t);
+      } else if constexpr (std::is_same_v<body_type, close_session_op>) {
+        return run_close_session(t);
+      } else {
+        apply_result out;
+        out.results.push_back(run(body, t));
+        out.error = out.results.back().error;
+        out.events = std::move(events);
+        return out;
+      }
+    },
+    cmd.body);
 }
 
 error_code data_tree::check_create(const create_op& op, int64_t session) const {
   auto seq = is_sequential(op.mode);
   auto bad = error_code::bad_arguments;
-  if (path::validate_for_create(op.path, seq, limits_.max_path_bytes) !=
-      error_code::ok)
+  if (path::validate_for_create(op.path, seq, limits_.max_path_bytes)
+      != error_code::ok)
     return bad;
   if (op.data.size() > limits_.max_data_bytes || !valid_mode(op.mode))
     return bad;
@@ -197,7 +203,8 @@ op_result data_tree::run(const create_op& op, txn& t) {
   if (auto err = check_create(op, t.session); err != error_code::ok)
     return failed(err);
   auto parent = find(path::parent(op.path));
-  if (parent == nil) return failed(error_code::no_node);
+  if (parent == nil)
+    return failed(error_code::no_node);
   auto full = op.path;
   if (is_sequential(op.mode))
     full += path::sequence_suffix(nodes_[parent].child_seq);
@@ -239,19 +246,21 @@ op_result data_tree::insert(uint32_t parent, std::string path,
                        old_parent_seq});
   t.events.push_back({event_type::node_created, path});
   t.events.push_back(
-      {event_type::node_children_changed, std::string{path::parent(path)}});
+    {event_type::node_children_changed, std::string{path::parent(path)}});
   return op_result{error_code::ok, std::move(path), nodes_[index].stat};
 }
 
 op_result data_tree::run(const delete_op& op, txn& t) {
-  if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok ||
-      op.path == path::root || path::is_protected(op.path))
+  if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok
+      || op.path == path::root || path::is_protected(op.path))
     return failed(error_code::bad_arguments);
   auto index = find(op.path);
-  if (index == nil) return failed(error_code::no_node);
+  if (index == nil)
+    return failed(error_code::no_node);
   if (!version_matches(op.version, nodes_[index].stat.version))
     return failed(error_code::bad_version);
-  if (nodes_[index].first_child != nil) return failed(error_code::not_empty);
+  if (nodes_[index].first_child != nil)
+    return failed(error_code::not_empty);
   remove(index, op.path, t);
   return op_result{};
 }
@@ -273,18 +282,20 @@ void data_tree::remove(uint32_t index, std::string_view path, txn& t) {
   ps.pzxid = t.zxid;
   t.events.push_back({event_type::node_deleted, std::string{path}});
   t.events.push_back(
-      {event_type::node_children_changed, std::string{path::parent(path)}});
-  if (t.undo == nullptr) release_node(index); // inside a multi: on commit
+    {event_type::node_children_changed, std::string{path::parent(path)}});
+  if (t.undo == nullptr)
+    release_node(index); // inside a multi: on commit
 }
 
 op_result data_tree::run(const set_data_op& op, txn& t) {
-  if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok ||
-      op.data.size() > limits_.max_data_bytes)
+  if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok
+      || op.data.size() > limits_.max_data_bytes)
     return failed(error_code::bad_arguments);
   if (op.path == path::config_node)
     return failed(error_code::no_auth);
   auto index = find(op.path);
-  if (index == nil) return failed(error_code::no_node);
+  if (index == nil)
+    return failed(error_code::no_node);
   auto& n = nodes_[index];
   if (!version_matches(op.version, n.stat.version))
     return failed(error_code::bad_version);
@@ -303,7 +314,8 @@ op_result data_tree::run(const set_data_op& op, txn& t) {
 
 op_result data_tree::run(const check_op& op, txn&) {
   auto index = resolve(op.path);
-  if (!index) return failed(index.error());
+  if (!index)
+    return failed(index.error());
   if (!version_matches(op.version, nodes_[*index].stat.version))
     return failed(error_code::bad_version);
   return op_result{};
@@ -319,8 +331,8 @@ apply_result data_tree::run_multi(const multi_op& op, txn& t) {
   t.undo = &log;
   apply_result out;
   for (size_t i = 0; i < op.ops.size(); ++i) {
-    auto r =
-        std::visit([&](const auto& sub) { return run(sub, t); }, op.ops[i]);
+    auto r
+      = std::visit([&](const auto& sub) { return run(sub, t); }, op.ops[i]);
     if (r.error != error_code::ok) {
       rollback(log);
       out.error = r.error;
@@ -346,23 +358,23 @@ void data_tree::undo(undo_entry& entry) {
   auto index = entry.index;
   auto parent = nodes_[index].parent;
   switch (entry.what) {
-  case undo_entry::action::remove_created:
-    unlink(index);
-    unallocate_node(index, entry.recycled);
-    nodes_[parent].stat = entry.stat;
-    nodes_[parent].child_seq = entry.parent_child_seq;
-    break;
-  case undo_entry::action::restore_deleted:
-    link(index, entry.prev_sibling);
-    nodes_[parent].stat = entry.stat;
-    break;
-  case undo_entry::action::restore_data: {
-    auto& n = nodes_[index];
-    data_bytes_ = data_bytes_ - n.data.size() + entry.data.size();
-    n.data = std::move(entry.data);
-    n.stat = entry.stat;
-    break;
-  }
+    case undo_entry::action::remove_created:
+      unlink(index);
+      unallocate_node(index, entry.recycled);
+      nodes_[parent].stat = entry.stat;
+      nodes_[parent].child_seq = entry.parent_child_seq;
+      break;
+    case undo_entry::action::restore_deleted:
+      link(index, entry.prev_sibling);
+      nodes_[parent].stat = entry.stat;
+      break;
+    case undo_entry::action::restore_data: {
+      auto& n = nodes_[index];
+      data_bytes_ = data_bytes_ - n.data.size() + entry.data.size();
+      n.data = std::move(entry.data);
+      n.stat = entry.stat;
+      break;
+    }
   }
 }
 
@@ -394,7 +406,8 @@ uint32_t data_tree::allocate_node(bool& recycled) {
     nodes_[index].next_sibling = nil;
     return index;
   }
-  if (nodes_.size() >= nil) invariant_failure("node index space exhausted");
+  if (nodes_.size() >= nil)
+    invariant_failure("node index space exhausted");
   nodes_.emplace_back();
   return static_cast<uint32_t>(nodes_.size() - 1);
 }
@@ -406,7 +419,8 @@ void data_tree::release_node(uint32_t index) {
 }
 
 void data_tree::unallocate_node(uint32_t index, bool recycled) {
-  if (recycled) return release_node(index);
+  if (recycled)
+    return release_node(index);
   if (index + size_t{1} != nodes_.size())
     invariant_failure("undo of an appended node that is not the last");
   nodes_.pop_back();
@@ -415,15 +429,16 @@ void data_tree::unallocate_node(uint32_t index, bool recycled) {
 void data_tree::link(uint32_t index, uint32_t prev_sibling) {
   auto& n = nodes_[index];
   auto& p = nodes_[n.parent];
-  auto next =
-      prev_sibling == nil ? p.first_child : nodes_[prev_sibling].next_sibling;
+  auto next
+    = prev_sibling == nil ? p.first_child : nodes_[prev_sibling].next_sibling;
   n.prev_sibling = prev_sibling;
   n.next_sibling = next;
   if (prev_sibling == nil)
     p.first_child = index;
   else
     nodes_[prev_sibling].next_sibling = index;
-  if (next != nil) nodes_[next].prev_sibling = index;
+  if (next != nil)
+    nodes_[next].prev_sibling = index;
   ++p.stat.num_children;
   index_child(index);
   track(index);
@@ -450,36 +465,37 @@ void data_tree::unlink(uint32_t index) {
 void data_tree::track(uint32_t index) {
   auto owner = nodes_[index].stat.ephemeral_owner;
   switch (kind_of(owner)) {
-  case node_kind::persistent:
-    break;
-  case node_kind::ephemeral:
-    ephemerals_[owner].insert(index);
-    ++ephemeral_count_;
-    break;
-  case node_kind::container:
-  case node_kind::ttl:
-    expirables_.insert(index);
-    break;
+    case node_kind::persistent:
+      break;
+    case node_kind::ephemeral:
+      ephemerals_[owner].insert(index);
+      ++ephemeral_count_;
+      break;
+    case node_kind::container:
+    case node_kind::ttl:
+      expirables_.insert(index);
+      break;
   }
 }
 
 void data_tree::untrack(uint32_t index) {
   auto owner = nodes_[index].stat.ephemeral_owner;
   switch (kind_of(owner)) {
-  case node_kind::persistent:
-    break;
-  case node_kind::ephemeral: {
-    auto i = ephemerals_.find(owner);
-    if (i == ephemerals_.end() || i->second.erase(index) != 1)
-      invariant_failure("ephemeral node missing from its session index");
-    if (i->second.empty()) ephemerals_.erase(i);
-    --ephemeral_count_;
-    break;
-  }
-  case node_kind::container:
-  case node_kind::ttl:
-    expirables_.erase(index);
-    break;
+    case node_kind::persistent:
+      break;
+    case node_kind::ephemeral: {
+      auto i = ephemerals_.find(owner);
+      if (i == ephemerals_.end() || i->second.erase(index) != 1)
+        invariant_failure("ephemeral node missing from its session index");
+      if (i->second.empty())
+        ephemerals_.erase(i);
+      --ephemeral_count_;
+      break;
+    }
+    case node_kind::container:
+    case node_kind::ttl:
+      expirables_.erase(index);
+      break;
   }
 }
 
@@ -492,12 +508,13 @@ size_t data_tree::home_slot(uint32_t index) const noexcept {
 
 uint32_t data_tree::find_child(uint32_t parent,
                                std::string_view name) const noexcept {
-  if (slots_.empty()) return nil;
+  if (slots_.empty())
+    return nil;
   auto mask = slots_.size() - 1;
   for (auto s = child_hash(parent, name) & mask;; s = (s + 1) & mask) {
     auto index = slots_[s];
-    if (index == nil ||
-        (nodes_[index].parent == parent && nodes_[index].name == name))
+    if (index == nil
+        || (nodes_[index].parent == parent && nodes_[index].name == name))
       return index;
   }
 }
@@ -521,7 +538,8 @@ void data_tree::grow_slots() {
   std::vector<uint32_t> old(std::max<size_t>(16, slots_.size() * 2), nil);
   old.swap(slots_);
   for (auto index : old)
-    if (index != nil) place_in_slots(index);
+    if (index != nil)
+      place_in_slots(index);
 }
 
 // Backward-shift deletion: entries after the hole move into it when the hole
@@ -559,12 +577,14 @@ result<uint32_t> data_tree::resolve(std::string_view path) const {
   if (path::validate(path, limits_.max_path_bytes) != error_code::ok)
     return error_code::bad_arguments;
   auto index = find(path);
-  if (index == nil) return error_code::no_node;
+  if (index == nil)
+    return error_code::no_node;
   return index;
 }
 
 std::string data_tree::path_of(uint32_t index) const {
-  if (index == root_index) return std::string{path::root};
+  if (index == root_index)
+    return std::string{path::root};
   std::string result(path_length(index), '/');
   auto end = result.size();
   for (; index != root_index; index = nodes_[index].parent) {
@@ -577,7 +597,8 @@ std::string data_tree::path_of(uint32_t index) const {
 }
 
 size_t data_tree::path_length(uint32_t index) const noexcept {
-  if (index == root_index) return path::root.size();
+  if (index == root_index)
+    return path::root.size();
   size_t length = 0;
   for (; index != root_index; index = nodes_[index].parent)
     length += 1 + nodes_[index].name.size();
@@ -599,20 +620,23 @@ std::vector<uint32_t> data_tree::sorted_children(uint32_t index) const {
 
 result<node_data> data_tree::get_data(std::string_view path) const {
   auto index = resolve(path);
-  if (!index) return index.error();
+  if (!index)
+    return index.error();
   const auto& n = nodes_[*index];
   return node_data{n.data, n.stat};
 }
 
 result<conclave::stat> data_tree::exists(std::string_view path) const {
   auto index = resolve(path);
-  if (!index) return index.error();
+  if (!index)
+    return index.error();
   return nodes_[*index].stat;
 }
 
 result<node_children> data_tree::get_children(std::string_view path) const {
   auto index = resolve(path);
-  if (!index) return index.error();
+  if (!index)
+    return index.error();
   node_children out;
   out.stat = nodes_[*index].stat;
   for (auto c : sorted_children(*index))
@@ -624,7 +648,8 @@ std::vector<std::string>
 data_tree::get_ephemerals(session_id owner, std::string_view prefix) const {
   std::vector<std::string> out;
   auto i = ephemerals_.find(owner.value());
-  if (i == ephemerals_.end()) return out;
+  if (i == ephemerals_.end())
+    return out;
   auto all = prefix.empty() || prefix == path::root;
   for (auto index : i->second) {
     auto p = path_of(index);
@@ -637,7 +662,8 @@ data_tree::get_ephemerals(session_id owner, std::string_view prefix) const {
 
 result<int64_t> data_tree::count_descendants(std::string_view path) const {
   auto index = resolve(path);
-  if (!index) return index.error();
+  if (!index)
+    return index.error();
   if (*index == root_index) // as ZooKeeper's getAllChildrenNumber("/")
     return static_cast<int64_t>(node_count_ - 1);
   int64_t count = 0;
@@ -657,7 +683,8 @@ std::vector<std::string> data_tree::cleanup_candidates(int64_t now_ms) const {
   std::vector<std::string> out;
   for (auto index : expirables_) {
     const auto& s = nodes_[index].stat;
-    if (s.num_children != 0) continue;
+    if (s.num_children != 0)
+      continue;
     auto expired = false;
     if (kind_of(s.ephemeral_owner) == node_kind::container) {
       expired = s.cversion > 0;
@@ -666,7 +693,8 @@ std::vector<std::string> data_tree::cleanup_candidates(int64_t now_ms) const {
       // mtime + ttl < now, without overflowing.
       expired = s.mtime_ms <= INT64_MAX - ttl && s.mtime_ms + ttl < now_ms;
     }
-    if (expired) out.push_back(path_of(index));
+    if (expired)
+      out.push_back(path_of(index));
   }
   std::sort(out.begin(), out.end());
   return out;

@@ -69,8 +69,8 @@ constexpr crc32c_tables make_crc32c_tables() {
 constexpr crc32c_tables crc32c_table = make_crc32c_tables();
 
 uint32_t load_u32_le(const unsigned char* p) noexcept {
-  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 |
-         uint32_t{p[3]} << 24;
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16
+         | uint32_t{p[3]} << 24;
 }
 
 class crc32c {
@@ -83,9 +83,9 @@ public:
     for (; n >= 8; p += 8, n -= 8) {
       auto lo = load_u32_le(p) ^ c;
       auto hi = load_u32_le(p + 4);
-      c = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^
-          t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][hi & 0xFFu] ^
-          t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
+      c = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu]
+          ^ t[4][lo >> 24] ^ t[3][hi & 0xFFu] ^ t[2][(hi >> 8) & 0xFFu]
+          ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
     }
     for (; n > 0; ++p, --n)
       c = (c >> 8) ^ t[0][(c ^ *p) & 0xFFu];
@@ -113,8 +113,8 @@ uint32_t get_u32_le(std::string_view in) noexcept {
 
 size_t saturating_add(size_t a, size_t b) noexcept {
   return a > std::numeric_limits<size_t>::max() - b
-             ? std::numeric_limits<size_t>::max()
-             : a + b;
+           ? std::numeric_limits<size_t>::max()
+           : a + b;
 }
 
 /// ephemeralOwner classes, as data_tree.cpp reads them (EphemeralType).
@@ -123,8 +123,8 @@ bool is_container_owner(int64_t owner) noexcept {
 }
 
 bool is_ttl_owner(int64_t owner) noexcept {
-  return !is_container_owner(owner) &&
-         (static_cast<uint64_t>(owner) >> 56) == 0xFF;
+  return !is_container_owner(owner)
+         && (static_cast<uint64_t>(owner) >> 56) == 0xFF;
 }
 
 bool is_session_owner(int64_t owner) noexcept {
@@ -166,15 +166,18 @@ public:
     header.set_node_count(tree_.node_count_);
     header.set_ephemeral_count(tree_.ephemeral_count_);
     header.set_data_bytes(tree_.data_bytes_);
-    if (!put_record(header, true)) return false;
+    if (!put_record(header, true))
+      return false;
 
     uint64_t records = 0;
-    if (!put_nodes(records)) return false;
+    if (!put_nodes(records))
+      return false;
 
     pb::TreeSnapshotTrailer trailer;
     trailer.set_record_count(records);
     trailer.set_crc32c(crc_.value());
-    if (!put_record(trailer, false)) return false;
+    if (!put_record(trailer, false))
+      return false;
     return flush();
   }
 
@@ -224,7 +227,8 @@ private:
       record.set_num_children(s.num_children);
       record.set_pzxid(s.pzxid);
       record.set_child_seq(n.child_seq);
-      if (!put_record(record, true)) return false;
+      if (!put_record(record, true))
+        return false;
       ++records;
 
       children.clear();
@@ -244,11 +248,14 @@ private:
   bool put_record(const google::protobuf::MessageLite& message,
                   bool checksummed) {
     record_.assign(4, '\0');
-    if (!message.AppendToString(&record_)) return false;
+    if (!message.AppendToString(&record_))
+      return false;
     auto length = record_.size() - 4;
-    if (length > max_record_bytes) return false;
+    if (length > max_record_bytes)
+      return false;
     put_u32_le(record_.data(), static_cast<uint32_t>(length));
-    if (checksummed) crc_.update(record_);
+    if (checksummed)
+      crc_.update(record_);
     return append(record_);
   }
 
@@ -259,14 +266,17 @@ private:
       auto take = std::min(room, bytes.size());
       chunk_.append(bytes.data(), take);
       bytes.remove_prefix(take);
-      if (chunk_.size() == snapshot_chunk_bytes && !flush()) return false;
+      if (chunk_.size() == snapshot_chunk_bytes && !flush())
+        return false;
     }
     return true;
   }
 
   bool flush() {
-    if (failed_) return false;
-    if (chunk_.empty()) return true;
+    if (failed_)
+      return false;
+    if (chunk_.empty())
+      return true;
     failed_ = !sink_(std::string_view{chunk_});
     chunk_.clear();
     return !failed_;
@@ -287,7 +297,8 @@ public:
 
   result<data_tree> run() {
     data_tree tree{limits_, no_nodes{}};
-    if (!load_into(tree)) return error_code::data_inconsistency;
+    if (!load_into(tree))
+      return error_code::data_inconsistency;
     return tree;
   }
 
@@ -320,48 +331,48 @@ private:
 
     pb::TreeSnapshotHeader header;
     std::string_view bytes;
-    if (!read_record(max_header_bytes, true, bytes) ||
-        !header.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
-        has_unknown_fields(header))
+    if (!read_record(max_header_bytes, true, bytes)
+        || !header.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))
+        || has_unknown_fields(header))
       return false;
-    if (header.magic() != snapshot_magic ||
-        header.format_version() != snapshot_format_version ||
-        header.last_zxid() < 0 || header.node_count() < 1 ||
-        header.node_count() > max_snapshot_nodes ||
-        header.ephemeral_count() >= header.node_count())
+    if (header.magic() != snapshot_magic
+        || header.format_version() != snapshot_format_version
+        || header.last_zxid() < 0 || header.node_count() < 1
+        || header.node_count() > max_snapshot_nodes
+        || header.ephemeral_count() >= header.node_count())
       return false;
     last_zxid_ = header.last_zxid();
 
     auto max_node_bytes = std::min(
-        max_record_bytes,
-        saturating_add(saturating_add(limits_.max_path_bytes,
-                                      limits_.max_data_bytes),
-                       node_record_overhead));
+      max_record_bytes, saturating_add(saturating_add(limits_.max_path_bytes,
+                                                      limits_.max_data_bytes),
+                                       node_record_overhead));
     pb::TreeSnapshotNode record;
     for (uint64_t i = 0; i < header.node_count(); ++i) {
-      if (!read_record(max_node_bytes, true, bytes) ||
-          !record.ParseFromArray(bytes.data(),
-                                 static_cast<int>(bytes.size())) ||
-          has_unknown_fields(record) ||
-          !(i == 0 ? add_root(tree, record) : add_node(tree, record)))
+      if (!read_record(max_node_bytes, true, bytes)
+          || !record.ParseFromArray(bytes.data(),
+                                    static_cast<int>(bytes.size()))
+          || has_unknown_fields(record)
+          || !(i == 0 ? add_root(tree, record) : add_node(tree, record)))
         return false;
     }
     while (!stack_.empty())
-      if (!pop(tree)) return false;
+      if (!pop(tree))
+        return false;
 
     auto checksum = crc_.value();
     pb::TreeSnapshotTrailer trailer;
-    if (!read_record(max_trailer_bytes, false, bytes) ||
-        !trailer.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
-        has_unknown_fields(trailer) || !at_end())
+    if (!read_record(max_trailer_bytes, false, bytes)
+        || !trailer.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))
+        || has_unknown_fields(trailer) || !at_end())
       return false;
-    if (trailer.crc32c() != checksum ||
-        trailer.record_count() != header.node_count())
+    if (trailer.crc32c() != checksum
+        || trailer.record_count() != header.node_count())
       return false;
 
     // What the header promised, and what every tree has.
-    if (tree.ephemeral_count_ != header.ephemeral_count() ||
-        tree.data_bytes_ != header.data_bytes())
+    if (tree.ephemeral_count_ != header.ephemeral_count()
+        || tree.data_bytes_ != header.data_bytes())
       return false;
     for (auto p : {path::reserved_root, std::string_view{"/zookeeper/quota"},
                    path::config_node}) {
@@ -377,12 +388,11 @@ private:
   bool valid_node(const pb::TreeSnapshotNode& r) const {
     auto zxid_ok = [this](int64_t z) { return z >= 0 && z <= last_zxid_; };
     auto owner = r.ephemeral_owner();
-    return r.data().size() <= limits_.max_data_bytes &&
-           r.data_length() >= 0 &&
-           static_cast<size_t>(r.data_length()) == r.data().size() &&
-           r.num_children() >= 0 && zxid_ok(r.czxid()) &&
-           zxid_ok(r.mzxid()) && zxid_ok(r.pzxid()) &&
-           (!is_ttl_owner(owner) || valid_ttl_owner(owner));
+    return r.data().size() <= limits_.max_data_bytes && r.data_length() >= 0
+           && static_cast<size_t>(r.data_length()) == r.data().size()
+           && r.num_children() >= 0 && zxid_ok(r.czxid()) && zxid_ok(r.mzxid())
+           && zxid_ok(r.pzxid())
+           && (!is_ttl_owner(owner) || valid_ttl_owner(owner));
   }
 
   static void fill(node& n, const pb::TreeSnapshotNode& r) {
@@ -416,23 +426,26 @@ private:
 
   bool add_node(data_tree& tree, const pb::TreeSnapshotNode& r) {
     std::string_view p = r.path();
-    if (p == path::root ||
-        path::validate(p, limits_.max_path_bytes) != error_code::ok ||
-        !valid_node(r))
+    if (p == path::root
+        || path::validate(p, limits_.max_path_bytes) != error_code::ok
+        || !valid_node(r))
       return false;
     // Pre-order: the parent is the current node or one of its ancestors;
     // the ones that are not are complete.
     auto parent_path = path::parent(p);
-    while (!stack_.empty() &&
-           std::string_view{path_}.substr(0, stack_.back().path_size) !=
-               parent_path)
-      if (!pop(tree)) return false;
-    if (stack_.empty()) return false;
+    while (!stack_.empty()
+           && std::string_view{path_}.substr(0, stack_.back().path_size)
+                != parent_path)
+      if (!pop(tree))
+        return false;
+    if (stack_.empty())
+      return false;
     auto& parent = stack_.back();
     auto name = path::basename(p);
     const auto& nodes = tree.nodes_;
-    if (is_session_owner(nodes[parent.index].stat.ephemeral_owner) ||
-        (parent.last_child != nil && !(nodes[parent.last_child].name < name)))
+    if (is_session_owner(nodes[parent.index].stat.ephemeral_owner)
+        || (parent.last_child != nil
+            && !(nodes[parent.last_child].name < name)))
       return false;
 
     bool recycled;
@@ -459,11 +472,15 @@ private:
   /// into `out` (valid until the next read).
   bool read_record(size_t max_bytes, bool checksummed, std::string_view& out) {
     std::string_view prefix;
-    if (!read(4, prefix)) return false;
-    if (checksummed) crc_.update(prefix);
+    if (!read(4, prefix))
+      return false;
+    if (checksummed)
+      crc_.update(prefix);
     auto length = get_u32_le(prefix);
-    if (length > max_bytes || !read(length, out)) return false;
-    if (checksummed) crc_.update(out);
+    if (length > max_bytes || !read(length, out))
+      return false;
+    if (checksummed)
+      crc_.update(out);
     return true;
   }
 
@@ -481,7 +498,8 @@ private:
       begin_ = end_ = 0;
       while (have < n) {
         auto got = pull(large_.data() + have, n - have);
-        if (got == 0) return false;
+        if (got == 0)
+          return false;
         have += got;
       }
       out = large_;
@@ -492,7 +510,8 @@ private:
     begin_ = 0;
     while (end_ < n) {
       auto got = pull(buffer_.data() + end_, buffer_.size() - end_);
-      if (got == 0) return false;
+      if (got == 0)
+        return false;
       end_ += got;
     }
     out = {buffer_.data(), n};
@@ -502,7 +521,8 @@ private:
 
   /// One call of the source; 0 at the end, or if the source misbehaves.
   size_t pull(char* into, size_t size) {
-    if (source_failed_) return 0;
+    if (source_failed_)
+      return 0;
     auto got = source_(into, size);
     if (got > size) {
       source_failed_ = true;
@@ -513,7 +533,8 @@ private:
 
   /// True if the payload has no bytes left.
   bool at_end() {
-    if (begin_ != end_) return false;
+    if (begin_ != end_)
+      return false;
     char extra;
     return pull(&extra, 1) == 0 && !source_failed_;
   }

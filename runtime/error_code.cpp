@@ -45,8 +45,8 @@ constexpr error_name error_names[] = {
   {error_code::no_watcher, "NoWatcher", "no_watcher"},
   {error_code::request_timeout, "RequestTimeout", "request_timeout"},
   {error_code::reconfig_disabled, "ReconfigDisabled", "reconfig_disabled"},
-  {error_code::session_closed_require_sasl_auth,
-   "SessionClosedRequireSaslAuth", "session_closed_require_sasl_auth"},
+  {error_code::session_closed_require_sasl_auth, "SessionClosedRequireSaslAuth",
+   "session_closed_require_sasl_auth"},
   {error_code::quota_exceeded, "QuotaExceeded", "quota_exceeded"},
   {error_code::throttled_op, "ThrottledOp", "throttled_op"},
 };

@@ -26,8 +26,7 @@ namespace sinks = boost::log::sinks;
 BOOST_LOG_ATTRIBUTE_KEYWORD(severity_kw, "Severity", log_severity)
 BOOST_LOG_ATTRIBUTE_KEYWORD(channel_kw, "Channel", std::string)
 BOOST_LOG_ATTRIBUTE_KEYWORD(node_kw, "Node", std::string)
-BOOST_LOG_ATTRIBUTE_KEYWORD(timestamp_kw, "TimeStamp",
-                            boost::posix_time::ptime)
+BOOST_LOG_ATTRIBUTE_KEYWORD(timestamp_kw, "TimeStamp", boost::posix_time::ptime)
 
 const char* to_string(log_severity sev) noexcept {
   switch (sev) {
@@ -61,12 +60,11 @@ auto line_format() {
 // Rotates `conclave.log` -> `conclave.log.1` -> ... keeping `count` files.
 // Boost's own rotation names files by counter or date; operators expect the
 // logrotate-style scheme, so the backend's rotation is driven from here.
-class rotating_file_backend
-  : public sinks::basic_formatted_sink_backend<char> {
+class rotating_file_backend : public sinks::basic_formatted_sink_backend<char> {
 public:
   rotating_file_backend(std::filesystem::path file, size_t max_bytes,
                         size_t count)
-    : file_(std::move(file)), max_bytes_(max_bytes), count_(count) {
+      : file_(std::move(file)), max_bytes_(max_bytes), count_(count) {
     open();
   }
 
@@ -91,7 +89,8 @@ private:
     std::error_code ec;
     auto name = [&](size_t i) {
       return i == 0 ? file_
-                    : std::filesystem::path{file_.string() + "." + std::to_string(i)};
+                    : std::filesystem::path{file_.string() + "."
+                                            + std::to_string(i)};
     };
     std::filesystem::remove(name(count_ - 1), ec);
     for (size_t i = count_ - 1; i > 0; --i)

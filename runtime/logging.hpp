@@ -20,11 +20,11 @@ enum class log_severity { trace, debug, info, warning, error };
 const char* to_string(log_severity sev) noexcept;
 
 struct logging_options {
-  std::string node_id;          ///< written on every line
+  std::string node_id; ///< written on every line
   log_severity min_severity = log_severity::info;
-  std::string directory;        ///< empty: console only
+  std::string directory; ///< empty: console only
   size_t file_max_bytes = 10 * 1024 * 1024;
-  size_t file_count = 5;        ///< rotated files kept, including the current
+  size_t file_count = 5; ///< rotated files kept, including the current
   bool console = true;
 };
 
@@ -35,8 +35,7 @@ void init_logging(const logging_options& opts);
 void stop_logging();
 
 using logger_type
-  = boost::log::sources::severity_channel_logger_mt<log_severity,
-                                                    std::string>;
+  = boost::log::sources::severity_channel_logger_mt<log_severity, std::string>;
 
 /// The process-wide logger; the channel is the component name.
 logger_type& global_logger();

@@ -59,30 +59,30 @@ std::string quote(std::string_view str) {
   std::string result = "\"";
   for (char c : str) {
     switch (c) {
-    case '"':
-      result += "\\\"";
-      break;
-    case '\\':
-      result += "\\\\";
-      break;
-    case '\n':
-      result += "\\n";
-      break;
-    case '\t':
-      result += "\\t";
-      break;
-    case '\r':
-      result += "\\r";
-      break;
-    default:
-      if (static_cast<unsigned char>(c) < 0x20) {
-        char buf[8];
-        std::snprintf(buf, sizeof(buf), "\\x%02x",
-                      static_cast<unsigned>(static_cast<unsigned char>(c)));
-        result += buf;
-      } else {
-        result += c;
-      }
+      case '"':
+        result += "\\\"";
+        break;
+      case '\\':
+        result += "\\\\";
+        break;
+      case '\n':
+        result += "\\n";
+        break;
+      case '\t':
+        result += "\\t";
+        break;
+      case '\r':
+        result += "\\r";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\x%02x",
+                        static_cast<unsigned>(static_cast<unsigned char>(c)));
+          result += buf;
+        } else {
+          result += c;
+        }
     }
   }
   result += '"';
@@ -102,11 +102,13 @@ std::string render(const config_value& x) {
   }
   if (auto a = caf::get_if<config_value::atom>(&x))
     return "'" + caf::to_string(*a) + "'";
-  if (auto s = caf::get_if<config_value::string>(&x)) return quote(*s);
+  if (auto s = caf::get_if<config_value::string>(&x))
+    return quote(*s);
   if (auto l = caf::get_if<config_value::list>(&x)) {
     std::string result = "[";
     for (size_t i = 0; i < l->size(); ++i) {
-      if (i > 0) result += ", ";
+      if (i > 0)
+        result += ", ";
       result += render((*l)[i]);
     }
     return result + "]";
@@ -128,7 +130,8 @@ std::string render(const config_value& x) {
 std::string got(const config_value& x) {
   auto str = render(x);
   constexpr size_t max_len = 120;
-  if (str.size() > max_len) str = str.substr(0, max_len) + "...";
+  if (str.size() > max_len)
+    str = str.substr(0, max_len) + "...";
   return "got " + str;
 }
 
@@ -160,7 +163,8 @@ constexpr int max_nesting = 32;
 std::variant<std::string, config_error> preprocess(std::string_view in,
                                                    const std::string& file) {
   std::string out{in};
-  if (out.compare(0, 3, "\xEF\xBB\xBF") == 0) out.replace(0, 3, "   ");
+  if (out.compare(0, 3, "\xEF\xBB\xBF") == 0)
+    out.replace(0, 3, "   ");
   enum { normal, in_string, in_atom, in_comment } st = normal;
   int depth = 0;
   auto fail = [&](size_t offset, const char* what) {
@@ -169,44 +173,47 @@ std::variant<std::string, config_error> preprocess(std::string_view in,
   };
   for (size_t i = 0; i < out.size(); ++i) {
     char c = out[i];
-    if (c == '\0') return fail(i, "syntax error: unexpected NUL byte");
+    if (c == '\0')
+      return fail(i, "syntax error: unexpected NUL byte");
     switch (st) {
-    case normal:
-      if (c == '"') {
-        st = in_string;
-      } else if (c == '\'') {
-        st = in_atom;
-      } else if (c == ';') {
-        st = in_comment;
-      } else if (c == '#') {
-        out[i] = ';';
-        st = in_comment;
-      } else if (c == '\r' && i + 1 < out.size() && out[i + 1] == '\n') {
-        out[i] = ' ';
-      } else if (c == '{' || c == '[') {
-        if (++depth > max_nesting)
-          return fail(i, "syntax error: groups and lists nest too deeply");
-      } else if ((c == '}' || c == ']') && depth > 0) {
-        --depth;
-      }
-      break;
-    case in_string:
-      if (c == '\\' && i + 1 < out.size() && out[i + 1] != '\n') {
-        ++i;
-        if (out[i] == '\0') return fail(i, "syntax error: unexpected NUL byte");
-      } else if (c == '"' || c == '\n') {
-        st = normal;
-      }
-      break;
-    case in_atom:
-      if (c == '\'' || c == '\n') st = normal;
-      break;
-    case in_comment:
-      if (c == '\n')
-        st = normal;
-      else if (c == '\r' && i + 1 < out.size() && out[i + 1] == '\n')
-        out[i] = ' ';
-      break;
+      case normal:
+        if (c == '"') {
+          st = in_string;
+        } else if (c == '\'') {
+          st = in_atom;
+        } else if (c == ';') {
+          st = in_comment;
+        } else if (c == '#') {
+          out[i] = ';';
+          st = in_comment;
+        } else if (c == '\r' && i + 1 < out.size() && out[i + 1] == '\n') {
+          out[i] = ' ';
+        } else if (c == '{' || c == '[') {
+          if (++depth > max_nesting)
+            return fail(i, "syntax error: groups and lists nest too deeply");
+        } else if ((c == '}' || c == ']') && depth > 0) {
+          --depth;
+        }
+        break;
+      case in_string:
+        if (c == '\\' && i + 1 < out.size() && out[i + 1] != '\n') {
+          ++i;
+          if (out[i] == '\0')
+            return fail(i, "syntax error: unexpected NUL byte");
+        } else if (c == '"' || c == '\n') {
+          st = normal;
+        }
+        break;
+      case in_atom:
+        if (c == '\'' || c == '\n')
+          st = normal;
+        break;
+      case in_comment:
+        if (c == '\n')
+          st = normal;
+        else if (c == '\r' && i + 1 < out.size() && out[i + 1] == '\n')
+          out[i] = ' ';
+        break;
     }
   }
   return out;
@@ -224,10 +231,11 @@ struct parse_sink {
   int line = 1;
 
   int current_line() {
-    auto offset =
-        std::min(static_cast<size_t>(ps->i - text.data()), text.size());
+    auto offset
+      = std::min(static_cast<size_t>(ps->i - text.data()), text.size());
     for (; scanned < offset; ++scanned)
-      if (text[scanned] == '\n') ++line;
+      if (text[scanned] == '\n')
+        ++line;
     return line;
   }
 
@@ -237,12 +245,13 @@ struct parse_sink {
   std::optional<config_error> duplicate;
 
   void report_duplicate(const std::string& path) {
-    if (duplicate) return;
+    if (duplicate)
+      return;
     std::string where;
     auto i = lines.find(path);
     if (i != lines.end() && i->second.size() >= 2)
-      where = " (on lines " + std::to_string(i->second[0]) + " and " +
-              std::to_string(i->second[1]) + ")";
+      where = " (on lines " + std::to_string(i->second[0]) + " and "
+              + std::to_string(i->second[1]) + ")";
     duplicate = config_error{file, path, "set more than once" + where};
   }
 };
@@ -301,24 +310,25 @@ public:
 
   void value_impl(config_value&& x) {
     switch (mode_) {
-    case mode::forward:
-      parent_->value_impl(std::move(x));
-      break;
-    case mode::list:
-      list_.emplace_back(std::move(x));
-      break;
-    case mode::root:
-    case mode::map: {
-      dictionary tmp;
-      tmp.emplace(key_, std::move(x));
-      merge_into(*sink_, dict_, std::move(tmp), path_);
-      break;
-    }
+      case mode::forward:
+        parent_->value_impl(std::move(x));
+        break;
+      case mode::list:
+        list_.emplace_back(std::move(x));
+        break;
+      case mode::root:
+      case mode::map: {
+        dictionary tmp;
+        tmp.emplace(key_, std::move(x));
+        merge_into(*sink_, dict_, std::move(tmp), path_);
+        break;
+      }
     }
   }
 
   tree_consumer begin_map() {
-    if (mode_ == mode::forward) return parent_->begin_map();
+    if (mode_ == mode::forward)
+      return parent_->begin_map();
     if (mode_ == mode::root && key_ == "global")
       return tree_consumer{sink_, this, mode::forward, path_};
     auto sub = mode_ == mode::list ? path_ + "[]." : path_ + key_ + ".";
@@ -326,11 +336,13 @@ public:
   }
 
   void end_map() {
-    if (mode_ == mode::map) parent_->value_impl(config_value{std::move(dict_)});
+    if (mode_ == mode::map)
+      parent_->value_impl(config_value{std::move(dict_)});
   }
 
   tree_consumer begin_list() {
-    if (mode_ == mode::forward) return parent_->begin_list();
+    if (mode_ == mode::forward)
+      return parent_->begin_list();
     auto sub = mode_ == mode::list ? path_ + "[]" : path_ + key_;
     return tree_consumer{sink_, this, mode::list, std::move(sub)};
   }
@@ -350,9 +362,10 @@ private:
 };
 
 std::string describe_char(char c) {
-  if (c == '\n') return "end of line";
-  if (static_cast<unsigned char>(c) < 0x20 ||
-      static_cast<unsigned char>(c) >= 0x7f) {
+  if (c == '\n')
+    return "end of line";
+  if (static_cast<unsigned char>(c) < 0x20
+      || static_cast<unsigned char>(c) >= 0x7f) {
     char buf[16];
     std::snprintf(buf, sizeof(buf), "byte 0x%02x",
                   static_cast<unsigned>(static_cast<unsigned char>(c)));
@@ -369,42 +382,42 @@ config_error syntax_error(const std::string& file, std::string_view text,
   auto [line, column] = position(text, offset);
   config_error err{file, "", "", line, column};
   switch (code) {
-  case caf::pec::unexpected_character: {
-    char c = offset < text.size() ? text[offset] : '\0';
-    err.message = "syntax error: unexpected " + describe_char(c);
-    if (c == '.')
-      err.message += " (dotted keys are not supported in files: write "
-                     "conclave { key = value } or a [conclave] section)";
-    else if (c == '=' || c == '{')
-      err.message += " (missing value or misplaced group?)";
-    else if (c == '#' || c == ';')
-      err.message += " (a comment where '= value' or a value belongs)";
-    break;
-  }
-  case caf::pec::unexpected_newline:
-    err.message = "syntax error: unexpected end of line (missing value, "
-                  "unterminated string or missing ',' in a list?)";
-    break;
-  case caf::pec::unexpected_eof:
-    err.message = "syntax error: unexpected end of file (missing '}' or "
-                  "']', or unterminated string?)";
-    break;
-  case caf::pec::integer_overflow:
-  case caf::pec::integer_underflow:
-    err.message = "syntax error: integer does not fit into 64 bits";
-    break;
-  case caf::pec::too_many_characters:
-    err.message = "syntax error: an atom ('...') has at most 10 characters; "
-                  "use a \"string\"";
-    break;
-  case caf::pec::illegal_escape_sequence:
-    err.message = "syntax error: illegal escape sequence in a string";
-    break;
-  case caf::pec::trailing_character:
-    err.message = "syntax error: unexpected text after the value";
-    break;
-  default:
-    err.message = "syntax error: " + caf::to_string(code);
+    case caf::pec::unexpected_character: {
+      char c = offset < text.size() ? text[offset] : '\0';
+      err.message = "syntax error: unexpected " + describe_char(c);
+      if (c == '.')
+        err.message += " (dotted keys are not supported in files: write "
+                       "conclave { key = value } or a [conclave] section)";
+      else if (c == '=' || c == '{')
+        err.message += " (missing value or misplaced group?)";
+      else if (c == '#' || c == ';')
+        err.message += " (a comment where '= value' or a value belongs)";
+      break;
+    }
+    case caf::pec::unexpected_newline:
+      err.message = "syntax error: unexpected end of line (missing value, "
+                    "unterminated string or missing ',' in a list?)";
+      break;
+    case caf::pec::unexpected_eof:
+      err.message = "syntax error: unexpected end of file (missing '}' or "
+                    "']', or unterminated string?)";
+      break;
+    case caf::pec::integer_overflow:
+    case caf::pec::integer_underflow:
+      err.message = "syntax error: integer does not fit into 64 bits";
+      break;
+    case caf::pec::too_many_characters:
+      err.message = "syntax error: an atom ('...') has at most 10 characters; "
+                    "use a \"string\"";
+      break;
+    case caf::pec::illegal_escape_sequence:
+      err.message = "syntax error: illegal escape sequence in a string";
+      break;
+    case caf::pec::trailing_character:
+      err.message = "syntax error: unexpected text after the value";
+      break;
+    default:
+      err.message = "syntax error: " + caf::to_string(code);
   }
   return err;
 }
@@ -413,7 +426,8 @@ std::variant<dictionary, config_error> parse_text(std::string_view raw,
                                                   const std::string& file) {
   // Byte positions in `raw` and in the preprocessed text are the same.
   auto pre = preprocess(raw, file);
-  if (auto err = std::get_if<config_error>(&pre)) return std::move(*err);
+  if (auto err = std::get_if<config_error>(&pre))
+    return std::move(*err);
   auto& text = std::get<std::string>(pre);
   parse_sink sink;
   sink.file = file;
@@ -425,7 +439,8 @@ std::variant<dictionary, config_error> parse_text(std::string_view raw,
   if (ps.code != caf::pec::success || ps.i != ps.e)
     return syntax_error(file, raw, ps.code,
                         static_cast<size_t>(ps.i - text.data()));
-  if (sink.duplicate) return std::move(*sink.duplicate);
+  if (sink.duplicate)
+    return std::move(*sink.duplicate);
   return std::move(root.result());
 }
 
@@ -454,8 +469,10 @@ std::string size_text(int64_t n) {
   constexpr int64_t k = 1024;
   if (n >= k * k * k && n % (k * k * k) == 0)
     return render_unit(n, k * k * k, "GiB");
-  if (n >= k * k && n % (k * k) == 0) return render_unit(n, k * k, "MiB");
-  if (n >= k && n % k == 0) return render_unit(n, k, "KiB");
+  if (n >= k * k && n % (k * k) == 0)
+    return render_unit(n, k * k, "MiB");
+  if (n >= k && n % k == 0)
+    return render_unit(n, k, "KiB");
   return std::to_string(n);
 }
 
@@ -481,8 +498,7 @@ key_spec str_key(std::string_view key, value_kind kind, str_setter set,
 key_spec choice_key(std::string_view key, std::vector<std::string_view> choices,
                     str_setter set, getter get, std::string_view help) {
   return key_spec{
-      key, value_kind::choice, 0, 0, std::move(choices), nullptr, set, get,
-      help};
+    key, value_kind::choice, 0, 0, std::move(choices), nullptr, set, get, help};
 }
 
 // Renders a byte count as "N" or "N (X MiB)".
@@ -503,131 +519,123 @@ std::string size_default(size_t value) {
 
 const std::vector<key_spec>& schema() {
   static const std::vector<key_spec> specs = {
-      int_key(
-          // 254 at most: a session id carries its leader's id in its top
-          // byte, and 255 marks TTL nodes (as in ZooKeeper).
-          "conclave.id", 1, 254,
-          [](node_config& c, int64_t v) {
-            c.id = node_id{static_cast<uint64_t>(v)};
-          },
-          [](const node_config& c) { return std::to_string(c.id.value()); },
-          "this node's id; must appear in conclave.peers if that is set"),
-      str_key(
-          "conclave.data-dir", value_kind::string,
-          [](node_config& c, std::string v) { c.data_dir = std::move(v); },
-          [](const node_config& c) { return quote(c.data_dir); },
-          "directory for persistent state and the file log (created if "
-          "missing; relative to the working directory)"),
-      str_key(
-          "conclave.bind-address", value_kind::host,
-          [](node_config& c, std::string v) { c.bind_address = std::move(v); },
-          [](const node_config& c) { return quote(c.bind_address); },
-          "host/IP the client port binds to"),
-      int_key("conclave.client-port", 0, 65535, CONCLAVE_SET(client_port),
-              CONCLAVE_GET(client_port),
-              "native client protocol port; 0 = pick a free port"),
-      int_key("conclave.zk-port", 0, 65535, CONCLAVE_SET(zk_port),
-              CONCLAVE_GET(zk_port),
-              "ZooKeeper protocol port; 0 = pick a free port"),
-      int_key("conclave.peer-port", 0, 65535, CONCLAVE_SET(peer_port),
-              CONCLAVE_GET(peer_port),
-              "replication port; 0 = pick a free port"),
-      str_key(
-          "conclave.peers", value_kind::peer_list, nullptr,
-          [](const node_config&) { return std::string{"[]"}; },
-          "all cluster members as \"id@host:port\" (peer ports), "
-          "including this node; ids unique"),
-      choice_key(
-          "conclave.log-level", {"trace", "debug", "info", "warning", "error"},
-          [](node_config& c, std::string v) {
-            c.log_level = *parse_log_level(v);
-          },
-          [](const node_config& c) { return quote(to_string(c.log_level)); },
-          "lowest severity that is logged"),
-      int_key("conclave.log-file-max-bytes", 64 * kib, gib,
-              CONCLAVE_SET(log_file_max_bytes),
-              CONCLAVE_GET_SIZE(log_file_max_bytes),
-              "rotate the file log in data-dir at this size"),
-      int_key("conclave.log-file-count", 1, 100, CONCLAVE_SET(log_file_count),
-              CONCLAVE_GET(log_file_count), "number of rotated log files kept"),
-      int_key("conclave.max-data-bytes", 1, 64 * mib,
-              CONCLAVE_SET(max_data_bytes), CONCLAVE_GET_SIZE(max_data_bytes),
-              "largest znode payload"),
-      int_key("conclave.max-path-bytes", 1, 65536, CONCLAVE_SET(max_path_bytes),
-              CONCLAVE_GET(max_path_bytes), "longest znode path"),
-      int_key("conclave.max-request-bytes", 2, gib,
-              CONCLAVE_SET(max_request_bytes),
-              CONCLAVE_GET_SIZE(max_request_bytes),
-              "largest client request; must be greater than "
-              "conclave.max-data-bytes"),
-      int_key("conclave.max-multi-ops", 1, 100000, CONCLAVE_SET(max_multi_ops),
-              CONCLAVE_GET(max_multi_ops),
-              "most operations in one multi request"),
-      int_key("conclave.max-pending-requests", 1, 1000000,
-              CONCLAVE_SET(max_pending_requests),
-              CONCLAVE_GET(max_pending_requests),
-              "requests queued at a node before it answers throttled"),
-      int_key("conclave.max-connections", 1, 1000000,
-              CONCLAVE_SET(max_connections), CONCLAVE_GET(max_connections),
-              "native client connections per node"),
-      int_key("conclave.tick-ms", 1, 10000, CONCLAVE_SET(tick_ms),
-              CONCLAVE_GET(tick_ms),
-              "period of the Raft clock; timeouts are whole ticks"),
-      int_key("conclave.election-timeout-ms", 2, 600000,
-              CONCLAVE_SET(election_timeout_ms),
-              CONCLAVE_GET(election_timeout_ms),
-              "a follower that hears no leader for a random time in [this, 2 "
-              "x this) starts an election; at least 2 ticks"),
-      int_key("conclave.heartbeat-interval-ms", 1, 600000,
-              CONCLAVE_SET(heartbeat_interval_ms),
-              CONCLAVE_GET(heartbeat_interval_ms),
-              "leader heartbeat period; less than the election timeout"),
-      int_key("conclave.request-timeout-ms", 10, 3600000,
-              CONCLAVE_SET(request_timeout_ms),
-              CONCLAVE_GET(request_timeout_ms),
-              "writes not applied within this time answer OperationTimeout"),
-      int_key("conclave.snapshot-entries", 1, int64_max,
-              CONCLAVE_SET(snapshot_entries), CONCLAVE_GET(snapshot_entries),
-              "take a snapshot after this many log entries"),
-      int_key("conclave.snapshot-log-bytes", 4 * kib, 1024 * gib,
-              CONCLAVE_SET(snapshot_log_bytes),
-              CONCLAVE_GET_SIZE(snapshot_log_bytes),
-              "... or after this many bytes of log"),
-      int_key("conclave.snapshot-keep", 1, 100, CONCLAVE_SET(snapshot_keep),
-              CONCLAVE_GET(snapshot_keep), "snapshots kept on disk"),
-      int_key("conclave.log-segment-bytes", 64 * kib, gib,
-              CONCLAVE_SET(log_segment_bytes),
-              CONCLAVE_GET_SIZE(log_segment_bytes),
-              "roll log segment files at this size"),
-      int_key("conclave.max-append-bytes", 1 * kib, gib,
-              CONCLAVE_SET(max_append_bytes),
-              CONCLAVE_GET_SIZE(max_append_bytes),
-              "entry bytes in one AppendEntries message"),
-      int_key("conclave.max-inflight-appends", 1, 1024,
-              CONCLAVE_SET(max_inflight_appends),
-              CONCLAVE_GET(max_inflight_appends),
-              "unacknowledged AppendEntries per follower (pipelining)"),
-      choice_key(
-          "caf.scheduler.policy", {"stealing", "sharing"},
-          [](node_config& c, std::string v) {
-            c.scheduler_policy = std::move(v);
-          },
-          [](const node_config&) {
-            return std::string{"CAF default ('stealing')"};
-          },
-          "CAF scheduler: work stealing or one shared queue"),
-      int_key(
-          "caf.scheduler.max-threads", 1, 1024,
-          CONCLAVE_SET(scheduler_max_threads),
-          [](const node_config&) {
-            return std::string{"CAF default (max(4, number of cores))"};
-          },
-          "CAF scheduler worker threads"),
-      int_key(
-          "caf.middleman.workers", 0, 64, CONCLAVE_SET(middleman_workers),
-          [](const node_config&) { return std::string{"CAF default"}; },
-          "CAF network deserialization threads; 0 = none (the I/O thread "
-          "does it)"),
+    int_key(
+      // 254 at most: a session id carries its leader's id in its top
+      // byte, and 255 marks TTL nodes (as in ZooKeeper).
+      "conclave.id", 1, 254,
+      [](node_config& c, int64_t v) {
+        c.id = node_id{static_cast<uint64_t>(v)};
+      },
+      [](const node_config& c) { return std::to_string(c.id.value()); },
+      "this node's id; must appear in conclave.peers if that is set"),
+    str_key(
+      "conclave.data-dir", value_kind::string,
+      [](node_config& c, std::string v) { c.data_dir = std::move(v); },
+      [](const node_config& c) { return quote(c.data_dir); },
+      "directory for persistent state and the file log (created if "
+      "missing; relative to the working directory)"),
+    str_key(
+      "conclave.bind-address", value_kind::host,
+      [](node_config& c, std::string v) { c.bind_address = std::move(v); },
+      [](const node_config& c) { return quote(c.bind_address); },
+      "host/IP the client port binds to"),
+    int_key("conclave.client-port", 0, 65535, CONCLAVE_SET(client_port),
+            CONCLAVE_GET(client_port),
+            "native client protocol port; 0 = pick a free port"),
+    int_key("conclave.zk-port", 0, 65535, CONCLAVE_SET(zk_port),
+            CONCLAVE_GET(zk_port),
+            "ZooKeeper protocol port; 0 = pick a free port"),
+    int_key("conclave.peer-port", 0, 65535, CONCLAVE_SET(peer_port),
+            CONCLAVE_GET(peer_port), "replication port; 0 = pick a free port"),
+    str_key(
+      "conclave.peers", value_kind::peer_list, nullptr,
+      [](const node_config&) { return std::string{"[]"}; },
+      "all cluster members as \"id@host:port\" (peer ports), "
+      "including this node; ids unique"),
+    choice_key(
+      "conclave.log-level", {"trace", "debug", "info", "warning", "error"},
+      [](node_config& c, std::string v) { c.log_level = *parse_log_level(v); },
+      [](const node_config& c) { return quote(to_string(c.log_level)); },
+      "lowest severity that is logged"),
+    int_key("conclave.log-file-max-bytes", 64 * kib, gib,
+            CONCLAVE_SET(log_file_max_bytes),
+            CONCLAVE_GET_SIZE(log_file_max_bytes),
+            "rotate the file log in data-dir at this size"),
+    int_key("conclave.log-file-count", 1, 100, CONCLAVE_SET(log_file_count),
+            CONCLAVE_GET(log_file_count), "number of rotated log files kept"),
+    int_key("conclave.max-data-bytes", 1, 64 * mib,
+            CONCLAVE_SET(max_data_bytes), CONCLAVE_GET_SIZE(max_data_bytes),
+            "largest znode payload"),
+    int_key("conclave.max-path-bytes", 1, 65536, CONCLAVE_SET(max_path_bytes),
+            CONCLAVE_GET(max_path_bytes), "longest znode path"),
+    int_key("conclave.max-request-bytes", 2, gib,
+            CONCLAVE_SET(max_request_bytes),
+            CONCLAVE_GET_SIZE(max_request_bytes),
+            "largest client request; must be greater than "
+            "conclave.max-data-bytes"),
+    int_key("conclave.max-multi-ops", 1, 100000, CONCLAVE_SET(max_multi_ops),
+            CONCLAVE_GET(max_multi_ops),
+            "most operations in one multi request"),
+    int_key("conclave.max-pending-requests", 1, 1000000,
+            CONCLAVE_SET(max_pending_requests),
+            CONCLAVE_GET(max_pending_requests),
+            "requests queued at a node before it answers throttled"),
+    int_key("conclave.max-connections", 1, 1000000,
+            CONCLAVE_SET(max_connections), CONCLAVE_GET(max_connections),
+            "native client connections per node"),
+    int_key("conclave.tick-ms", 1, 10000, CONCLAVE_SET(tick_ms),
+            CONCLAVE_GET(tick_ms),
+            "period of the Raft clock; timeouts are whole ticks"),
+    int_key("conclave.election-timeout-ms", 2, 600000,
+            CONCLAVE_SET(election_timeout_ms),
+            CONCLAVE_GET(election_timeout_ms),
+            "a follower that hears no leader for a random time in [this, 2 "
+            "x this) starts an election; at least 2 ticks"),
+    int_key("conclave.heartbeat-interval-ms", 1, 600000,
+            CONCLAVE_SET(heartbeat_interval_ms),
+            CONCLAVE_GET(heartbeat_interval_ms),
+            "leader heartbeat period; less than the election timeout"),
+    int_key("conclave.request-timeout-ms", 10, 3600000,
+            CONCLAVE_SET(request_timeout_ms), CONCLAVE_GET(request_timeout_ms),
+            "writes not applied within this time answer OperationTimeout"),
+    int_key("conclave.snapshot-entries", 1, int64_max,
+            CONCLAVE_SET(snapshot_entries), CONCLAVE_GET(snapshot_entries),
+            "take a snapshot after this many log entries"),
+    int_key("conclave.snapshot-log-bytes", 4 * kib, 1024 * gib,
+            CONCLAVE_SET(snapshot_log_bytes),
+            CONCLAVE_GET_SIZE(snapshot_log_bytes),
+            "... or after this many bytes of log"),
+    int_key("conclave.snapshot-keep", 1, 100, CONCLAVE_SET(snapshot_keep),
+            CONCLAVE_GET(snapshot_keep), "snapshots kept on disk"),
+    int_key("conclave.log-segment-bytes", 64 * kib, gib,
+            CONCLAVE_SET(log_segment_bytes),
+            CONCLAVE_GET_SIZE(log_segment_bytes),
+            "roll log segment files at this size"),
+    int_key("conclave.max-append-bytes", 1 * kib, gib,
+            CONCLAVE_SET(max_append_bytes), CONCLAVE_GET_SIZE(max_append_bytes),
+            "entry bytes in one AppendEntries message"),
+    int_key("conclave.max-inflight-appends", 1, 1024,
+            CONCLAVE_SET(max_inflight_appends),
+            CONCLAVE_GET(max_inflight_appends),
+            "unacknowledged AppendEntries per follower (pipelining)"),
+    choice_key(
+      "caf.scheduler.policy", {"stealing", "sharing"},
+      [](node_config& c, std::string v) { c.scheduler_policy = std::move(v); },
+      [](const node_config&) {
+        return std::string{"CAF default ('stealing')"};
+      },
+      "CAF scheduler: work stealing or one shared queue"),
+    int_key(
+      "caf.scheduler.max-threads", 1, 1024, CONCLAVE_SET(scheduler_max_threads),
+      [](const node_config&) {
+        return std::string{"CAF default (max(4, number of cores))"};
+      },
+      "CAF scheduler worker threads"),
+    int_key(
+      "caf.middleman.workers", 0, 64, CONCLAVE_SET(middleman_workers),
+      [](const node_config&) { return std::string{"CAF default"}; },
+      "CAF network deserialization threads; 0 = none (the I/O thread "
+      "does it)"),
   };
   return specs;
 }
@@ -638,13 +646,14 @@ const std::vector<key_spec>& schema() {
 
 const key_spec* find_spec(std::string_view key) {
   for (auto& spec : schema())
-    if (spec.key == key) return &spec;
+    if (spec.key == key)
+      return &spec;
   return nullptr;
 }
 
 bool is_group(std::string_view path) {
-  return path == "conclave" || path == "caf" || path == "caf.scheduler" ||
-         path == "caf.middleman";
+  return path == "conclave" || path == "caf" || path == "caf.scheduler"
+         || path == "caf.middleman";
 }
 
 size_t edit_distance(std::string_view a, std::string_view b) {
@@ -704,9 +713,10 @@ std::optional<config_error> flatten(const dictionary& dict,
     if (is_group(path)) {
       if (!sub)
         return config_error{file, path,
-                            "expected a group " + path + " { ... }, " +
-                                got(kvp.second)};
-      if (auto err = flatten(*sub, path, file, out)) return err;
+                            "expected a group " + path + " { ... }, "
+                              + got(kvp.second)};
+      if (auto err = flatten(*sub, path, file, out))
+        return err;
     } else if (find_spec(path)) {
       out[path] = entry{kvp.second, file}; // type checked later
     } else if (sub && prefix.empty()) {
@@ -723,21 +733,26 @@ std::optional<config_error> flatten(const dictionary& dict,
 }
 
 bool valid_host_chars(std::string_view host, bool allow_colon) {
-  if (host.empty()) return false;
+  if (host.empty())
+    return false;
   for (char c : host) {
-    auto ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
-              c == '-' || c == '_' || (allow_colon && (c == ':' || c == '%'));
-    if (!ok) return false;
+    auto ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.'
+              || c == '-' || c == '_'
+              || (allow_colon && (c == ':' || c == '%'));
+    if (!ok)
+      return false;
   }
   return true;
 }
 
 // Parses an unsigned decimal number without sign or spaces.
 std::optional<uint64_t> parse_decimal(std::string_view str) {
-  if (str.empty() || str.size() > 19) return std::nullopt;
+  if (str.empty() || str.size() > 19)
+    return std::nullopt;
   uint64_t result = 0;
   for (char c : str) {
-    if (c < '0' || c > '9') return std::nullopt;
+    if (c < '0' || c > '9')
+      return std::nullopt;
     result = result * 10 + static_cast<uint64_t>(c - '0');
   }
   return result;
@@ -783,36 +798,36 @@ std::optional<config_error> validate_peers(const entry& e, node_config& cfg) {
   auto xs = caf::get_if<config_value::list>(&e.value);
   if (!xs)
     return config_error{e.origin, key,
-                        std::string{expected} +
-                            " such as "
-                            "[\"1@127.0.0.1:4281\"], " +
-                            got(e.value)};
+                        std::string{expected}
+                          + " such as "
+                            "[\"1@127.0.0.1:4281\"], "
+                          + got(e.value)};
   std::vector<peer_address> peers;
   for (size_t i = 0; i < xs->size(); ++i) {
     auto pos = "entry " + std::to_string(i + 1) + ": ";
     auto str = caf::get_if<std::string>(&(*xs)[i]);
     if (!str)
       return config_error{e.origin, key,
-                          pos + "expected a string \"id@host:port\", " +
-                              got((*xs)[i])};
+                          pos + "expected a string \"id@host:port\", "
+                            + got((*xs)[i])};
     auto parsed = parse_peer(*str);
     if (auto why = std::get_if<std::string>(&parsed))
       return config_error{e.origin, key,
-                          pos + "expected \"id@host:port\" (" + *why + "), " +
-                              got((*xs)[i])};
+                          pos + "expected \"id@host:port\" (" + *why + "), "
+                            + got((*xs)[i])};
     auto& peer = std::get<peer_address>(parsed);
     for (size_t j = 0; j < peers.size(); ++j) {
-      auto other =
-          "entries " + std::to_string(j + 1) + " and " + std::to_string(i + 1);
+      auto other
+        = "entries " + std::to_string(j + 1) + " and " + std::to_string(i + 1);
       if (peers[j].id == peer.id)
         return config_error{e.origin, key,
-                            "expected unique ids, got id " +
-                                std::to_string(peer.id.value()) + " twice (" +
-                                other + ")"};
+                            "expected unique ids, got id "
+                              + std::to_string(peer.id.value()) + " twice ("
+                              + other + ")"};
       if (peers[j].host == peer.host && peers[j].port == peer.port)
         return config_error{e.origin, key,
-                            "expected distinct addresses, got " + quote(*str) +
-                                " twice (" + other + ")"};
+                            "expected distinct addresses, got " + quote(*str)
+                              + " twice (" + other + ")"};
     }
     peers.push_back(std::move(peer));
   }
@@ -824,58 +839,59 @@ std::optional<config_error> validate(const key_spec& spec, const entry& e,
                                      node_config& cfg) {
   std::string key{spec.key};
   switch (spec.kind) {
-  case value_kind::integer: {
-    auto expected = "expected an integer in " + std::to_string(spec.min) +
-                    ".." + std::to_string(spec.max);
-    if (spec.max == int64_max)
-      expected = "expected an integer >= " + std::to_string(spec.min);
-    auto i = caf::get_if<config_value::integer>(&e.value);
-    if (!i || *i < spec.min || *i > spec.max)
-      return config_error{e.origin, key, expected + ", " + got(e.value)};
-    spec.set_int(cfg, *i);
-    return std::nullopt;
-  }
-  case value_kind::string:
-  case value_kind::host: {
-    auto s = caf::get_if<std::string>(&e.value);
-    if (!s || s->empty())
-      return config_error{e.origin, key,
-                          "expected a non-empty string in double quotes, " +
-                              got(e.value)};
-    if (spec.kind == value_kind::host) {
-      std::string_view host = *s;
-      if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
-      if (!valid_host_chars(host, true))
-        return config_error{e.origin, key,
-                            "expected a host name or IP address, " +
-                                got(e.value)};
-      spec.set_str(cfg, std::string{host});
+    case value_kind::integer: {
+      auto expected = "expected an integer in " + std::to_string(spec.min)
+                      + ".." + std::to_string(spec.max);
+      if (spec.max == int64_max)
+        expected = "expected an integer >= " + std::to_string(spec.min);
+      auto i = caf::get_if<config_value::integer>(&e.value);
+      if (!i || *i < spec.min || *i > spec.max)
+        return config_error{e.origin, key, expected + ", " + got(e.value)};
+      spec.set_int(cfg, *i);
       return std::nullopt;
     }
-    spec.set_str(cfg, *s);
-    return std::nullopt;
-  }
-  case value_kind::choice: {
-    std::string str;
-    if (auto s = caf::get_if<std::string>(&e.value))
-      str = *s;
-    else if (auto a = caf::get_if<config_value::atom>(&e.value))
-      str = caf::to_string(*a);
-    auto hit = std::find(spec.choices.begin(), spec.choices.end(), str);
-    if (hit == spec.choices.end() || str.empty()) {
-      std::string expected = "expected one of ";
-      for (size_t i = 0; i < spec.choices.size(); ++i) {
-        if (i > 0) expected += ", ";
-        expected += quote(spec.choices[i]);
+    case value_kind::string:
+    case value_kind::host: {
+      auto s = caf::get_if<std::string>(&e.value);
+      if (!s || s->empty())
+        return config_error{e.origin, key,
+                            "expected a non-empty string in double quotes, "
+                              + got(e.value)};
+      if (spec.kind == value_kind::host) {
+        std::string_view host = *s;
+        if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+          host = host.substr(1, host.size() - 2);
+        if (!valid_host_chars(host, true))
+          return config_error{e.origin, key,
+                              "expected a host name or IP address, "
+                                + got(e.value)};
+        spec.set_str(cfg, std::string{host});
+        return std::nullopt;
       }
-      return config_error{e.origin, key, expected + ", " + got(e.value)};
+      spec.set_str(cfg, *s);
+      return std::nullopt;
     }
-    spec.set_str(cfg, str);
-    return std::nullopt;
-  }
-  case value_kind::peer_list:
-    return validate_peers(e, cfg);
+    case value_kind::choice: {
+      std::string str;
+      if (auto s = caf::get_if<std::string>(&e.value))
+        str = *s;
+      else if (auto a = caf::get_if<config_value::atom>(&e.value))
+        str = caf::to_string(*a);
+      auto hit = std::find(spec.choices.begin(), spec.choices.end(), str);
+      if (hit == spec.choices.end() || str.empty()) {
+        std::string expected = "expected one of ";
+        for (size_t i = 0; i < spec.choices.size(); ++i) {
+          if (i > 0)
+            expected += ", ";
+          expected += quote(spec.choices[i]);
+        }
+        return config_error{e.origin, key, expected + ", " + got(e.value)};
+      }
+      spec.set_str(cfg, str);
+      return std::nullopt;
+    }
+    case value_kind::peer_list:
+      return validate_peers(e, cfg);
   }
   return std::nullopt;
 }
@@ -899,20 +915,21 @@ config_value parse_override_value(const key_spec& spec, std::string_view raw) {
       --depth;
   }
   switch (spec.kind) {
-  case value_kind::string:
-  case value_kind::host:
-  case value_kind::choice:
-    if (!raw.empty() && (raw.front() == '"' || raw.front() == '\'')) {
-      if (auto x =
-              config_value::parse(caf::string_view{raw.data(), raw.size()}))
+    case value_kind::string:
+    case value_kind::host:
+    case value_kind::choice:
+      if (!raw.empty() && (raw.front() == '"' || raw.front() == '\'')) {
+        if (auto x
+            = config_value::parse(caf::string_view{raw.data(), raw.size()}))
+          return std::move(*x);
+      }
+      return as_string();
+    case value_kind::integer:
+    case value_kind::peer_list:
+      if (auto x
+          = config_value::parse(caf::string_view{raw.data(), raw.size()}))
         return std::move(*x);
-    }
-    return as_string();
-  case value_kind::integer:
-  case value_kind::peer_list:
-    if (auto x = config_value::parse(caf::string_view{raw.data(), raw.size()}))
-      return std::move(*x);
-    return as_string();
+      return as_string();
   }
   return as_string();
 }
@@ -921,7 +938,8 @@ const std::string command_line{command_line_origin};
 
 std::optional<config_error> apply_override(std::string_view arg,
                                            entry_map& entries) {
-  if (arg.compare(0, 2, "--") == 0) arg.remove_prefix(2);
+  if (arg.compare(0, 2, "--") == 0)
+    arg.remove_prefix(2);
   auto eq = arg.find('=');
   auto key = arg.substr(0, eq);
   auto spec = find_spec(key);
@@ -935,8 +953,8 @@ std::optional<config_error> apply_override(std::string_view arg,
     return config_error{command_line, std::string{key},
                         "expected --" + std::string{key} + "=VALUE"};
   auto raw = arg.substr(eq + 1);
-  entries[std::string{key}] =
-      entry{parse_override_value(*spec, raw), command_line};
+  entries[std::string{key}]
+    = entry{parse_override_value(*spec, raw), command_line};
   return std::nullopt;
 }
 
@@ -946,16 +964,16 @@ std::optional<config_error> apply_override(std::string_view arg,
 
 std::string to_string(log_level x) {
   switch (x) {
-  case log_level::trace:
-    return "trace";
-  case log_level::debug:
-    return "debug";
-  case log_level::info:
-    return "info";
-  case log_level::warning:
-    return "warning";
-  case log_level::error:
-    return "error";
+    case log_level::trace:
+      return "trace";
+    case log_level::debug:
+      return "debug";
+    case log_level::info:
+      return "info";
+    case log_level::warning:
+      return "warning";
+    case log_level::error:
+      return "error";
   }
   return "info";
 }
@@ -963,7 +981,8 @@ std::string to_string(log_level x) {
 std::optional<log_level> parse_log_level(std::string_view str) {
   for (auto x : {log_level::trace, log_level::debug, log_level::info,
                  log_level::warning, log_level::error})
-    if (str == to_string(x)) return x;
+    if (str == to_string(x))
+      return x;
   return std::nullopt;
 }
 
@@ -976,10 +995,10 @@ bool operator!=(const peer_address& a, const peer_address& b) {
 }
 
 std::string to_string(const peer_address& x) {
-  auto host =
-      x.host.find(':') != std::string::npos ? "[" + x.host + "]" : x.host;
-  return std::to_string(x.id.value()) + "@" + host + ":" +
-         std::to_string(x.port);
+  auto host
+    = x.host.find(':') != std::string::npos ? "[" + x.host + "]" : x.host;
+  return std::to_string(x.id.value()) + "@" + host + ":"
+         + std::to_string(x.port);
 }
 
 std::string config_error::to_string() const {
@@ -987,7 +1006,8 @@ std::string config_error::to_string() const {
   if (line > 0)
     result += ":" + std::to_string(line) + ":" + std::to_string(column);
   result += ": ";
-  if (!key.empty()) result += key + ": ";
+  if (!key.empty())
+    result += key + ": ";
   result += message;
   return result;
 }
@@ -1004,19 +1024,19 @@ std::optional<config_error> check_timing(const node_config& cfg,
   };
   if (cfg.election_timeout_ms < 2 * cfg.tick_ms)
     return fail("conclave.election-timeout-ms",
-                "expected at least two ticks (2 x conclave.tick-ms = " +
-                    std::to_string(2 * cfg.tick_ms) + "), got " +
-                    std::to_string(cfg.election_timeout_ms));
+                "expected at least two ticks (2 x conclave.tick-ms = "
+                  + std::to_string(2 * cfg.tick_ms) + "), got "
+                  + std::to_string(cfg.election_timeout_ms));
   if (cfg.heartbeat_interval_ms < cfg.tick_ms)
     return fail("conclave.heartbeat-interval-ms",
-                "expected at least one tick (conclave.tick-ms = " +
-                    std::to_string(cfg.tick_ms) + "), got " +
-                    std::to_string(cfg.heartbeat_interval_ms));
+                "expected at least one tick (conclave.tick-ms = "
+                  + std::to_string(cfg.tick_ms) + "), got "
+                  + std::to_string(cfg.heartbeat_interval_ms));
   if (cfg.heartbeat_interval_ms >= cfg.election_timeout_ms)
     return fail("conclave.heartbeat-interval-ms",
-                "expected less than conclave.election-timeout-ms (" +
-                    std::to_string(cfg.election_timeout_ms) + "), got " +
-                    std::to_string(cfg.heartbeat_interval_ms));
+                "expected less than conclave.election-timeout-ms ("
+                  + std::to_string(cfg.election_timeout_ms) + "), got "
+                  + std::to_string(cfg.heartbeat_interval_ms));
   return std::nullopt;
 }
 
@@ -1027,17 +1047,20 @@ parse_node_config(std::string_view text, std::string file_name,
     auto file = file_label(file_name);
     entry_map entries;
     auto tree = parse_text(text, file);
-    if (auto err = std::get_if<config_error>(&tree)) return std::move(*err);
+    if (auto err = std::get_if<config_error>(&tree))
+      return std::move(*err);
     if (auto err = flatten(std::get<dictionary>(tree), "", file, entries))
       return std::move(*err);
     for (auto& arg : overrides)
-      if (auto err = apply_override(arg, entries)) return std::move(*err);
+      if (auto err = apply_override(arg, entries))
+        return std::move(*err);
     node_config cfg;
     cfg.source_file = file_name;
     for (auto& spec : schema()) {
       auto i = entries.find(spec.key);
       if (i != entries.end())
-        if (auto err = validate(spec, i->second, cfg)) return std::move(*err);
+        if (auto err = validate(spec, i->second, cfg))
+          return std::move(*err);
     }
     // Cross-key checks name a key that was set explicitly.
     auto origin_of = [&](std::string_view key) -> const std::string* {
@@ -1051,28 +1074,28 @@ parse_node_config(std::string_view text, std::string file_name,
       if (auto origin = origin_of("conclave.max-request-bytes"))
         return config_error{*origin, "conclave.max-request-bytes",
                             "expected a value greater than "
-                            "conclave.max-data-bytes (" +
-                                data + "), got " + req};
+                            "conclave.max-data-bytes ("
+                              + data + "), got " + req};
       auto origin = origin_of("conclave.max-data-bytes");
       return config_error{origin ? *origin : default_origin,
                           "conclave.max-data-bytes",
                           "expected a value less than "
-                          "conclave.max-request-bytes (" +
-                              req + "), got " + data};
+                          "conclave.max-request-bytes ("
+                            + req + "), got " + data};
     }
     if (auto err = check_timing(cfg, origin_of, default_origin))
       return std::move(*err);
     if (!cfg.peers.empty()) {
-      auto self =
-          std::find_if(cfg.peers.begin(), cfg.peers.end(),
+      auto self
+        = std::find_if(cfg.peers.begin(), cfg.peers.end(),
                        [&](const peer_address& p) { return p.id == cfg.id; });
       if (self == cfg.peers.end()) {
         auto origin = origin_of("conclave.peers");
         return config_error{origin ? *origin : default_origin, "conclave.peers",
-                            "expected an entry for this node's id " +
-                                std::to_string(cfg.id.value()) +
-                                " (conclave.id), " +
-                                got(entries.at("conclave.peers").value)};
+                            "expected an entry for this node's id "
+                              + std::to_string(cfg.id.value())
+                              + " (conclave.id), "
+                              + got(entries.at("conclave.peers").value)};
       }
     }
     return cfg;
@@ -1132,7 +1155,8 @@ load_node_config(int argc, const char* const* argv) {
       return std::nullopt;
     };
     for (int i = 1; i < argc; ++i) {
-      if (argv == nullptr || argv[i] == nullptr) continue;
+      if (argv == nullptr || argv[i] == nullptr)
+        continue;
       std::string_view arg = argv[i];
       if (arg.compare(0, 14, "--config-file=") == 0) {
         if (auto err = set_file(std::string{arg.substr(14)}))
@@ -1141,16 +1165,18 @@ load_node_config(int argc, const char* const* argv) {
         if (i + 1 >= argc || argv[i + 1] == nullptr)
           return config_error{command_line, "",
                               "--config-file expects a file name"};
-        if (auto err = set_file(argv[++i])) return std::move(*err);
-      } else if (arg.compare(0, 11, "--conclave.") == 0 ||
-                 arg.compare(0, 6, "--caf.") == 0) {
+        if (auto err = set_file(argv[++i]))
+          return std::move(*err);
+      } else if (arg.compare(0, 11, "--conclave.") == 0
+                 || arg.compare(0, 6, "--caf.") == 0) {
         overrides.emplace_back(arg);
       } else {
         return config_error{command_line, "",
                             "unknown argument " + quote(arg) + " (see --help)"};
       }
     }
-    if (!config_file) return parse_node_config("", "", overrides);
+    if (!config_file)
+      return parse_node_config("", "", overrides);
     std::string content;
     if (auto err = read_file(*config_file, content))
       return config_error{*config_file, "", std::move(*err)};
@@ -1183,36 +1209,38 @@ std::string node_config_help() {
   for (auto& spec : schema()) {
     std::string allowed;
     switch (spec.kind) {
-    case value_kind::integer:
-      allowed = spec.max == int64_max ? "integer >= " + std::to_string(spec.min)
-                                      : "integer " + std::to_string(spec.min) +
-                                            ".." + std::to_string(spec.max);
-      if (spec.max >= mib && spec.key.find("bytes") != std::string_view::npos) {
-        if (size_text(spec.min) != std::to_string(spec.min))
-          allowed +=
-              " (" + size_text(spec.min) + ".." + size_text(spec.max) + ")";
-        else
-          allowed += " (max " + size_text(spec.max) + ")";
-      }
-      break;
-    case value_kind::string:
-      allowed = "non-empty string";
-      break;
-    case value_kind::host:
-      allowed = "host name or IP address";
-      break;
-    case value_kind::choice:
-      for (size_t i = 0; i < spec.choices.size(); ++i)
-        allowed += (i > 0 ? " | " : "") + quote(spec.choices[i]);
-      break;
-    case value_kind::peer_list:
-      allowed = "list of \"id@host:port\"";
-      break;
+      case value_kind::integer:
+        allowed = spec.max == int64_max
+                    ? "integer >= " + std::to_string(spec.min)
+                    : "integer " + std::to_string(spec.min) + ".."
+                        + std::to_string(spec.max);
+        if (spec.max >= mib
+            && spec.key.find("bytes") != std::string_view::npos) {
+          if (size_text(spec.min) != std::to_string(spec.min))
+            allowed
+              += " (" + size_text(spec.min) + ".." + size_text(spec.max) + ")";
+          else
+            allowed += " (max " + size_text(spec.max) + ")";
+        }
+        break;
+      case value_kind::string:
+        allowed = "non-empty string";
+        break;
+      case value_kind::host:
+        allowed = "host name or IP address";
+        break;
+      case value_kind::choice:
+        for (size_t i = 0; i < spec.choices.size(); ++i)
+          allowed += (i > 0 ? " | " : "") + quote(spec.choices[i]);
+        break;
+      case value_kind::peer_list:
+        allowed = "list of \"id@host:port\"";
+        break;
     }
     out += "  ";
     out += spec.key;
-    out += "\n      default: " + spec.get(defaults) + "; " + allowed +
-           "\n      " + std::string{spec.help} + "\n";
+    out += "\n      default: " + spec.get(defaults) + "; " + allowed
+           + "\n      " + std::string{spec.help} + "\n";
   }
   out += "\nErrors in the configuration are printed as "
          "FILE: KEY: MESSAGE; the node then exits with code 2.\n";
@@ -1224,9 +1252,8 @@ std::optional<config_error> check_data_dir(const node_config& cfg) {
   auto file = cfg.source_file.empty() ? command_line : cfg.source_file;
   std::string key = "conclave.data-dir";
   auto fail = [&](const std::string& what, int err) {
-    return config_error{file, key,
-                        what + " " + quote(cfg.data_dir) + ": " +
-                            std::strerror(err)};
+    return config_error{
+      file, key, what + " " + quote(cfg.data_dir) + ": " + std::strerror(err)};
   };
   if (cfg.data_dir.empty())
     return config_error{file, key, "expected a non-empty directory name"};
@@ -1234,26 +1261,30 @@ std::optional<config_error> check_data_dir(const node_config& cfg) {
     std::error_code ec;
     fs::path dir{cfg.data_dir};
     fs::create_directories(dir, ec);
-    if (ec) return fail("cannot create directory", ec.value());
+    if (ec)
+      return fail("cannot create directory", ec.value());
     if (!fs::is_directory(dir, ec))
       return fail("not a directory:", ec ? ec.value() : ENOTDIR);
-    auto probe = (dir / (".conclave-write-probe-" +
-                         std::to_string(static_cast<long>(::getpid()))))
-                     .string();
-    int fd =
-        ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return fail("cannot write to directory", errno);
+    auto probe = (dir
+                  / (".conclave-write-probe-"
+                     + std::to_string(static_cast<long>(::getpid()))))
+                   .string();
+    int fd
+      = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return fail("cannot write to directory", errno);
     bool ok = ::write(fd, "x", 1) == 1;
     int write_err = errno;
     ::close(fd);
     if (::unlink(probe.c_str()) != 0)
       return fail("cannot remove probe file in directory", errno);
-    if (!ok) return fail("cannot write to directory", write_err);
+    if (!ok)
+      return fail("cannot write to directory", write_err);
     return std::nullopt;
   } catch (const std::exception& ex) {
     return config_error{file, key,
-                        "cannot check directory " + quote(cfg.data_dir) + ": " +
-                            ex.what()};
+                        "cannot check directory " + quote(cfg.data_dir) + ": "
+                          + ex.what()};
   }
 }
 

@@ -17,7 +17,8 @@ bool is_continuation(unsigned char c) noexcept {
 /// truncation, overlong forms, encoded surrogates, values above U+10FFFF.
 uint32_t decode_utf8(std::string_view s, size_t& i) noexcept {
   auto lead = static_cast<unsigned char>(s[i++]);
-  if (lead < 0x80) return lead;
+  if (lead < 0x80)
+    return lead;
   size_t extra;
   uint32_t cp;
   uint32_t min;
@@ -43,13 +44,14 @@ uint32_t decode_utf8(std::string_view s, size_t& i) noexcept {
 /// The ranges PathUtils.validatePath rejects, plus everything Java would see
 /// as a surrogate pair (above U+FFFF) and malformed input.
 bool is_forbidden(uint32_t cp) noexcept {
-  return cp == 0 || (cp >= 0x01 && cp <= 0x1F) || (cp >= 0x7F && cp <= 0x9F) ||
-         (cp >= 0xD800 && cp <= 0xF8FF) || cp >= 0xFFF0;
+  return cp == 0 || (cp >= 0x01 && cp <= 0x1F) || (cp >= 0x7F && cp <= 0x9F)
+         || (cp >= 0xD800 && cp <= 0xF8FF) || cp >= 0xFFF0;
 }
 
 bool valid_characters(std::string_view p) noexcept {
   for (size_t i = 0; i < p.size();)
-    if (is_forbidden(decode_utf8(p, i))) return false;
+    if (is_forbidden(decode_utf8(p, i)))
+      return false;
   return true;
 }
 
@@ -62,8 +64,10 @@ bool valid_segments(std::string_view p) noexcept {
   size_t start = 1;
   for (;;) {
     auto end = p.find('/', start);
-    if (end == std::string_view::npos) return valid_segment(p.substr(start));
-    if (!valid_segment(p.substr(start, end - start))) return false;
+    if (end == std::string_view::npos)
+      return valid_segment(p.substr(start));
+    if (!valid_segment(p.substr(start, end - start)))
+      return false;
     start = end + 1;
   }
 }
@@ -73,7 +77,8 @@ bool valid_segments(std::string_view p) noexcept {
 error_code validate(std::string_view p, size_t max_bytes) {
   if (p.empty() || p.size() > max_bytes || p.front() != '/')
     return error_code::bad_arguments;
-  if (p.size() == 1) return error_code::ok;
+  if (p.size() == 1)
+    return error_code::ok;
   if (p.back() == '/' || !valid_segments(p) || !valid_characters(p))
     return error_code::bad_arguments;
   return error_code::ok;
@@ -81,7 +86,8 @@ error_code validate(std::string_view p, size_t max_bytes) {
 
 error_code validate_for_create(std::string_view p, bool sequential,
                                size_t max_bytes) {
-  if (!sequential) return validate(p, max_bytes);
+  if (!sequential)
+    return validate(p, max_bytes);
   std::string full{p};
   full.append(sequence_suffix_bytes, '0');
   return validate(full, max_bytes);
@@ -89,7 +95,8 @@ error_code validate_for_create(std::string_view p, bool sequential,
 
 std::string_view parent(std::string_view p) noexcept {
   auto last = p.rfind('/');
-  if (last == 0 || last == std::string_view::npos) return root;
+  if (last == 0 || last == std::string_view::npos)
+    return root;
   return p.substr(0, last);
 }
 
@@ -102,7 +109,8 @@ std::string join(std::string_view parent, std::string_view name) {
   std::string result;
   result.reserve(parent.size() + 1 + name.size());
   result.append(parent);
-  if (result.empty() || result.back() != '/') result.push_back('/');
+  if (result.empty() || result.back() != '/')
+    result.push_back('/');
   result.append(name);
   return result;
 }

@@ -27,11 +27,10 @@ constexpr uint32_t snapshot_format_version = 1;
 constexpr size_t header_bytes = 20;
 constexpr size_t record_bytes = 36;
 constexpr size_t trailer_bytes = 4;
-static_assert(session_table::snapshot_bytes(0) ==
-              header_bytes + trailer_bytes);
-static_assert(session_table::snapshot_bytes(1) -
-                  session_table::snapshot_bytes(0) ==
-              record_bytes);
+static_assert(session_table::snapshot_bytes(0) == header_bytes + trailer_bytes);
+static_assert(session_table::snapshot_bytes(1)
+                - session_table::snapshot_bytes(0)
+              == record_bytes);
 static_assert(record_bytes == 8 + 4 + 8 + session_password_bytes);
 
 constexpr uint64_t low56_mask = (uint64_t{1} << 56) - 1;
@@ -136,8 +135,8 @@ bool session_table::check_password(session_id id,
   // Accumulate differences over every byte: no early exit on a mismatch.
   unsigned diff = 0;
   for (size_t k = 0; k < password.size(); ++k)
-    diff |= static_cast<unsigned char>(password[k]) ^
-            static_cast<unsigned char>(info->password[k]);
+    diff |= static_cast<unsigned char>(password[k])
+            ^ static_cast<unsigned char>(info->password[k]);
   return diff == 0;
 }
 
@@ -200,11 +199,11 @@ result<session_table> session_table::load(std::string_view bytes,
     info.timeout_ms = static_cast<int32_t>(get_u32(p + 8));
     info.created_zxid = zxid{static_cast<int64_t>(get_u64(p + 12))};
     info.password.assign(p + 20, session_password_bytes);
-    if (!is_valid_session_id(info.id) || info.timeout_ms < 1 ||
-        info.created_zxid.value() < 1)
+    if (!is_valid_session_id(info.id) || info.timeout_ms < 1
+        || info.created_zxid.value() < 1)
       return bad;
-    if (!table.sessions_.empty() &&
-        !(table.sessions_.rbegin()->first < info.id))
+    if (!table.sessions_.empty()
+        && !(table.sessions_.rbegin()->first < info.id))
       return bad;
     auto id = info.id;
     // Ascending ids: each goes at the end (amortized constant time).

@@ -92,8 +92,8 @@ struct session_info {
   zxid created_zxid;
 
   friend bool operator==(const session_info& a, const session_info& b) {
-    return a.id == b.id && a.timeout_ms == b.timeout_ms &&
-           a.password == b.password && a.created_zxid == b.created_zxid;
+    return a.id == b.id && a.timeout_ms == b.timeout_ms
+           && a.password == b.password && a.created_zxid == b.created_zxid;
   }
   friend bool operator!=(const session_info& a, const session_info& b) {
     return !(a == b);
@@ -111,15 +111,17 @@ struct session_limits_config {
   /// ZooKeeper never refuses a timeout: it clamps it into [min, max]
   /// (a negative or zero request becomes min).
   int32_t clamp_timeout(int32_t requested_ms) const noexcept {
-    if (requested_ms < min_timeout_ms) return min_timeout_ms;
-    if (requested_ms > max_timeout_ms) return max_timeout_ms;
+    if (requested_ms < min_timeout_ms)
+      return min_timeout_ms;
+    if (requested_ms > max_timeout_ms)
+      return max_timeout_ms;
     return requested_ms;
   }
 
   /// 1 ≤ min ≤ max and max_sessions ≥ 1.
   bool valid() const noexcept {
-    return min_timeout_ms >= 1 && min_timeout_ms <= max_timeout_ms &&
-           max_sessions >= 1;
+    return min_timeout_ms >= 1 && min_timeout_ms <= max_timeout_ms
+           && max_sessions >= 1;
   }
 };
 

@@ -26,8 +26,8 @@ struct stat {
            && a.mtime_ms == b.mtime_ms && a.version == b.version
            && a.cversion == b.cversion && a.aversion == b.aversion
            && a.ephemeral_owner == b.ephemeral_owner
-           && a.data_length == b.data_length
-           && a.num_children == b.num_children && a.pzxid == b.pzxid;
+           && a.data_length == b.data_length && a.num_children == b.num_children
+           && a.pzxid == b.pzxid;
   }
   friend bool operator!=(const stat& a, const stat& b) noexcept {
     return !(a == b);
@@ -39,9 +39,9 @@ constexpr int64_t container_ephemeral_owner = INT64_MIN;
 
 /// ephemeralOwner of a TTL node: high byte 0xFF, the TTL in the low 56 bits.
 constexpr int64_t ttl_ephemeral_owner(int64_t ttl_ms) noexcept {
-  return static_cast<int64_t>(0xFF00000000000000ULL
-                              | (static_cast<uint64_t>(ttl_ms)
-                                 & 0x00FFFFFFFFFFFFFFULL));
+  return static_cast<int64_t>(
+    0xFF00000000000000ULL
+    | (static_cast<uint64_t>(ttl_ms) & 0x00FFFFFFFFFFFFFFULL));
 }
 
 } // namespace conclave

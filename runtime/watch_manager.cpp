@@ -38,15 +38,15 @@ namespace {
 constexpr uint8_t data_bit = static_cast<uint8_t>(watch_kind::data);
 constexpr uint8_t child_bit = static_cast<uint8_t>(watch_kind::child);
 constexpr uint8_t persistent_bit = static_cast<uint8_t>(watch_kind::persistent);
-constexpr uint8_t recursive_bit =
-    static_cast<uint8_t>(watch_kind::persistent_recursive);
+constexpr uint8_t recursive_bit
+  = static_cast<uint8_t>(watch_kind::persistent_recursive);
 /// The kinds kept in path_entry::watchers.
 constexpr uint8_t plain_bits = data_bit | child_bit | persistent_bit;
 constexpr uint8_t all_bits = plain_bits | recursive_bit;
 
-constexpr watch_kind kinds_in_order[] = {watch_kind::data, watch_kind::child,
-                                         watch_kind::persistent,
-                                         watch_kind::persistent_recursive};
+constexpr watch_kind kinds_in_order[]
+  = {watch_kind::data, watch_kind::child, watch_kind::persistent,
+     watch_kind::persistent_recursive};
 
 size_t count_bits(uint8_t bits) noexcept {
   return static_cast<size_t>(__builtin_popcount(bits));
@@ -54,11 +54,11 @@ size_t count_bits(uint8_t bits) noexcept {
 
 bool valid_kind(watch_kind kind) noexcept {
   switch (kind) {
-  case watch_kind::data:
-  case watch_kind::child:
-  case watch_kind::persistent:
-  case watch_kind::persistent_recursive:
-    return true;
+    case watch_kind::data:
+    case watch_kind::child:
+    case watch_kind::persistent:
+    case watch_kind::persistent_recursive:
+      return true;
   }
   return false;
 }
@@ -67,16 +67,16 @@ bool valid_kind(watch_kind kind) noexcept {
 /// removeWatch); 0 for an invalid type.
 uint8_t kinds_of_type(watcher_type type) noexcept {
   switch (type) {
-  case watcher_type::children:
-    return child_bit;
-  case watcher_type::data:
-    return data_bit;
-  case watcher_type::any:
-    return all_bits;
-  case watcher_type::persistent:
-    return persistent_bit;
-  case watcher_type::persistent_recursive:
-    return recursive_bit;
+    case watcher_type::children:
+      return child_bit;
+    case watcher_type::data:
+      return data_bit;
+    case watcher_type::any:
+      return all_bits;
+    case watcher_type::persistent:
+      return persistent_bit;
+    case watcher_type::persistent_recursive:
+      return recursive_bit;
   }
   return 0;
 }
@@ -84,9 +84,11 @@ uint8_t kinds_of_type(watcher_type type) noexcept {
 /// Moves `p` to its parent, as ZooKeeper's PathParentIterator does ("/a/b"
 /// -> "/a" -> "/"); false once there is no parent ("/", or not a path).
 bool step_up(std::string_view& p) noexcept {
-  if (p.empty() || p == "/") return false;
+  if (p.empty() || p == "/")
+    return false;
   auto pos = p.rfind('/');
-  if (pos == std::string_view::npos) return false;
+  if (pos == std::string_view::npos)
+    return false;
   p = pos == 0 ? p.substr(0, 1) : p.substr(0, pos);
   return true;
 }
@@ -99,17 +101,18 @@ bool by_session(session_id a, session_id b) noexcept {
 
 std::optional<watch_kind> watch_kind_from_add_mode(int32_t mode) noexcept {
   switch (mode) {
-  case 0:
-    return watch_kind::persistent;
-  case 1:
-    return watch_kind::persistent_recursive;
-  default:
-    return std::nullopt;
+    case 0:
+      return watch_kind::persistent;
+    case 1:
+      return watch_kind::persistent_recursive;
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<watcher_type> watcher_type_from_int(int32_t value) noexcept {
-  if (value < 1 || value > 5) return std::nullopt;
+  if (value < 1 || value > 5)
+    return std::nullopt;
   return static_cast<watcher_type>(value);
 }
 
@@ -121,13 +124,15 @@ watch_manager::watch_manager(watch_limits limits) : limits_(limits) {
 
 error_code watch_manager::add_watch(session_id session, std::string_view path,
                                     watch_kind kind) {
-  if (!valid_kind(kind)) return error_code::bad_arguments;
+  if (!valid_kind(kind))
+    return error_code::bad_arguments;
   auto bit = static_cast<uint8_t>(kind);
   auto* e = find_entry(path);
-  if (e != nullptr && (kinds_of(*e, session) & bit) != 0) return error_code::ok;
+  if (e != nullptr && (kinds_of(*e, session) & bit) != 0)
+    return error_code::ok;
   auto on_path = e != nullptr ? e->watch_count : 0;
-  if (on_path >= limits_.max_watches_per_path ||
-      watch_count(session) >= limits_.max_watches_per_session)
+  if (on_path >= limits_.max_watches_per_path
+      || watch_count(session) >= limits_.max_watches_per_session)
     return error_code::quota_exceeded;
   insert(e != nullptr ? *e : entry_for(path), session, bit);
   return error_code::ok;
@@ -137,7 +142,8 @@ error_code watch_manager::check_watches(session_id session,
                                         std::string_view path,
                                         watcher_type type) const {
   auto mask = kinds_of_type(type);
-  if (mask == 0) return error_code::bad_arguments;
+  if (mask == 0)
+    return error_code::bad_arguments;
   auto* e = find_entry(path);
   if (e == nullptr || (kinds_of(*e, session) & mask) == 0)
     return error_code::no_watcher;
@@ -148,17 +154,22 @@ result<std::vector<notification>>
 watch_manager::remove_watches(session_id session, std::string_view path,
                               watcher_type type) {
   auto mask = kinds_of_type(type);
-  if (mask == 0) return error_code::bad_arguments;
+  if (mask == 0)
+    return error_code::bad_arguments;
   auto* e = find_entry(path);
-  if (e == nullptr) return error_code::no_watcher;
+  if (e == nullptr)
+    return error_code::no_watcher;
   auto removed = erase(*e, session, mask); // may free *e
-  if (removed == 0) return error_code::no_watcher;
+  if (removed == 0)
+    return error_code::no_watcher;
   std::vector<notification> out;
   auto report = [&](watch_event type) {
     out.push_back(notification{session, type, std::string{path}, no_zxid});
   };
-  if ((removed & data_bit) != 0) report(watch_event::data_watch_removed);
-  if ((removed & child_bit) != 0) report(watch_event::child_watch_removed);
+  if ((removed & data_bit) != 0)
+    report(watch_event::data_watch_removed);
+  if ((removed & child_bit) != 0)
+    report(watch_event::child_watch_removed);
   if ((removed & (persistent_bit | recursive_bit)) != 0)
     report(watch_event::persistent_watch_removed);
   return out;
@@ -166,7 +177,8 @@ watch_manager::remove_watches(session_id session, std::string_view path,
 
 size_t watch_manager::remove_session(session_id session) {
   auto i = sessions_.find(session);
-  if (i == sessions_.end()) return 0;
+  if (i == sessions_.end())
+    return 0;
   auto total = i->second.watch_count;
   std::vector<path_entry*> entries(i->second.entries.begin(),
                                    i->second.entries.end());
@@ -175,8 +187,8 @@ size_t watch_manager::remove_session(session_id session) {
   for (auto* e : entries) {
     size_t n = 0;
     auto w = std::lower_bound(
-        e->watchers.begin(), e->watchers.end(), session,
-        [](const watcher& x, session_id s) { return x.session < s; });
+      e->watchers.begin(), e->watchers.end(), session,
+      [](const watcher& x, session_id s) { return x.session < s; });
     if (w != e->watchers.end() && w->session == session) {
       n += count_bits(w->kinds);
       e->watchers.erase(w);
@@ -253,8 +265,8 @@ watch_manager::set_watches(session_id session, int64_t relative_zxid,
   plan.erase(std::remove_if(plan.begin(), plan.end(),
                             [&](const auto& x) {
                               auto* e = find_entry(x.first);
-                              return e != nullptr &&
-                                     (kinds_of(*e, session) & x.second) != 0;
+                              return e != nullptr
+                                     && (kinds_of(*e, session) & x.second) != 0;
                             }),
              plan.end());
   if (watch_count(session) + plan.size() > limits_.max_watches_per_session)
@@ -263,8 +275,8 @@ watch_manager::set_watches(session_id session, int64_t relative_zxid,
     auto j = i;
     while (j < plan.size() && plan[j].first == plan[i].first)
       ++j;
-    if (path_watch_count(plan[i].first) + (j - i) >
-        limits_.max_watches_per_path)
+    if (path_watch_count(plan[i].first) + (j - i)
+        > limits_.max_watches_per_path)
       return error_code::quota_exceeded;
     i = j;
   }
@@ -285,21 +297,21 @@ watch_manager::on_events(const std::vector<tree_event>& events, int64_t zxid) {
   for (const auto& ev : events) {
     hit.clear();
     switch (ev.type) {
-    case event_type::node_created:
-    case event_type::node_data_changed:
-      fire_exact(ev.path, data_bit | persistent_bit, data_bit, true, hit);
-      fire_ancestors(ev.path, hit);
-      break;
-    case event_type::node_deleted:
-      fire_exact(ev.path, data_bit | child_bit | persistent_bit,
-                 data_bit | child_bit, true, hit);
-      fire_ancestors(ev.path, hit);
-      break;
-    case event_type::node_children_changed:
-      fire_exact(ev.path, child_bit | persistent_bit, child_bit, false, hit);
-      break;
-    default:
-      invariant_failure("on_events: unknown event type");
+      case event_type::node_created:
+      case event_type::node_data_changed:
+        fire_exact(ev.path, data_bit | persistent_bit, data_bit, true, hit);
+        fire_ancestors(ev.path, hit);
+        break;
+      case event_type::node_deleted:
+        fire_exact(ev.path, data_bit | child_bit | persistent_bit,
+                   data_bit | child_bit, true, hit);
+        fire_ancestors(ev.path, hit);
+        break;
+      case event_type::node_children_changed:
+        fire_exact(ev.path, child_bit | persistent_bit, child_bit, false, hit);
+        break;
+      default:
+        invariant_failure("on_events: unknown event type");
     }
     std::sort(hit.begin(), hit.end(), by_session);
     hit.erase(std::unique(hit.begin(), hit.end()), hit.end());
@@ -313,7 +325,8 @@ void watch_manager::fire_exact(std::string_view path, uint8_t match,
                                uint8_t clear, bool recursive,
                                std::vector<session_id>& hit) {
   auto* e = find_entry(path);
-  if (e == nullptr) return;
+  if (e == nullptr)
+    return;
   if (recursive)
     hit.insert(hit.end(), e->recursive.begin(), e->recursive.end());
   auto keep = e->watchers.begin();
@@ -322,13 +335,15 @@ void watch_manager::fire_exact(std::string_view path, uint8_t match,
       hit.push_back(w.session);
       if (auto gone = static_cast<uint8_t>(w.kinds & clear); gone != 0) {
         w.kinds = static_cast<uint8_t>(w.kinds & ~clear);
-        auto still = w.kinds != 0 || std::binary_search(e->recursive.begin(),
-                                                        e->recursive.end(),
-                                                        w.session, by_session);
+        auto still
+          = w.kinds != 0
+            || std::binary_search(e->recursive.begin(), e->recursive.end(),
+                                  w.session, by_session);
         forget(*e, w.session, count_bits(gone), still);
       }
     }
-    if (w.kinds != 0) *keep++ = w;
+    if (w.kinds != 0)
+      *keep++ = w;
   }
   e->watchers.erase(keep, e->watchers.end());
   drop_if_empty(*e);
@@ -336,7 +351,8 @@ void watch_manager::fire_exact(std::string_view path, uint8_t match,
 
 void watch_manager::fire_ancestors(std::string_view path,
                                    std::vector<session_id>& hit) {
-  if (recursive_count_ == 0) return;
+  if (recursive_count_ == 0)
+    return;
   for (auto p = path; step_up(p);)
     if (auto* e = find_entry(p); e != nullptr)
       hit.insert(hit.end(), e->recursive.begin(), e->recursive.end());
@@ -357,14 +373,15 @@ size_t watch_manager::path_watch_count(std::string_view path) const noexcept {
 bool watch_manager::has_watch(session_id session, std::string_view path,
                               watch_kind kind) const noexcept {
   auto* e = find_entry(path);
-  return e != nullptr &&
-         (kinds_of(*e, session) & static_cast<uint8_t>(kind)) != 0;
+  return e != nullptr
+         && (kinds_of(*e, session) & static_cast<uint8_t>(kind)) != 0;
 }
 
 std::vector<watch_info> watch_manager::watches_of(session_id session) const {
   std::vector<watch_info> out;
   auto i = sessions_.find(session);
-  if (i == sessions_.end()) return out;
+  if (i == sessions_.end())
+    return out;
   for (const auto* e : i->second.entries) {
     auto kinds = kinds_of(*e, session);
     for (auto k : kinds_in_order)
@@ -381,7 +398,8 @@ std::vector<watch_info>
 watch_manager::watchers_of(std::string_view path) const {
   std::vector<watch_info> out;
   auto* e = find_entry(path);
-  if (e == nullptr) return out;
+  if (e == nullptr)
+    return out;
   for (const auto& w : e->watchers)
     for (auto k : kinds_in_order)
       if ((w.kinds & static_cast<uint8_t>(k)) != 0)
@@ -412,7 +430,8 @@ watch_manager::find_entry(std::string_view path) const noexcept {
 }
 
 watch_manager::path_entry& watch_manager::entry_for(std::string_view path) {
-  if (auto* e = find_entry(path); e != nullptr) return *e;
+  if (auto* e = find_entry(path); e != nullptr)
+    return *e;
   // The key views the entry's own string, which lives on the heap with the
   // entry and therefore never moves.
   auto e = std::make_unique<path_entry>();
@@ -426,9 +445,10 @@ uint8_t watch_manager::kinds_of(const path_entry& e,
                                 session_id session) noexcept {
   uint8_t kinds = 0;
   auto w = std::lower_bound(
-      e.watchers.begin(), e.watchers.end(), session,
-      [](const watcher& x, session_id s) { return x.session < s; });
-  if (w != e.watchers.end() && w->session == session) kinds = w->kinds;
+    e.watchers.begin(), e.watchers.end(), session,
+    [](const watcher& x, session_id s) { return x.session < s; });
+  if (w != e.watchers.end() && w->session == session)
+    kinds = w->kinds;
   if (std::binary_search(e.recursive.begin(), e.recursive.end(), session,
                          by_session))
     kinds |= recursive_bit;
@@ -441,8 +461,8 @@ void watch_manager::insert(path_entry& e, session_id session, uint8_t add) {
     invariant_failure("insert: kind already held or invalid");
   if (auto plain = static_cast<uint8_t>(add & plain_bits); plain != 0) {
     auto w = std::lower_bound(
-        e.watchers.begin(), e.watchers.end(), session,
-        [](const watcher& x, session_id s) { return x.session < s; });
+      e.watchers.begin(), e.watchers.end(), session,
+      [](const watcher& x, session_id s) { return x.session < s; });
     if (w != e.watchers.end() && w->session == session)
       w->kinds = static_cast<uint8_t>(w->kinds | plain);
     else
@@ -459,19 +479,21 @@ void watch_manager::insert(path_entry& e, session_id session, uint8_t add) {
   watch_count_ += n;
   auto& s = sessions_[session];
   s.watch_count += n;
-  if (before == 0) s.entries.insert(&e);
+  if (before == 0)
+    s.entries.insert(&e);
 }
 
 uint8_t watch_manager::erase(path_entry& e, session_id session, uint8_t mask) {
   uint8_t removed = 0;
   if ((mask & plain_bits) != 0) {
     auto w = std::lower_bound(
-        e.watchers.begin(), e.watchers.end(), session,
-        [](const watcher& x, session_id s) { return x.session < s; });
+      e.watchers.begin(), e.watchers.end(), session,
+      [](const watcher& x, session_id s) { return x.session < s; });
     if (w != e.watchers.end() && w->session == session) {
       removed = static_cast<uint8_t>(w->kinds & mask);
       w->kinds = static_cast<uint8_t>(w->kinds & ~mask);
-      if (w->kinds == 0) e.watchers.erase(w);
+      if (w->kinds == 0)
+        e.watchers.erase(w);
     }
   }
   if ((mask & recursive_bit) != 0) {
@@ -483,7 +505,8 @@ uint8_t watch_manager::erase(path_entry& e, session_id session, uint8_t mask) {
       removed |= recursive_bit;
     }
   }
-  if (removed == 0) return 0;
+  if (removed == 0)
+    return 0;
   forget(e, session, count_bits(removed), kinds_of(e, session) != 0);
   drop_if_empty(e);
   return removed;
@@ -492,8 +515,8 @@ uint8_t watch_manager::erase(path_entry& e, session_id session, uint8_t mask) {
 void watch_manager::forget(path_entry& e, session_id session, size_t count,
                            bool still_watching) {
   auto i = sessions_.find(session);
-  if (i == sessions_.end() || i->second.watch_count < count ||
-      e.watch_count < count || watch_count_ < count)
+  if (i == sessions_.end() || i->second.watch_count < count
+      || e.watch_count < count || watch_count_ < count)
     invariant_failure("forget: counts out of step");
   e.watch_count -= count;
   watch_count_ -= count;
@@ -509,7 +532,8 @@ void watch_manager::forget(path_entry& e, session_id session, size_t count,
 }
 
 void watch_manager::drop_if_empty(path_entry& e) {
-  if (e.watch_count != 0) return;
+  if (e.watch_count != 0)
+    return;
   if (!e.watchers.empty() || !e.recursive.empty())
     invariant_failure("drop_if_empty: count out of step");
   auto i = paths_.find(std::string_view{e.path});

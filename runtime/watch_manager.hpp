@@ -151,8 +151,8 @@ struct notification {
   int64_t zxid = no_zxid;
 
   friend bool operator==(const notification& a, const notification& b) {
-    return a.session == b.session && a.type == b.type && a.path == b.path &&
-           a.zxid == b.zxid;
+    return a.session == b.session && a.type == b.type && a.path == b.path
+           && a.zxid == b.zxid;
   }
   friend bool operator!=(const notification& a, const notification& b) {
     return !(a == b);
@@ -337,7 +337,7 @@ private:
 
   watch_limits limits_;
   std::unordered_map<std::string_view, std::unique_ptr<path_entry>, view_hash>
-      paths_;
+    paths_;
   std::unordered_map<session_id, session_entry> sessions_;
   size_t watch_count_ = 0;
   size_t recursive_count_ = 0;

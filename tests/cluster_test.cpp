@@ -111,8 +111,7 @@ TEST_CASE("cluster: kill -9 of the leader loses no acknowledged write",
     if (i == 0) {
       auto gap = std::chrono::steady_clock::now() - killed_at;
       INFO("first write after the kill took "
-           << std::chrono::duration_cast<std::chrono::milliseconds>(gap)
-                .count()
+           << std::chrono::duration_cast<std::chrono::milliseconds>(gap).count()
            << " ms");
       // A few election timeouts (300 ms here), not more.
       CHECK(gap < 5s);

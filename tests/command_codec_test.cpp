@@ -13,10 +13,9 @@ TEST_CASE("command_codec: every command body survives a round trip",
     {session_id{1}, delete_op{"/a", 3}},
     {session_id{1}, set_data_op{"/a", std::string("\0\1\2", 3), any_version}},
     {session_id{1}, check_op{"/a", 9}},
-    {session_id{2},
-     multi_op{{create_op{"/m", "x", create_mode::container, 0},
-               check_op{"/m", 0}, set_data_op{"/m", "y", 0},
-               delete_op{"/m", 1}}}},
+    {session_id{2}, multi_op{{create_op{"/m", "x", create_mode::container, 0},
+                              check_op{"/m", 0}, set_data_op{"/m", "y", 0},
+                              delete_op{"/m", 1}}}},
     {session_id{3}, close_session_op{}},
   };
   for (const auto& cmd : commands) {
@@ -29,8 +28,7 @@ TEST_CASE("command_codec: every command body survives a round trip",
     REQUIRE(decoded);
     CHECK(decoded->session == cmd.session);
     CHECK(decoded->body.index() == cmd.body.index());
-    CHECK(encode(*decoded).SerializeAsString()
-          == encoded.SerializeAsString());
+    CHECK(encode(*decoded).SerializeAsString() == encoded.SerializeAsString());
   }
 }
 
@@ -49,8 +47,7 @@ TEST_CASE("command_codec: refuses unknown format versions and empty bodies",
   CHECK(decode(bad_mode).error() == error_code::bad_arguments);
 }
 
-TEST_CASE("command_codec: requests classify into reads and writes",
-          "[codec]") {
+TEST_CASE("command_codec: requests classify into reads and writes", "[codec]") {
   pb::Request req;
   req.mutable_get_data()->set_path("/a");
   CHECK_FALSE(is_write(req));
@@ -77,8 +74,8 @@ TEST_CASE("command_codec: responses carry results, errors and zxids",
   auto dup = tree.apply(again, zxid{2}, 1001);
   auto dup_resp = to_response(again, dup, zxid{2});
   CHECK(dup_resp.error() == static_cast<int>(error_code::node_exists));
-  CHECK_THAT(dup_resp.message(), Catch::Contains("already exists")
-                                   && Catch::Contains("/a"));
+  CHECK_THAT(dup_resp.message(),
+             Catch::Contains("already exists") && Catch::Contains("/a"));
 
   command multi{session_id{0},
                 multi_op{{create_op{"/b", "", {}, 0}, delete_op{"/zz", -1},
@@ -92,5 +89,6 @@ TEST_CASE("command_codec: responses carry results, errors and zxids",
         == static_cast<int>(error_code::no_node));
   CHECK(mresp.multi().results(2).error()
         == static_cast<int>(error_code::runtime_inconsistency));
-  CHECK_THAT(mresp.message(), Catch::Contains("op 2") && Catch::Contains("/zz"));
+  CHECK_THAT(mresp.message(),
+             Catch::Contains("op 2") && Catch::Contains("/zz"));
 }

@@ -45,13 +45,13 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 
 /// Built-in nodes that cannot be deleted (ZooKeeper 3.8's answers).
 bool protected_node(const std::string& p) {
-  return p == "/zookeeper" || p == "/zookeeper/quota" ||
-         p == "/zookeeper/config";
+  return p == "/zookeeper" || p == "/zookeeper/quota"
+         || p == "/zookeeper/config";
 }
 
 bool owned_by_session(int64_t owner) {
-  return owner != 0 && owner != INT64_MIN &&
-         (static_cast<uint64_t>(owner) >> 56) != 0xFF;
+  return owner != 0 && owner != INT64_MIN
+         && (static_cast<uint64_t>(owner) >> 56) != 0xFF;
 }
 
 error_code fail(op_result& r, error_code e) {
@@ -81,18 +81,19 @@ public:
     } else {
       std::vector<tree_event> events;
       auto r = std::visit(
-          [&](const auto& op) -> op_result {
-            using T = std::decay_t<decltype(op)>;
-            if constexpr (std::is_same_v<T, multi_op> ||
-                          std::is_same_v<T, close_session_op>)
-              return {};
-            else
-              return run(nodes, op, c, events);
-          },
-          cmd.body);
+        [&](const auto& op) -> op_result {
+          using T = std::decay_t<decltype(op)>;
+          if constexpr (std::is_same_v<
+                          T, multi_op> || std::is_same_v<T, close_session_op>)
+            return {};
+          else
+            return run(nodes, op, c, events);
+        },
+        cmd.body);
       out.error = r.error;
       out.results.push_back(r);
-      if (r.error == error_code::ok) out.events = std::move(events);
+      if (r.error == error_code::ok)
+        out.events = std::move(events);
     }
     return out;
   }
@@ -102,8 +103,8 @@ public:
     auto prefix = p == "/" ? p : p + "/";
     for (auto i = nodes.lower_bound(prefix);
          i != nodes.end() && starts_with(i->first, prefix); ++i)
-      if (i->first.size() > prefix.size() &&
-          i->first.find('/', prefix.size()) == std::string::npos)
+      if (i->first.size() > prefix.size()
+          && i->first.find('/', prefix.size()) == std::string::npos)
         out.push_back(i->first.substr(prefix.size()));
     return out;
   }
@@ -134,11 +135,13 @@ public:
     std::vector<std::string> out;
     for (const auto& [p, n] : nodes) {
       const auto& s = n.stat;
-      if (s.num_children != 0) continue;
-      if (s.ephemeral_owner == INT64_MIN && s.cversion > 0) out.push_back(p);
+      if (s.num_children != 0)
+        continue;
+      if (s.ephemeral_owner == INT64_MIN && s.cversion > 0)
+        out.push_back(p);
       auto u = static_cast<uint64_t>(s.ephemeral_owner);
-      if (s.ephemeral_owner != INT64_MIN && (u >> 56) == 0xFF &&
-          s.mtime_ms + static_cast<int64_t>(u & 0xFFFFFFFFFFULL) < now)
+      if (s.ephemeral_owner != INT64_MIN && (u >> 56) == 0xFF
+          && s.mtime_ms + static_cast<int64_t>(u & 0xFFFFFFFFFFULL) < now)
         out.push_back(p);
     }
     return out;
@@ -158,7 +161,7 @@ private:
     std::vector<tree_event> events;
     for (size_t i = 0; i < m.ops.size(); ++i) {
       auto r = std::visit(
-          [&](const auto& op) { return run(copy, op, c, events); }, m.ops[i]);
+        [&](const auto& op) { return run(copy, op, c, events); }, m.ops[i]);
       if (r.error != error_code::ok) {
         out.error = r.error;
         out.results.assign(m.ops.size(), op_result{});
@@ -195,10 +198,10 @@ private:
     auto m = static_cast<int32_t>(op.mode);
     auto ttl_ok = is_ttl(op.mode) ? op.ttl_ms > 0 && op.ttl_ms <= 0xFFFFFFFFFFLL
                                   : op.ttl_ms == 0;
-    return path::validate_for_create(op.path, seq, limits_.max_path_bytes) !=
-               error_code::ok ||
-           op.data.size() > limits_.max_data_bytes || m < 0 || m > 6 ||
-           !ttl_ok || (is_ephemeral(op.mode) && !owned_by_session(session));
+    return path::validate_for_create(op.path, seq, limits_.max_path_bytes)
+             != error_code::ok
+           || op.data.size() > limits_.max_data_bytes || m < 0 || m > 6
+           || !ttl_ok || (is_ephemeral(op.mode) && !owned_by_session(session));
   }
 
   op_result run(model_map& m, const create_op& op, const ctx& c,
@@ -226,7 +229,8 @@ private:
       fail(r, error_code::node_exists);
     else if (owned_by_session(parent->second.stat.ephemeral_owner))
       fail(r, error_code::no_children_for_ephemerals);
-    if (r.error != error_code::ok) return r;
+    if (r.error != error_code::ok)
+      return r;
     parent->second.child_creates += 1;
     auto& ps = parent->second.stat;
     ps.cversion += 1;
@@ -241,7 +245,7 @@ private:
       n.stat.ephemeral_owner = INT64_MIN;
     else if (is_ttl(op.mode))
       n.stat.ephemeral_owner = static_cast<int64_t>(
-          0xFF00000000000000ULL | static_cast<uint64_t>(op.ttl_ms));
+        0xFF00000000000000ULL | static_cast<uint64_t>(op.ttl_ms));
     else if (is_ephemeral(op.mode))
       n.stat.ephemeral_owner = c.session;
     r.path = full;
@@ -256,8 +260,8 @@ private:
                 std::vector<tree_event>& events) {
     op_result r;
     auto i = m.find(op.path);
-    if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok ||
-        op.path == "/" || protected_node(op.path))
+    if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok
+        || op.path == "/" || protected_node(op.path))
       fail(r, error_code::bad_arguments);
     else if (i == m.end())
       fail(r, error_code::no_node);
@@ -274,8 +278,8 @@ private:
                 std::vector<tree_event>& events) {
     op_result r;
     auto i = m.find(op.path);
-    if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok ||
-        op.data.size() > limits_.max_data_bytes)
+    if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok
+        || op.data.size() > limits_.max_data_bytes)
       fail(r, error_code::bad_arguments);
     else if (op.path == "/zookeeper/config")
       fail(r, error_code::no_auth);
@@ -283,7 +287,8 @@ private:
       fail(r, error_code::no_node);
     else if (op.version != -1 && op.version != i->second.stat.version)
       fail(r, error_code::bad_version);
-    if (r.error != error_code::ok) return r;
+    if (r.error != error_code::ok)
+      return r;
     auto& n = i->second;
     n.data = op.data;
     n.stat.version += 1;
@@ -350,30 +355,34 @@ std::string diff(const data_tree& tree, const model& m,
   for (const auto& [p, n] : m.nodes) {
     auto d = tree.get_data(p);
     auto c = tree.get_children(p);
-    if (!d || !c) return "missing " + p;
+    if (!d || !c)
+      return "missing " + p;
     if (d->data != n.data || d->stat != n.stat)
-      return p + ": " + describe(d->stat) + " '" + d->data +
-             "' != " + describe(n.stat) + " '" + n.data + "'";
+      return p + ": " + describe(d->stat) + " '" + d->data
+             + "' != " + describe(n.stat) + " '" + n.data + "'";
     if (c->names != m.children(p) || c->stat != n.stat)
       return "children of " + p + " differ";
-    if (tree.exists(p).value() != n.stat) return "exists " + p;
+    if (tree.exists(p).value() != n.stat)
+      return "exists " + p;
   }
   for (const auto& p : universe)
     if (m.nodes.count(p) == 0 && tree.exists(p).error() != error_code::no_node)
       return "unexpected " + p;
-  if (tree.node_count() != m.nodes.size()) return "node_count";
-  if (tree.ephemeral_count() != m.ephemeral_count()) return "ephemeral_count";
+  if (tree.node_count() != m.nodes.size())
+    return "node_count";
+  if (tree.ephemeral_count() != m.ephemeral_count())
+    return "ephemeral_count";
   if (tree.approximate_data_bytes() != m.data_bytes())
     return "approximate_data_bytes";
-  if (tree.count_descendants("/").value() !=
-      static_cast<int64_t>(m.nodes.size() - 1))
+  if (tree.count_descendants("/").value()
+      != static_cast<int64_t>(m.nodes.size() - 1))
     return "count_descendants";
   for (int64_t s = 0; s <= 3; ++s)
     if (tree.get_ephemerals(session_id{s}) != m.ephemerals(s))
       return "ephemerals of session " + std::to_string(s);
   for (auto later : {0, 500, 5000})
-    if (tree.cleanup_candidates(now + later) !=
-        m.cleanup_candidates(now + later))
+    if (tree.cleanup_candidates(now + later)
+        != m.cleanup_candidates(now + later))
       return "cleanup_candidates at +" + std::to_string(later);
   return {};
 }
@@ -409,7 +418,7 @@ public:
   }
 
   const std::vector<std::string> universe{
-      "/a", "/b", "/c", "/a/x", "/a/y", "/b/x", "/a/x/q", "/b/x/q", "/c/z"};
+    "/a", "/b", "/c", "/a/x", "/a/y", "/b/x", "/a/x/q", "/b/x/q", "/c/z"};
 
 private:
   std::mt19937_64 rng_;
@@ -420,16 +429,17 @@ private:
   const std::vector<std::string> sequential_bases_{"/a/s-", "/b/", "/", "/a/x/",
                                                    "/c/n"};
   const std::vector<std::string> odd_paths_{
-      "/a/",        "//",           "",
-      "/zookeeper", "/zookeeper/z", "/zookeeper/quota",
-      "/a/./b",     "/zookeeper/"};
+    "/a/",        "//",           "",
+    "/zookeeper", "/zookeeper/z", "/zookeeper/quota",
+    "/a/./b",     "/zookeeper/"};
 
   const std::string& any_of(const std::vector<std::string>& v) {
     return v[static_cast<size_t>(pick(static_cast<int64_t>(v.size())))];
   }
 
   int64_t session() {
-    if (pick(50) == 0) return INT64_MIN; // a session id no ephemeral may use
+    if (pick(50) == 0)
+      return INT64_MIN; // a session id no ephemeral may use
     return pick(4);
   }
 
@@ -448,7 +458,8 @@ private:
 
   std::string target(const model& m) {
     auto dice = pick(10);
-    if (dice < 5 || (clean_ && dice < 8)) return existing(m);
+    if (dice < 5 || (clean_ && dice < 8))
+      return existing(m);
     return dice < 9 || clean_ ? any_of(universe) : any_of(odd_paths_);
   }
 
@@ -456,7 +467,8 @@ private:
   std::string leaf(const model& m) {
     std::vector<std::string> leaves;
     for (const auto& [p, n] : m.nodes)
-      if (n.stat.num_children == 0 && !protected_node(p)) leaves.push_back(p);
+      if (n.stat.num_children == 0 && !protected_node(p))
+        leaves.push_back(p);
     return leaves.empty() ? any_of(universe) : any_of(leaves);
   }
 
@@ -481,7 +493,8 @@ private:
 
   create_op create(const model& m) {
     auto mode = static_cast<create_mode>(pick(50) == 0 ? 7 : pick(7));
-    if (clean_) mode = static_cast<create_mode>(pick(7));
+    if (clean_)
+      mode = static_cast<create_mode>(pick(7));
     auto seq = is_sequential(mode);
     auto dice = pick(20);
     auto path = dice < 2 && !clean_ ? any_of(odd_paths_)
@@ -560,11 +573,16 @@ TEST_CASE("data_tree: random command streams match a reference model",
     INFO("step " << step << ", zxid " << z << ", body index "
                  << cmd.body.index());
     auto problem = diff(got_a, want);
-    if (problem.empty()) problem = diff(got_b, got_a);
-    if (problem.empty() && a.digest() != b.digest()) problem = "digests differ";
-    if (problem.empty() && a.last_zxid() != zxid{z}) problem = "last_zxid";
-    if (problem.empty()) problem = diff(a, m, gen.universe, now);
-    if (!problem.empty()) FAIL(problem);
+    if (problem.empty())
+      problem = diff(got_b, got_a);
+    if (problem.empty() && a.digest() != b.digest())
+      problem = "digests differ";
+    if (problem.empty() && a.last_zxid() != zxid{z})
+      problem = "last_zxid";
+    if (problem.empty())
+      problem = diff(a, m, gen.universe, now);
+    if (!problem.empty())
+      FAIL(problem);
     if (step % 500 == 499) { // moves keep everything
       data_tree moved{std::move(b)};
       b = std::move(moved);

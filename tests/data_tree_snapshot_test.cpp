@@ -47,8 +47,8 @@ std::string save_to_string(const data_tree& tree) {
   std::string out;
   bool chunk_sizes_ok = true;
   auto saved = tree.save([&](std::string_view chunk) {
-    chunk_sizes_ok = chunk_sizes_ok && !chunk.empty() &&
-                     chunk.size() <= data_tree::snapshot_chunk_bytes;
+    chunk_sizes_ok = chunk_sizes_ok && !chunk.empty()
+                     && chunk.size() <= data_tree::snapshot_chunk_bytes;
     out.append(chunk);
     return true;
   });
@@ -180,7 +180,7 @@ void build_rich(harness& h) {
   ok_multi.ops.emplace_back(create_op{"/m", "1", create_mode::persistent, 0});
   ok_multi.ops.emplace_back(set_data_op{"/m", "2", any_version});
   ok_multi.ops.emplace_back(
-      create_op{"/m/", "", create_mode::persistent_sequential, 0});
+    create_op{"/m/", "", create_mode::persistent_sequential, 0});
   REQUIRE(h.apply(ok_multi).error == error_code::ok);
   multi_op bad_multi;
   bad_multi.ops.emplace_back(create_op{"/n", "", create_mode::persistent, 0});
@@ -219,21 +219,27 @@ std::vector<std::string> all_paths(const data_tree& t) {
 /// The first observable difference between two trees, or "".
 std::string diff(const data_tree& a, const data_tree& b, int64_t now,
                  const std::vector<int64_t>& sessions) {
-  if (a.digest() != b.digest()) return "digest";
-  if (a.last_zxid() != b.last_zxid()) return "last_zxid";
-  if (a.node_count() != b.node_count()) return "node_count";
-  if (a.ephemeral_count() != b.ephemeral_count()) return "ephemeral_count";
+  if (a.digest() != b.digest())
+    return "digest";
+  if (a.last_zxid() != b.last_zxid())
+    return "last_zxid";
+  if (a.node_count() != b.node_count())
+    return "node_count";
+  if (a.ephemeral_count() != b.ephemeral_count())
+    return "ephemeral_count";
   if (a.approximate_data_bytes() != b.approximate_data_bytes())
     return "approximate_data_bytes";
   auto paths = all_paths(a);
-  if (paths != all_paths(b)) return "paths";
+  if (paths != all_paths(b))
+    return "paths";
   for (const auto& p : paths) {
     auto da = a.get_data(p);
     auto db = b.get_data(p);
     if (!db || da->data != db->data || da->stat != db->stat)
-      return "get_data " + p + ": " + describe(da->stat) + " vs " +
-             (db ? describe(db->stat) : "error");
-    if (b.exists(p).value() != da->stat) return "exists " + p;
+      return "get_data " + p + ": " + describe(da->stat) + " vs "
+             + (db ? describe(db->stat) : "error");
+    if (b.exists(p).value() != da->stat)
+      return "exists " + p;
     auto ca = a.get_children(p);
     auto cb = b.get_children(p);
     if (ca->names != cb->names || ca->stat != cb->stat)
@@ -243,8 +249,8 @@ std::string diff(const data_tree& a, const data_tree& b, int64_t now,
   }
   for (auto s : sessions)
     for (auto prefix : {"/", "", "/app", "/locks/lock-", "/q"})
-      if (a.get_ephemerals(session_id{s}, prefix) !=
-          b.get_ephemerals(session_id{s}, prefix))
+      if (a.get_ephemerals(session_id{s}, prefix)
+          != b.get_ephemerals(session_id{s}, prefix))
         return "get_ephemerals " + std::to_string(s) + " " + prefix;
   for (auto later : {int64_t{-1'000'000}, int64_t{0}, int64_t{999},
                      int64_t{1'001}, int64_t{60'000}, max_ttl_ms + 1'000'000})
@@ -286,7 +292,8 @@ public:
   /// Remembers created names (sequential ones included) as later targets.
   void learn(const apply_result& r) {
     for (const auto& op : r.results)
-      if (!op.path.empty() && known_.size() < 200) known_.push_back(op.path);
+      if (!op.path.empty() && known_.size() < 200)
+        known_.push_back(op.path);
   }
 
   int64_t pick(int64_t n) {
@@ -295,14 +302,14 @@ public:
 
 private:
   std::mt19937_64 rng_;
-  std::vector<std::string> known_{"/a",     "/a/b", "/a-b",  "/a/b/c",
-                                  "/q",     "/q/x", "/c",    "/c/k",
-                                  "/a/b/d", "/t",   "/t/u",  "/zookeeper/q",
-                                  "/",      "/zookeeper/quota"};
+  std::vector<std::string> known_{
+    "/a",   "/a/b",         "/a-b", "/a/b/c",          "/q",
+    "/q/x", "/c",           "/c/k", "/a/b/d",          "/t",
+    "/t/u", "/zookeeper/q", "/",    "/zookeeper/quota"};
 
   std::string target() {
     return known_[static_cast<size_t>(
-        pick(static_cast<int64_t>(known_.size())))];
+      pick(static_cast<int64_t>(known_.size())))];
   }
 
   int32_t version() {
@@ -322,7 +329,8 @@ private:
     create_op op{target(), data(), mode, 0};
     if (is_sequential(mode) && pick(2) == 0)
       op.path = pick(2) == 0 ? "/q/s-" : "/a/";
-    if (is_ttl(mode)) op.ttl_ms = 1 + pick(3000);
+    if (is_ttl(mode))
+      op.ttl_ms = 1 + pick(3000);
     return op;
   }
 
@@ -344,13 +352,13 @@ private:
 };
 
 bool same_result(const apply_result& a, const apply_result& b) {
-  if (a.error != b.error || a.events != b.events ||
-      a.results.size() != b.results.size())
+  if (a.error != b.error || a.events != b.events
+      || a.results.size() != b.results.size())
     return false;
   for (size_t i = 0; i < a.results.size(); ++i)
-    if (a.results[i].error != b.results[i].error ||
-        a.results[i].path != b.results[i].path ||
-        a.results[i].stat != b.results[i].stat)
+    if (a.results[i].error != b.results[i].error
+        || a.results[i].path != b.results[i].path
+        || a.results[i].stat != b.results[i].stat)
       return false;
   return true;
 }
@@ -416,8 +424,8 @@ decoded decode(std::string_view payload) {
   REQUIRE(payload.empty());
   // The documented checksum: storage::crc32c of everything before the
   // trailer's frame.
-  REQUIRE(d.trailer.crc32c() ==
-          storage::crc32c::of(all.substr(0, checksummed)));
+  REQUIRE(d.trailer.crc32c()
+          == storage::crc32c::of(all.substr(0, checksummed)));
   REQUIRE(d.trailer.record_count() == d.nodes.size());
   return d;
 }
@@ -436,14 +444,16 @@ std::string encode(const decoded& d, const std::string& node_suffix = {}) {
 
 pb::TreeSnapshotNode& node_at(decoded& d, const std::string& path) {
   for (auto& n : d.nodes)
-    if (n.path() == path) return n;
+    if (n.path() == path)
+      return n;
   FAIL("no record for " << path);
   throw 0; // unreachable
 }
 
 size_t index_of(const decoded& d, const std::string& path) {
   for (size_t i = 0; i < d.nodes.size(); ++i)
-    if (d.nodes[i].path() == path) return i;
+    if (d.nodes[i].path() == path)
+      return i;
   FAIL("no record for " << path);
   return 0;
 }
@@ -477,18 +487,19 @@ TEST_CASE("data_tree snapshot: an empty tree round-trips", "[snapshot]") {
   std::vector<std::string> paths;
   for (const auto& n : d.nodes)
     paths.push_back(n.path());
-  CHECK(paths == std::vector<std::string>{"/", "/zookeeper",
-                                          "/zookeeper/config",
-                                          "/zookeeper/quota"});
+  CHECK(paths
+        == std::vector<std::string>{"/", "/zookeeper", "/zookeeper/config",
+                                    "/zookeeper/quota"});
 
   // Both keep working alike: the built-ins are still protected.
   int64_t z = 0;
   int64_t now = 5;
   apply_to_both(empty, loaded.value(), 11, 300, z, now);
   CHECK(loaded.value()
-            .apply({session_id{0}, delete_op{"/zookeeper/quota", -1}},
-                   zxid{z + 1}, now)
-            .error == error_code::bad_arguments);
+          .apply({session_id{0}, delete_op{"/zookeeper/quota", -1}},
+                 zxid{z + 1}, now)
+          .error
+        == error_code::bad_arguments);
 }
 
 TEST_CASE("data_tree snapshot: a rich tree round-trips", "[snapshot]") {
@@ -506,14 +517,14 @@ TEST_CASE("data_tree snapshot: a rich tree round-trips", "[snapshot]") {
   // Sanity of the fixture itself: it exercises what it claims to.
   CHECK(copy.get_data("/app").value().data == "with\0NUL\0bytes\0"s);
   CHECK(copy.get_data("/big").value().data.size() == 1024 * 1024);
-  CHECK(copy.get_ephemerals(session_id{1}) ==
-        std::vector<std::string>{"/app/e1", "/locks/lock-0000000000"});
-  CHECK(copy.get_ephemerals(session_id{3}, "/locks") ==
-        std::vector<std::string>{"/locks/lock-0000000002",
-                                 "/locks/lock-0000000004"});
+  CHECK(copy.get_ephemerals(session_id{1})
+        == std::vector<std::string>{"/app/e1", "/locks/lock-0000000000"});
+  CHECK(copy.get_ephemerals(session_id{3}, "/locks")
+        == std::vector<std::string>{"/locks/lock-0000000002",
+                                    "/locks/lock-0000000004"});
   CHECK(copy.get_ephemerals(session_id{4}).empty());
-  CHECK(copy.cleanup_candidates(h.now) ==
-        std::vector<std::string>{"/c1", "/t1"});
+  CHECK(copy.cleanup_candidates(h.now)
+        == std::vector<std::string>{"/c1", "/t1"});
   CHECK(copy.cleanup_candidates(h.now + max_ttl_ms + 1).size() == 3);
   auto app = copy.exists("/app").value();
   CHECK(app.cversion == 6);
@@ -521,15 +532,15 @@ TEST_CASE("data_tree snapshot: a rich tree round-trips", "[snapshot]") {
 
   // The sequence counters survive: the next sequential names continue.
   for (auto* t : {&h.tree, &copy}) {
-    auto r = t->apply({session_id{0}, create_op{"/app/seq-", "",
-                                                create_mode::persistent_sequential,
-                                                0}},
-                      zxid{h.z + 1}, h.now + 1);
+    auto r = t->apply(
+      {session_id{0},
+       create_op{"/app/seq-", "", create_mode::persistent_sequential, 0}},
+      zxid{h.z + 1}, h.now + 1);
     CHECK(r.results.at(0).path == "/app/seq-0000000005");
-    r = t->apply({session_id{3}, create_op{"/locks/lock-", "",
-                                           create_mode::ephemeral_sequential,
-                                           0}},
-                 zxid{h.z + 2}, h.now + 2);
+    r = t->apply(
+      {session_id{3},
+       create_op{"/locks/lock-", "", create_mode::ephemeral_sequential, 0}},
+      zxid{h.z + 2}, h.now + 2);
     CHECK(r.results.at(0).path == "/locks/lock-0000000005");
   }
   REQUIRE(h.tree.digest() == copy.digest());
@@ -538,8 +549,8 @@ TEST_CASE("data_tree snapshot: a rich tree round-trips", "[snapshot]") {
   // later random streams keep both trees identical.
   auto ra = h.tree.apply({session_id{1}, close_session_op{}}, zxid{h.z + 3},
                          h.now + 3);
-  auto rb = copy.apply({session_id{1}, close_session_op{}}, zxid{h.z + 3},
-                       h.now + 3);
+  auto rb
+    = copy.apply({session_id{1}, close_session_op{}}, zxid{h.z + 3}, h.now + 3);
   CHECK(ra.events.size() == 4);
   CHECK(same_result(ra, rb));
   int64_t z = h.z + 3;
@@ -584,13 +595,15 @@ TEST_CASE("data_tree snapshot: save streams bounded chunks", "[snapshot]") {
     payload.append(chunk);
     return true;
   }));
-  CHECK(sizes.size() == (payload.size() + data_tree::snapshot_chunk_bytes - 1) /
-                            data_tree::snapshot_chunk_bytes);
+  CHECK(sizes.size()
+        == (payload.size() + data_tree::snapshot_chunk_bytes - 1)
+             / data_tree::snapshot_chunk_bytes);
   for (size_t i = 0; i < sizes.size(); ++i) {
     CHECK(sizes[i] > 0);
     // Every chunk but the last is full.
-    CHECK(sizes[i] == (i + 1 < sizes.size() ? data_tree::snapshot_chunk_bytes
-                                            : sizes[i]));
+    CHECK(
+      sizes[i]
+      == (i + 1 < sizes.size() ? data_tree::snapshot_chunk_bytes : sizes[i]));
   }
   CHECK(payload == save_to_string(h.tree)); // deterministic
   decode(payload); // framing and CRC-32C (vs storage::crc32c) of 2+ MiB
@@ -598,9 +611,8 @@ TEST_CASE("data_tree snapshot: save streams bounded chunks", "[snapshot]") {
   SECTION("a failing sink stops save at once") {
     for (size_t fail_at : {size_t{0}, size_t{1}, sizes.size() - 1}) {
       size_t calls = 0;
-      auto saved = h.tree.save([&](std::string_view) {
-        return calls++ != fail_at;
-      });
+      auto saved
+        = h.tree.save([&](std::string_view) { return calls++ != fail_at; });
       CHECK_FALSE(saved);
       CHECK(calls == fail_at + 1);
     }
@@ -622,14 +634,14 @@ TEST_CASE("data_tree snapshot: load pulls from any source granularity",
   std::mt19937_64 rng{3};
   std::string_view rest = payload;
   auto loaded = data_tree::load(
-      [&](char* into, size_t size) {
-        auto n = std::min<size_t>(
-            {size, rest.size(), static_cast<size_t>(1 + rng() % 100'000)});
-        std::memcpy(into, rest.data(), n);
-        rest.remove_prefix(n);
-        return n;
-      },
-      {});
+    [&](char* into, size_t size) {
+      auto n = std::min<size_t>(
+        {size, rest.size(), static_cast<size_t>(1 + rng() % 100'000)});
+      std::memcpy(into, rest.data(), n);
+      rest.remove_prefix(n);
+      return n;
+    },
+    {});
   REQUIRE(loaded.ok());
   CHECK(loaded->digest() == h.tree.digest());
 }
@@ -644,7 +656,8 @@ TEST_CASE("data_tree snapshot: every truncation fails cleanly", "[snapshot]") {
     INFO("cut at " << cut << " of " << payload.size());
     auto whole = load_string(std::string_view{payload}.substr(0, cut));
     REQUIRE(whole.error() == data_inconsistency);
-    auto bytewise = load_string(std::string_view{payload}.substr(0, cut), {}, 1);
+    auto bytewise
+      = load_string(std::string_view{payload}.substr(0, cut), {}, 1);
     REQUIRE(bytewise.error() == data_inconsistency);
   }
 }
@@ -658,11 +671,11 @@ TEST_CASE("data_tree snapshot: trailing bytes and misbehaving sources fail",
   CHECK(load_string(payload + payload, {}, 1).error() == data_inconsistency);
   // A source claiming more bytes than it was asked for.
   auto liar = data_tree::load(
-      [&](char* into, size_t size) {
-        std::memset(into, 0, size);
-        return size + 1;
-      },
-      {});
+    [&](char* into, size_t size) {
+      std::memset(into, 0, size);
+      return size + 1;
+    },
+    {});
   CHECK(liar.error() == data_inconsistency);
 }
 
@@ -703,24 +716,24 @@ TEST_CASE("data_tree snapshot: random garbage never loads", "[snapshot]") {
   for (int trial = 0; trial < 3000; ++trial) {
     std::string input;
     switch (trial % 3) {
-    case 0: // pure noise
-      input = random_bytes(rng, rng() % 600);
-      break;
-    case 1: // a valid prefix, then noise
-      input = payload.substr(0, rng() % payload.size()) +
-              random_bytes(rng, 1 + rng() % 300);
-      break;
-    default: { // plausible frames: small lengths, random bodies
-      for (auto n = rng() % 8; n > 0; --n) {
-        std::string body = random_bytes(rng, rng() % 40);
-        put_frame(input, body);
+      case 0: // pure noise
+        input = random_bytes(rng, rng() % 600);
+        break;
+      case 1: // a valid prefix, then noise
+        input = payload.substr(0, rng() % payload.size())
+                + random_bytes(rng, 1 + rng() % 300);
+        break;
+      default: { // plausible frames: small lengths, random bodies
+        for (auto n = rng() % 8; n > 0; --n) {
+          std::string body = random_bytes(rng, rng() % 40);
+          put_frame(input, body);
+        }
+        break;
       }
-      break;
-    }
     }
     INFO("trial " << trial);
-    REQUIRE(load_string(input, {}, 1 + rng() % 64).error() ==
-            data_inconsistency);
+    REQUIRE(load_string(input, {}, 1 + rng() % 64).error()
+            == data_inconsistency);
   }
 }
 
@@ -737,10 +750,10 @@ TEST_CASE("data_tree snapshot: the payload is the documented format",
   std::vector<std::string> paths;
   for (const auto& n : d.nodes)
     paths.push_back(n.path());
-  CHECK(paths == std::vector<std::string>{"/", "/a", "/a/0000000000", "/e",
-                                          "/t", "/zookeeper",
-                                          "/zookeeper/config",
-                                          "/zookeeper/quota"});
+  CHECK(paths
+        == std::vector<std::string>{"/", "/a", "/a/0000000000", "/e", "/t",
+                                    "/zookeeper", "/zookeeper/config",
+                                    "/zookeeper/quota"});
   CHECK(node_at(d, "/a").data() == "x\0y"s);
   CHECK(node_at(d, "/a").child_seq() == 1);
   CHECK(node_at(d, "/e").ephemeral_owner() == 9);
@@ -766,8 +779,8 @@ TEST_CASE("data_tree snapshot: checksummed but inconsistent payloads fail",
     d.nodes.erase(d.nodes.begin() + static_cast<ptrdiff_t>(i));
     d.header.set_node_count(d.nodes.size());
     d.trailer.set_record_count(d.nodes.size());
-    d.header.set_data_bytes(d.header.data_bytes() - removed.path().size() -
-                            removed.data().size());
+    d.header.set_data_bytes(d.header.data_bytes() - removed.path().size()
+                            - removed.data().size());
   };
 
   // Header.
@@ -835,8 +848,8 @@ TEST_CASE("data_tree snapshot: checksummed but inconsistent payloads fail",
   // Unknown fields (field 99, varint 1) are rejected, not ignored.
   {
     INFO("unknown field in node records");
-    CHECK(load_string(encode(d, "\x98\x06\x01"s)).error() ==
-          data_inconsistency);
+    CHECK(load_string(encode(d, "\x98\x06\x01"s)).error()
+          == data_inconsistency);
   }
 
   // Limits bound what load accepts.
@@ -844,7 +857,8 @@ TEST_CASE("data_tree snapshot: checksummed but inconsistent payloads fail",
   must_fail("path above max_path_bytes", {1024, 8});
   auto fits = load_string(encode(d), {3, 17});
   CHECK(fits.ok());
-  if (fits.ok()) CHECK(fits->limits().max_path_bytes == 17);
+  if (fits.ok())
+    CHECK(fits->limits().max_path_bytes == 17);
 }
 
 // -- fork ---------------------------------------------------------------------------
@@ -854,8 +868,10 @@ namespace {
 bool write_all(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
     auto n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
     bytes.remove_prefix(static_cast<size_t>(n));
   }
   return true;
@@ -864,7 +880,8 @@ bool write_all(int fd, std::string_view bytes) {
 size_t read_some(int fd, char* into, size_t size) {
   for (;;) {
     auto n = ::read(fd, into, size);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR)
+      continue;
     return n < 0 ? 0 : static_cast<size_t>(n);
   }
 }
@@ -880,7 +897,8 @@ public:
         while (!stop_) {
           std::lock_guard<std::mutex> lock{mutex_};
           junk.emplace_back(1000, 'j');
-          if (junk.size() > 100) junk.clear();
+          if (junk.size() > 100)
+            junk.clear();
         }
       });
   }
@@ -912,13 +930,13 @@ TEST_CASE("data_tree snapshot: a forked child saves, the parent loads",
     if (pid == 0) {
       ::close(fds[0]);
       auto ok = h.tree.save(
-          [&](std::string_view chunk) { return write_all(fds[1], chunk); });
+        [&](std::string_view chunk) { return write_all(fds[1], chunk); });
       ::_exit(ok ? 0 : 1);
     }
     ::close(fds[1]);
     auto loaded = data_tree::load(
-        [&](char* into, size_t size) { return read_some(fds[0], into, size); },
-        {});
+      [&](char* into, size_t size) { return read_some(fds[0], into, size); },
+      {});
     ::close(fds[0]);
     int status = 0;
     REQUIRE(::waitpid(pid, &status, 0) == pid);
@@ -937,7 +955,7 @@ TEST_CASE("data_tree snapshot: a forked child saves, the parent loads",
     REQUIRE(pid >= 0);
     if (pid == 0) {
       auto ok = h.tree.save(
-          [&](std::string_view chunk) { return write_all(fd, chunk); });
+        [&](std::string_view chunk) { return write_all(fd, chunk); });
       ::_exit(ok && ::fsync(fd) == 0 ? 0 : 1);
     }
     int status = 0;
@@ -946,7 +964,7 @@ TEST_CASE("data_tree snapshot: a forked child saves, the parent loads",
     CHECK(WEXITSTATUS(status) == 0);
     REQUIRE(::lseek(fd, 0, SEEK_SET) == 0);
     auto loaded = data_tree::load(
-        [&](char* into, size_t size) { return read_some(fd, into, size); }, {});
+      [&](char* into, size_t size) { return read_some(fd, into, size); }, {});
     ::close(fd);
     REQUIRE(loaded.ok());
     CHECK(loaded->digest() == h.tree.digest());

@@ -134,9 +134,9 @@ struct snapshot {
   }
 
   bool operator==(const snapshot& other) const {
-    return digest == other.digest && nodes == other.nodes &&
-           ephemerals == other.ephemerals && bytes == other.bytes &&
-           stats == other.stats && data == other.data;
+    return digest == other.digest && nodes == other.nodes
+           && ephemerals == other.ephemerals && bytes == other.bytes
+           && stats == other.stats && data == other.data;
   }
 };
 
@@ -260,11 +260,11 @@ TEST_CASE("data_tree: create reports each error", "[data_tree]") {
                     bad_arguments);
     // Session ids that would read back as a container or TTL marker.
     require_failure(
-        h.create("/s", "", create_mode::ephemeral, container_ephemeral_owner),
-        bad_arguments);
+      h.create("/s", "", create_mode::ephemeral, container_ephemeral_owner),
+      bad_arguments);
     require_failure(
-        h.create("/s", "", create_mode::ephemeral, ttl_ephemeral_owner(5)),
-        bad_arguments);
+      h.create("/s", "", create_mode::ephemeral, ttl_ephemeral_owner(5)),
+      bad_arguments);
   }
   SECTION("bad_arguments: TTL out of range") {
     for (auto mode : {create_mode::persistent_with_ttl,
@@ -308,12 +308,12 @@ TEST_CASE("data_tree: every create mode yields ZooKeeper's ephemeral_owner",
   CHECK(owner("/e", create_mode::ephemeral) == 42);
   CHECK(owner("/es-", create_mode::ephemeral_sequential) == 42);
   CHECK(owner("/c", create_mode::container) == INT64_MIN);
-  CHECK(owner("/t", create_mode::persistent_with_ttl, 500) ==
-        static_cast<int64_t>(0xFF000000000001F4ULL));
-  CHECK(owner("/ts-", create_mode::persistent_sequential_with_ttl, 7) ==
-        static_cast<int64_t>(0xFF00000000000007ULL));
-  CHECK(owner("/tmax", create_mode::persistent_with_ttl, max_ttl_ms) ==
-        static_cast<int64_t>(0xFF0000FFFFFFFFFFULL));
+  CHECK(owner("/t", create_mode::persistent_with_ttl, 500)
+        == static_cast<int64_t>(0xFF000000000001F4ULL));
+  CHECK(owner("/ts-", create_mode::persistent_sequential_with_ttl, 7)
+        == static_cast<int64_t>(0xFF00000000000007ULL));
+  CHECK(owner("/tmax", create_mode::persistent_with_ttl, max_ttl_ms)
+        == static_cast<int64_t>(0xFF0000FFFFFFFFFFULL));
   CHECK(h.tree.ephemeral_count() == 2);
   // Containers and TTL nodes may have children; they aren't ephemeral.
   CHECK(h.create("/c/x").error == ok);
@@ -355,8 +355,8 @@ TEST_CASE("data_tree: sequential names count the parent's child creates, "
 
   // A bare "/q/" base, ephemeral and TTL variants share the same counter.
   CHECK(seq("/q/") == "/q/0000000006");
-  CHECK(seq("/q/e-", create_mode::ephemeral_sequential, 9) ==
-        "/q/e-0000000007");
+  CHECK(seq("/q/e-", create_mode::ephemeral_sequential, 9)
+        == "/q/e-0000000007");
   CHECK(h.stat_of("/q/e-0000000007").ephemeral_owner == 9);
   CHECK(h.tree.get_ephemerals(session_id{9}) == strings{"/q/e-0000000007"});
   auto r = h.create("/q/t-", "", create_mode::persistent_sequential_with_ttl, 0,
@@ -480,8 +480,8 @@ TEST_CASE("data_tree: set_data reports each error", "[data_tree]") {
   require_failure(h.set("/a", "y", -2), error_code::bad_version);
   require_failure(h.set("/a/", "y"), bad_arguments);
   require_failure(
-      h.set("/a", std::string(h.tree.limits().max_data_bytes + 1, 'x')),
-      bad_arguments);
+    h.set("/a", std::string(h.tree.limits().max_data_bytes + 1, 'x')),
+    bad_arguments);
   CHECK(snapshot{h.tree, {"/a"}} == before);
 }
 
@@ -514,12 +514,12 @@ TEST_CASE("data_tree: multi applies its ops in order under one zxid",
           "[data_tree]") {
   harness h;
   auto r = h.multi({
-      op_create("/m", "a"),
-      op_create("/m/c", "d"),
-      op_set("/m", "b", 0),
-      op_check("/m", 1),
-      op_delete("/m/c", 0),
-      op_create("/m/s-", "", create_mode::persistent_sequential),
+    op_create("/m", "a"),
+    op_create("/m/c", "d"),
+    op_set("/m", "b", 0),
+    op_check("/m", 1),
+    op_delete("/m/c", 0),
+    op_create("/m/s-", "", create_mode::persistent_sequential),
   });
   REQUIRE(r.error == ok);
   REQUIRE(r.results.size() == 6);
@@ -532,11 +532,11 @@ TEST_CASE("data_tree: multi applies its ops in order under one zxid",
   CHECK(r.results[2].stat.data_length == 1);
   // /m/c's create counted, its delete didn't.
   CHECK(r.results[5].path == "/m/s-0000000001");
-  CHECK(r.events ==
-        std::vector<tree_event>{created("/m"), children("/"), created("/m/c"),
-                                children("/m"), changed("/m"), deleted("/m/c"),
-                                children("/m"), created("/m/s-0000000001"),
-                                children("/m")});
+  CHECK(r.events
+        == std::vector<tree_event>{
+          created("/m"), children("/"), created("/m/c"), children("/m"),
+          changed("/m"), deleted("/m/c"), children("/m"),
+          created("/m/s-0000000001"), children("/m")});
   auto s = h.stat_of("/m");
   CHECK(s.czxid == h.z);
   CHECK(s.mzxid == h.z);
@@ -567,32 +567,32 @@ TEST_CASE("data_tree: a failing op leaves no trace of its multi",
     error_code error;
   };
   auto [bad_op, expected] = GENERATE(
-      failing{op_create("/nope/x"), error_code::no_node},
-      failing{op_create("/base"), error_code::node_exists},
-      failing{op_check("/base", 7), error_code::bad_version},
-      failing{op_set("/gone", "z"), error_code::no_node},
-      // Earlier ops of the same multi are visible to later ones:
-      failing{op_delete("/base"), error_code::not_empty},  // new child
-      failing{op_check("/base/old"), error_code::no_node}, // deleted
-      failing{op_create("/seq/n-0000000000"), error_code::node_exists},
-      failing{op_create("/base/new/x"), // ephemeral
-              error_code::no_children_for_ephemerals},
-      failing{op_set("/base", "z", 0), error_code::bad_version},
-      failing{op_create("/a//b"), error_code::bad_arguments},
-      failing{op_delete("/zookeeper/quota"), error_code::bad_arguments});
+    failing{op_create("/nope/x"), error_code::no_node},
+    failing{op_create("/base"), error_code::node_exists},
+    failing{op_check("/base", 7), error_code::bad_version},
+    failing{op_set("/gone", "z"), error_code::no_node},
+    // Earlier ops of the same multi are visible to later ones:
+    failing{op_delete("/base"), error_code::not_empty},  // new child
+    failing{op_check("/base/old"), error_code::no_node}, // deleted
+    failing{op_create("/seq/n-0000000000"), error_code::node_exists},
+    failing{op_create("/base/new/x"), // ephemeral
+            error_code::no_children_for_ephemerals},
+    failing{op_set("/base", "z", 0), error_code::bad_version},
+    failing{op_create("/a//b"), error_code::bad_arguments},
+    failing{op_delete("/zookeeper/quota"), error_code::bad_arguments});
   CAPTURE(expected);
   auto r = h.multi(
-      {
-          op_create("/seq/n-", "", create_mode::persistent_sequential),
-          op_set("/base", "new"),
-          op_delete("/base/old"),
-          op_create("/base/new", "fresh", create_mode::ephemeral),
-          op_delete("/full/child"),
-          bad_op,
-          op_set("/base", "later"),
-          op_create("/later"),
-      },
-      5);
+    {
+      op_create("/seq/n-", "", create_mode::persistent_sequential),
+      op_set("/base", "new"),
+      op_delete("/base/old"),
+      op_create("/base/new", "fresh", create_mode::ephemeral),
+      op_delete("/full/child"),
+      bad_op,
+      op_set("/base", "later"),
+      op_create("/later"),
+    },
+    5);
   CHECK(r.error == expected);
   REQUIRE(r.results.size() == 8);
   for (size_t i = 0; i < 5; ++i) {
@@ -614,8 +614,8 @@ TEST_CASE("data_tree: a failing op leaves no trace of its multi",
   CHECK(next.results[0].path == "/seq/n-0000000000");
   // And the restored nodes behave: the ephemeral still goes with its session.
   auto closed = h.close(5);
-  CHECK(closed.events ==
-        std::vector<tree_event>{deleted("/base/old"), children("/base")});
+  CHECK(closed.events
+        == std::vector<tree_event>{deleted("/base/old"), children("/base")});
 }
 
 TEST_CASE("data_tree: a multi that fails on its first or last op",
@@ -679,15 +679,15 @@ TEST_CASE("data_tree: close_session removes only that session's ephemerals",
   h.create("/c", "", create_mode::ephemeral, 2);
   h.create("/pq", "", create_mode::ephemeral, 1);
   CHECK(h.tree.ephemeral_count() == 5);
-  CHECK(h.tree.get_ephemerals(session_id{1}) ==
-        strings{"/a", "/p/a-0000000001", "/p/b", "/pq"});
-  CHECK(h.tree.get_ephemerals(session_id{1}, "") ==
-        h.tree.get_ephemerals(session_id{1}));
+  CHECK(h.tree.get_ephemerals(session_id{1})
+        == strings{"/a", "/p/a-0000000001", "/p/b", "/pq"});
+  CHECK(h.tree.get_ephemerals(session_id{1}, "")
+        == h.tree.get_ephemerals(session_id{1}));
   // ZooKeeper's prefix match is a plain string prefix.
-  CHECK(h.tree.get_ephemerals(session_id{1}, "/p") ==
-        strings{"/p/a-0000000001", "/p/b", "/pq"});
-  CHECK(h.tree.get_ephemerals(session_id{1}, "/p/") ==
-        strings{"/p/a-0000000001", "/p/b"});
+  CHECK(h.tree.get_ephemerals(session_id{1}, "/p")
+        == strings{"/p/a-0000000001", "/p/b", "/pq"});
+  CHECK(h.tree.get_ephemerals(session_id{1}, "/p/")
+        == strings{"/p/a-0000000001", "/p/b"});
   CHECK(h.tree.get_ephemerals(session_id{2}) == strings{"/c"});
   CHECK(h.tree.get_ephemerals(session_id{3}).empty());
 
@@ -695,11 +695,11 @@ TEST_CASE("data_tree: close_session removes only that session's ephemerals",
   auto r = h.close(1);
   CHECK(r.error == ok);
   CHECK(r.results.size() == 1);
-  CHECK(r.events == std::vector<tree_event>{deleted("/a"), children("/"),
-                                            deleted("/p/a-0000000001"),
-                                            children("/p"), deleted("/p/b"),
-                                            children("/p"), deleted("/pq"),
-                                            children("/")});
+  CHECK(r.events
+        == std::vector<tree_event>{deleted("/a"), children("/"),
+                                   deleted("/p/a-0000000001"), children("/p"),
+                                   deleted("/p/b"), children("/p"),
+                                   deleted("/pq"), children("/")});
   CHECK(h.tree.get_ephemerals(session_id{1}).empty());
   CHECK(h.tree.ephemeral_count() == 1);
   CHECK(h.tree.exists("/c").ok());
@@ -758,13 +758,13 @@ TEST_CASE("data_tree: cleanup_candidates lists expired empty TTL nodes",
   CHECK(h.tree.cleanup_candidates(INT64_MAX).empty());
   h.remove("/t/x");
   // Sequential TTL nodes too; huge TTLs don't overflow.
-  auto r =
-      h.create("/s-", "", create_mode::persistent_sequential_with_ttl, 0, 50);
+  auto r
+    = h.create("/s-", "", create_mode::persistent_sequential_with_ttl, 0, 50);
   h.create("/forever", "", create_mode::persistent_with_ttl, 0, max_ttl_ms);
-  CHECK(h.tree.cleanup_candidates(h.now + 101) ==
-        strings{r.results[0].path, "/t"});
-  CHECK(h.tree.cleanup_candidates(INT64_MAX) ==
-        strings{"/forever", r.results[0].path, "/t"});
+  CHECK(h.tree.cleanup_candidates(h.now + 101)
+        == strings{r.results[0].path, "/t"});
+  CHECK(h.tree.cleanup_candidates(INT64_MAX)
+        == strings{"/forever", r.results[0].path, "/t"});
 }
 
 // -- reserved nodes
@@ -778,7 +778,7 @@ TEST_CASE("data_tree: the built-in /zookeeper nodes are protected as in "
   // ordinary node.
   harness h;
   auto before = snapshot{
-      h.tree, {"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"}};
+    h.tree, {"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"}};
   require_failure(h.create("/zookeeper"), error_code::node_exists);
   require_failure(h.set("/zookeeper/config", "x"), error_code::no_auth);
   require_failure(h.remove("/zookeeper/config"), bad_arguments);
@@ -788,8 +788,8 @@ TEST_CASE("data_tree: the built-in /zookeeper nodes are protected as in "
   auto r = h.multi({op_create("/ok"), op_delete("/zookeeper/config")});
   CHECK(r.error == bad_arguments);
   CHECK(snapshot{h.tree,
-                 {"/", "/zookeeper", "/zookeeper/quota",
-                  "/zookeeper/config"}} == before);
+                 {"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"}}
+        == before);
   CHECK(h.tree.get_data("/zookeeper/config").ok());
   CHECK(h.check("/zookeeper/quota").error == ok);
   CHECK(h.create("/zookeeper/x").error == ok);
@@ -904,7 +904,8 @@ TEST_CASE("data_tree: many siblings survive child-index growth and deletes",
   constexpr int count = 3000;
   for (int i = 0; i < count; ++i) {
     REQUIRE(h.create("/n/" + std::to_string(i)).error == ok);
-    if (i % 7 == 0) REQUIRE(h.create("/m/" + std::to_string(i)).error == ok);
+    if (i % 7 == 0)
+      REQUIRE(h.create("/m/" + std::to_string(i)).error == ok);
   }
   for (int i = 0; i < count; i += 3)
     REQUIRE(h.remove("/n/" + std::to_string(i)).error == ok);
@@ -982,15 +983,17 @@ struct scenario {
   data_tree build() const {
     data_tree t;
     auto at = [&](int64_t z, int64_t time, command_body body, int64_t s = 0) {
-      REQUIRE(t.apply(command{session_id{s}, std::move(body)}, zxid{z}, time)
-                  .error == ok);
+      REQUIRE(
+        t.apply(command{session_id{s}, std::move(body)}, zxid{z}, time).error
+        == ok);
     };
-    auto create = [](std::string p,
-                     create_mode mode = create_mode::persistent) {
-      return create_op{std::move(p), {}, mode, 0};
-    };
+    auto create
+      = [](std::string p, create_mode mode = create_mode::persistent) {
+          return create_op{std::move(p), {}, mode, 0};
+        };
     at(create_zxid, create_time, create("/a"));
-    if (extra_set) at(8, 150, set_data_op{"/a", data, any_version});
+    if (extra_set)
+      at(8, 150, set_data_op{"/a", data, any_version});
     at(set_zxid, set_time, set_data_op{"/a", data, any_version});
     if (extra_child) {
       at(11, 300, create("/a/d"));
@@ -1008,12 +1011,12 @@ struct scenario {
 
 /// Number of stat fields in which `a` and `b` differ.
 int differing_fields(const conclave::stat& a, const conclave::stat& b) {
-  return (a.czxid != b.czxid) + (a.mzxid != b.mzxid) +
-         (a.ctime_ms != b.ctime_ms) + (a.mtime_ms != b.mtime_ms) +
-         (a.version != b.version) + (a.cversion != b.cversion) +
-         (a.aversion != b.aversion) + (a.ephemeral_owner != b.ephemeral_owner) +
-         (a.data_length != b.data_length) + (a.num_children != b.num_children) +
-         (a.pzxid != b.pzxid);
+  return (a.czxid != b.czxid) + (a.mzxid != b.mzxid)
+         + (a.ctime_ms != b.ctime_ms) + (a.mtime_ms != b.mtime_ms)
+         + (a.version != b.version) + (a.cversion != b.cversion)
+         + (a.aversion != b.aversion) + (a.ephemeral_owner != b.ephemeral_owner)
+         + (a.data_length != b.data_length) + (a.num_children != b.num_children)
+         + (a.pzxid != b.pzxid);
 }
 
 } // namespace
@@ -1062,10 +1065,11 @@ TEST_CASE("data_tree: a moved tree keeps its content", "[data_tree]") {
   data_tree moved{std::move(h.tree)};
   CHECK(moved.digest() == digest);
   CHECK(moved.get_ephemerals(session_id{3}) == strings{"/e"});
-  CHECK(moved
-            .apply(command{session_id{3}, close_session_op{}}, zxid{h.z + 1},
-                   h.now)
-            .events.size() == 2);
+  CHECK(
+    moved
+      .apply(command{session_id{3}, close_session_op{}}, zxid{h.z + 1}, h.now)
+      .events.size()
+    == 2);
 }
 
 // -- invariants
@@ -1080,7 +1084,8 @@ bool aborts(F f) {
   auto pid = fork();
   if (pid == 0) {
     std::signal(SIGABRT, SIG_DFL); // bypass Catch's fatal-signal reporter
-    if (std::freopen("/dev/null", "w", stderr) == nullptr) _exit(2);
+    if (std::freopen("/dev/null", "w", stderr) == nullptr)
+      _exit(2);
     f();
     _exit(0);
   }

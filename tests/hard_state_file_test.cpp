@@ -170,8 +170,8 @@ TEST_CASE("hard_state_file: a truncated or extended file is corruption",
   auto o = hard_state_file::open(d.path);
   REQUIRE_FALSE(o);
   CHECK(o.error().offset == hard_state_header_bytes);
-  CHECK(o.error().to_string().find("raft-state: at byte 20") !=
-        std::string::npos);
+  CHECK(o.error().to_string().find("raft-state: at byte 20")
+        != std::string::npos);
 }
 
 TEST_CASE("hard_state_file: random garbage never crashes the reader",

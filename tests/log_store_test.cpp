@@ -118,9 +118,8 @@ void write_log(const std::string& dir, const log_options& opts,
   REQUIRE(o);
   for (size_t i = 0; i < entries.size(); i += batch) {
     std::vector<raft::entry> b(
-        entries.begin() + static_cast<long>(i),
-        entries.begin() +
-            static_cast<long>(std::min(entries.size(), i + batch)));
+      entries.begin() + static_cast<long>(i),
+      entries.begin() + static_cast<long>(std::min(entries.size(), i + batch)));
     auto r = o->log.append(b);
     REQUIRE(r);
     auto d = o->log.sync();
@@ -159,8 +158,8 @@ TEST_CASE("log_store: a fresh directory opens empty", "[storage]") {
 
 TEST_CASE("log_store: segment file names", "[storage]") {
   CHECK(segment_file_name(log_index{1}) == "00000000000000000001.log");
-  CHECK(segment_file_name(log_index{18446744073709551615ull}) ==
-        "18446744073709551615.log");
+  CHECK(segment_file_name(log_index{18446744073709551615ull})
+        == "18446744073709551615.log");
   log_index i;
   CHECK(parse_segment_file_name("00000000000000001234.log", i));
   CHECK(i == log_index{1234});
@@ -178,7 +177,8 @@ TEST_CASE("log_store: append, sync and reopen across segment rolls",
   std::vector<raft::entry> all;
   uint64_t term = 1;
   for (uint64_t i = 1; i <= 200; ++i) {
-    if (rng() % 20 == 0) ++term;
+    if (rng() % 20 == 0)
+      ++term;
     std::string data(rng() % 60, '\0');
     for (auto& c : data)
       c = static_cast<char>(rng());
@@ -281,7 +281,7 @@ TEST_CASE("log_store: conflicting suffix is truncated, then reopen",
     // The second segment's first index.
     log_index second;
     REQUIRE(parse_segment_file_name(
-        fs::path{o->log.segment_paths()[1]}.filename().string(), second));
+      fs::path{o->log.segment_paths()[1]}.filename().string(), second));
     auto repl = make_entries(second.value(), second.value() + 2, 2);
     REQUIRE(o->log.append(repl));
     expect.resize(second.value() - 1);
@@ -607,8 +607,8 @@ TEST_CASE("log_store: torn header of the newest segment", "[storage]") {
   auto newest = paths.back();
   auto prev_count = 0u;
   for (size_t i = 0; i + 1 < paths.size(); ++i)
-    prev_count +=
-        static_cast<unsigned>(record_offsets(read_file(paths[i])).size());
+    prev_count
+      += static_cast<unsigned>(record_offsets(read_file(paths[i])).size());
   o = storage_result<log_store::opened>{storage_error{}}; // close it
   auto pristine = read_file(newest);
   auto variant = GENERATE(0, 1, 2, 3);
@@ -861,7 +861,8 @@ TEST_CASE("log_store: crash between write and fsync leaves a valid prefix",
     std::vector<raft::entry> all;
     uint64_t term = 1;
     for (uint64_t i = 1; i <= 80; ++i) {
-      if (rng() % 10 == 0) ++term;
+      if (rng() % 10 == 0)
+        ++term;
       all.push_back(make_entry(i, term, std::string(rng() % 40 + 1, 'p')));
     }
     auto synced_count = 1 + rng() % 60;
@@ -887,23 +888,24 @@ TEST_CASE("log_store: crash between write and fsync leaves a valid prefix",
     auto len = min_len + rng() % (bytes.size() - min_len + 1);
     bytes.resize(len);
     switch (rng() % 4) {
-    case 0:
-      break;
-    case 1:
-      bytes += std::string(rng() % 5000, '\0');
-      break;
-    case 2:
-      for (auto n = rng() % 3000; n > 0; --n)
-        bytes.push_back(static_cast<char>(rng()));
-      break;
-    case 3:
-      if (!synced_size.count(newest)) {
-        fs::remove(newest);
-        bytes.clear();
-      }
-      break;
+      case 0:
+        break;
+      case 1:
+        bytes += std::string(rng() % 5000, '\0');
+        break;
+      case 2:
+        for (auto n = rng() % 3000; n > 0; --n)
+          bytes.push_back(static_cast<char>(rng()));
+        break;
+      case 3:
+        if (!synced_size.count(newest)) {
+          fs::remove(newest);
+          bytes.clear();
+        }
+        break;
     }
-    if (fs::exists(newest)) write_file(newest, bytes);
+    if (fs::exists(newest))
+      write_file(newest, bytes);
     auto o = log_store::open(d.path, opts);
     REQUIRE(o);
     CHECK(o->entries.size() >= synced_count);
@@ -934,35 +936,36 @@ TEST_CASE("log_store: random garbage never crashes the reader", "[storage]") {
     CAPTURE(round);
     std::string bytes;
     switch (round % 4) {
-    case 0: // pure garbage
-      bytes.resize(rng() % 2000);
-      for (auto& c : bytes)
-        c = static_cast<char>(rng());
-      break;
-    case 1: // a valid header, then garbage
-      bytes = valid.substr(0, segment_header_bytes);
-      for (auto n = rng() % 2000; n > 0; --n)
-        bytes.push_back(static_cast<char>(rng()));
-      break;
-    default: { // a valid segment with random damage
-      bytes = valid;
-      for (auto n = 1 + rng() % 6; n > 0; --n) {
-        auto pos = rng() % bytes.size();
-        switch (rng() % 3) {
-        case 0:
-          bytes[pos] = static_cast<char>(rng());
-          break;
-        case 1:
-          bytes.resize(pos);
-          break;
-        case 2:
-          bytes.insert(pos,
-                       std::string(1 + rng() % 9, static_cast<char>(rng())));
-          break;
+      case 0: // pure garbage
+        bytes.resize(rng() % 2000);
+        for (auto& c : bytes)
+          c = static_cast<char>(rng());
+        break;
+      case 1: // a valid header, then garbage
+        bytes = valid.substr(0, segment_header_bytes);
+        for (auto n = rng() % 2000; n > 0; --n)
+          bytes.push_back(static_cast<char>(rng()));
+        break;
+      default: { // a valid segment with random damage
+        bytes = valid;
+        for (auto n = 1 + rng() % 6; n > 0; --n) {
+          auto pos = rng() % bytes.size();
+          switch (rng() % 3) {
+            case 0:
+              bytes[pos] = static_cast<char>(rng());
+              break;
+            case 1:
+              bytes.resize(pos);
+              break;
+            case 2:
+              bytes.insert(
+                pos, std::string(1 + rng() % 9, static_cast<char>(rng())));
+              break;
+          }
+          if (bytes.empty())
+            break;
         }
-        if (bytes.empty()) break;
       }
-    }
     }
     // Fresh directory state each round.
     for (const auto& ent : fs::directory_iterator{d.path + "/log"})
@@ -1035,7 +1038,7 @@ TEST_CASE("open_storage: snapshot, hard state and log together", "[storage]") {
     REQUIRE(s->log.append(es));
     REQUIRE(s->log.sync());
     raft::snapshot_meta meta{
-        log_index{10}, term_t{3}, {node_id{1}, node_id{2}}};
+      log_index{10}, term_t{3}, {node_id{1}, node_id{2}}};
     auto w = s->snapshots.begin(meta);
     REQUIRE(w);
     REQUIRE(w->write("state machine bytes"));
@@ -1045,16 +1048,16 @@ TEST_CASE("open_storage: snapshot, hard state and log together", "[storage]") {
   auto s = open_storage(d.path, opts);
   REQUIRE(s);
   CHECK(s->repairs.empty());
-  CHECK(s->state.state ==
-        raft::hard_state{term_t{3}, node_id{2}, log_index{12}});
+  CHECK(s->state.state
+        == raft::hard_state{term_t{3}, node_id{2}, log_index{12}});
   CHECK(s->state.snapshot.index == log_index{10});
   CHECK(s->state.snapshot.term == term_t{3});
-  CHECK(s->state.snapshot.voters ==
-        std::vector<node_id>{node_id{1}, node_id{2}});
+  CHECK(s->state.snapshot.voters
+        == std::vector<node_id>{node_id{1}, node_id{2}});
   CHECK(s->state.entries == make_entries(11, 15, 3));
   REQUIRE(s->snapshot);
-  CHECK(s->snapshot->path.find("snapshot-00000000000000000010-") !=
-        std::string::npos);
+  CHECK(s->snapshot->path.find("snapshot-00000000000000000010-")
+        != std::string::npos);
   auto payload = s->snapshots.read_payload(s->snapshot->path, 0, 1000);
   REQUIRE(payload);
   CHECK(*payload == "state machine bytes");
@@ -1106,8 +1109,8 @@ TEST_CASE("open_storage: any damage refuses to start", "[storage]") {
     CHECK(s.error().file == d.path + "/raft-state");
   }
   SECTION("damaged snapshot") {
-    auto path =
-        d.path + "/snapshots/" + snapshot_file_name(log_index{3}, term_t{1});
+    auto path
+      = d.path + "/snapshots/" + snapshot_file_name(log_index{3}, term_t{1});
     auto bytes = read_file(path);
     bytes[bytes.size() - 17] ^= 1;
     write_file(path, bytes);

@@ -54,7 +54,8 @@ void check_error(const config_error& err, const std::string& file,
   CHECK(err.file == file);
   CHECK(err.key == key);
   CHECK_THAT(str, Contains(file + ":"));
-  if (!key.empty()) CHECK_THAT(str, Contains(": " + key + ": "));
+  if (!key.empty())
+    CHECK_THAT(str, Contains(": " + key + ": "));
   for (auto& part : parts)
     CHECK_THAT(str, Contains(part));
 }
@@ -85,9 +86,9 @@ struct temp_dir {
   std::filesystem::path path;
   temp_dir() {
     static int counter = 0;
-    path = std::filesystem::temp_directory_path() /
-           ("conclave-node-config-test-" + std::to_string(::getpid()) + "-" +
-            std::to_string(++counter));
+    path = std::filesystem::temp_directory_path()
+           / ("conclave-node-config-test-" + std::to_string(::getpid()) + "-"
+              + std::to_string(++counter));
     std::filesystem::remove_all(path);
     std::filesystem::create_directories(path);
   }
@@ -148,7 +149,8 @@ TEST_CASE("node_config: shipped config files parse", "[config]") {
   SECTION("single.conf") {
     auto file = std::string{CONCLAVE_SOURCE_DIR} + "/configs/single.conf";
     auto result = load({"--config-file=" + file});
-    if (auto err = std::get_if<config_error>(&result)) FAIL(err->to_string());
+    if (auto err = std::get_if<config_error>(&result))
+      FAIL(err->to_string());
     auto& cfg = std::get<node_config>(result);
     CHECK(cfg.source_file == file);
     CHECK(cfg.id == node_id{1});
@@ -169,7 +171,8 @@ TEST_CASE("node_config: shipped config files parse", "[config]") {
     DYNAMIC_SECTION("local/node" << n << ".conf") {
       auto rel = "configs/local/node" + std::to_string(n) + ".conf";
       auto result = parse_node_config(read_repo_file(rel), rel, {});
-      if (auto err = std::get_if<config_error>(&result)) FAIL(err->to_string());
+      if (auto err = std::get_if<config_error>(&result))
+        FAIL(err->to_string());
       auto& cfg = std::get<node_config>(result);
       auto k = static_cast<uint16_t>(n);
       CHECK(cfg.id == node_id{static_cast<uint64_t>(n)});
@@ -188,11 +191,11 @@ TEST_CASE("node_config: overrides beat file values", "[config]") {
   auto text = in_group("id = 2\nclient-port = 5000\ndata-dir = \"from/file\"\n"
                        "peers = [\"1@a:1\", \"2@b:2\"]\nlog-level = \"info\"");
   auto cfg = expect_ok(
-      text, {"--conclave.client-port=6000", "conclave.data-dir=unquoted/dir",
-             "--conclave.log-level=\"debug\"", "--conclave.peers=[\"2@c:3\"]",
-             "--caf.scheduler.policy=sharing", "--caf.scheduler.max-threads=3",
-             "--caf.middleman.workers=2", "--conclave.zk-port=1",
-             "--conclave.zk-port=2"});
+    text, {"--conclave.client-port=6000", "conclave.data-dir=unquoted/dir",
+           "--conclave.log-level=\"debug\"", "--conclave.peers=[\"2@c:3\"]",
+           "--caf.scheduler.policy=sharing", "--caf.scheduler.max-threads=3",
+           "--caf.middleman.workers=2", "--conclave.zk-port=1",
+           "--conclave.zk-port=2"});
   CHECK(cfg.id == node_id{2}); // from the file
   CHECK(cfg.client_port == 6000);
   CHECK(cfg.data_dir == "unquoted/dir");
@@ -208,9 +211,10 @@ TEST_CASE("node_config: overrides beat file values", "[config]") {
   temp_dir tmp;
   auto file = tmp.write("node.conf", text);
   auto result = load(
-      std::vector<std::string>{"--conclave.client-port=7000", "--config-file",
-                               file, "--conclave.bind-address=10.0.0.1"});
-  if (auto err = std::get_if<config_error>(&result)) FAIL(err->to_string());
+    std::vector<std::string>{"--conclave.client-port=7000", "--config-file",
+                             file, "--conclave.bind-address=10.0.0.1"});
+  if (auto err = std::get_if<config_error>(&result))
+    FAIL(err->to_string());
   auto& loaded = std::get<node_config>(result);
   CHECK(loaded.client_port == 7000);
   CHECK(loaded.bind_address == "10.0.0.1");
@@ -340,43 +344,43 @@ TEST_CASE("node_config: wrong types", "[config]") {
     std::vector<std::string> parts;
   };
   auto samples = std::vector<sample>{
-      {"client-port = \"abc\"",
-       "conclave.client-port",
-       {"expected an integer in 0..65535, got \"abc\""}},
-      {"client-port = 4181.5",
-       "conclave.client-port",
-       {"expected an integer in 0..65535, got 4181.5"}},
-      {"zk-port = true",
-       "conclave.zk-port",
-       {"expected an integer", "got true"}},
-      {"peer-port = [4281]",
-       "conclave.peer-port",
-       {"expected an integer", "got [4281]"}},
-      {"id = \"1\"", "conclave.id", {"expected an integer in 1..254", "got \"1\""}},
-      {"max-data-bytes = 10s",
-       "conclave.max-data-bytes",
-       {"expected an integer", "got 10s"}},
-      {"data-dir = [\"a\", \"b\"]",
-       "conclave.data-dir",
-       {"expected a non-empty string", "got [\"a\", \"b\"]"}},
-      {"data-dir = 5",
-       "conclave.data-dir",
-       {"expected a non-empty string", "got 5"}},
-      {"bind-address = 'localhost'",
-       "conclave.bind-address",
-       {"expected a non-empty string", "got 'localhost'"}},
-      {"log-level = 3",
-       "conclave.log-level",
-       {"expected one of \"trace\", \"debug\", \"info\", \"warning\", "
-        "\"error\"",
-        "got 3"}},
-      {"peers = \"1@127.0.0.1:4281\"",
-       "conclave.peers",
-       {"expected a list of \"id@host:port\" strings",
-        "got \"1@127.0.0.1:4281\""}},
-      {"client-port { value = 1 }",
-       "conclave.client-port",
-       {"expected an integer", "got a group { value = 1 }"}},
+    {"client-port = \"abc\"",
+     "conclave.client-port",
+     {"expected an integer in 0..65535, got \"abc\""}},
+    {"client-port = 4181.5",
+     "conclave.client-port",
+     {"expected an integer in 0..65535, got 4181.5"}},
+    {"zk-port = true", "conclave.zk-port", {"expected an integer", "got true"}},
+    {"peer-port = [4281]",
+     "conclave.peer-port",
+     {"expected an integer", "got [4281]"}},
+    {"id = \"1\"",
+     "conclave.id",
+     {"expected an integer in 1..254", "got \"1\""}},
+    {"max-data-bytes = 10s",
+     "conclave.max-data-bytes",
+     {"expected an integer", "got 10s"}},
+    {"data-dir = [\"a\", \"b\"]",
+     "conclave.data-dir",
+     {"expected a non-empty string", "got [\"a\", \"b\"]"}},
+    {"data-dir = 5",
+     "conclave.data-dir",
+     {"expected a non-empty string", "got 5"}},
+    {"bind-address = 'localhost'",
+     "conclave.bind-address",
+     {"expected a non-empty string", "got 'localhost'"}},
+    {"log-level = 3",
+     "conclave.log-level",
+     {"expected one of \"trace\", \"debug\", \"info\", \"warning\", "
+      "\"error\"",
+      "got 3"}},
+    {"peers = \"1@127.0.0.1:4281\"",
+     "conclave.peers",
+     {"expected a list of \"id@host:port\" strings",
+      "got \"1@127.0.0.1:4281\""}},
+    {"client-port { value = 1 }",
+     "conclave.client-port",
+     {"expected an integer", "got a group { value = 1 }"}},
   };
   for (auto& x : samples) {
     DYNAMIC_SECTION(x.body) {
@@ -412,41 +416,41 @@ TEST_CASE("node_config: out-of-range values", "[config]") {
     std::string part;
   };
   auto samples = std::vector<sample>{
-      {in_group("client-port = 65536"), "conclave.client-port",
-       "expected an integer in 0..65535, got 65536"},
-      {in_group("zk-port = -1"), "conclave.zk-port", "got -1"},
-      {in_group("id = 0"), "conclave.id", "expected an integer in 1..254, got 0"},
-      {in_group("id = 255"), "conclave.id",
-       "expected an integer in 1..254, got 255"},
-      {in_group("log-file-count = 0"), "conclave.log-file-count",
-       "expected an integer in 1..100, got 0"},
-      {in_group("log-file-max-bytes = 1000"), "conclave.log-file-max-bytes",
-       "expected an integer in 65536..1073741824, got 1000"},
-      {in_group("max-data-bytes = 67108865"), "conclave.max-data-bytes",
-       "in 1..67108864, got 67108865"},
-      {in_group("max-path-bytes = 0"), "conclave.max-path-bytes", "got 0"},
-      {in_group("max-multi-ops = 100001"), "conclave.max-multi-ops",
-       "got 100001"},
-      {in_group("max-pending-requests = 0"), "conclave.max-pending-requests",
-       "in 1..1000000"},
-      {in_group("max-connections = 1000001"), "conclave.max-connections",
-       "got 1000001"},
-      {in_group("max-request-bytes = 1048576"), "conclave.max-request-bytes",
-       "expected a value greater than conclave.max-data-bytes (1048576), got "
-       "1048576"},
-      {in_group("max-data-bytes = 2097152"), "conclave.max-data-bytes",
-       "expected a value less than conclave.max-request-bytes (1114112), got "
-       "2097152"},
-      {in_group("log-level = \"verbose\""), "conclave.log-level",
-       "got \"verbose\""},
-      {in_group("bind-address = \"my host\""), "conclave.bind-address",
-       "expected a host name or IP address"},
-      {"caf { scheduler { policy = 'fifo' } }", "caf.scheduler.policy",
-       "expected one of \"stealing\", \"sharing\", got 'fifo'"},
-      {"caf { scheduler { max-threads = 0 } }", "caf.scheduler.max-threads",
-       "got 0"},
-      {"caf { middleman { workers = 65 } }", "caf.middleman.workers",
-       "expected an integer in 0..64, got 65"},
+    {in_group("client-port = 65536"), "conclave.client-port",
+     "expected an integer in 0..65535, got 65536"},
+    {in_group("zk-port = -1"), "conclave.zk-port", "got -1"},
+    {in_group("id = 0"), "conclave.id", "expected an integer in 1..254, got 0"},
+    {in_group("id = 255"), "conclave.id",
+     "expected an integer in 1..254, got 255"},
+    {in_group("log-file-count = 0"), "conclave.log-file-count",
+     "expected an integer in 1..100, got 0"},
+    {in_group("log-file-max-bytes = 1000"), "conclave.log-file-max-bytes",
+     "expected an integer in 65536..1073741824, got 1000"},
+    {in_group("max-data-bytes = 67108865"), "conclave.max-data-bytes",
+     "in 1..67108864, got 67108865"},
+    {in_group("max-path-bytes = 0"), "conclave.max-path-bytes", "got 0"},
+    {in_group("max-multi-ops = 100001"), "conclave.max-multi-ops",
+     "got 100001"},
+    {in_group("max-pending-requests = 0"), "conclave.max-pending-requests",
+     "in 1..1000000"},
+    {in_group("max-connections = 1000001"), "conclave.max-connections",
+     "got 1000001"},
+    {in_group("max-request-bytes = 1048576"), "conclave.max-request-bytes",
+     "expected a value greater than conclave.max-data-bytes (1048576), got "
+     "1048576"},
+    {in_group("max-data-bytes = 2097152"), "conclave.max-data-bytes",
+     "expected a value less than conclave.max-request-bytes (1114112), got "
+     "2097152"},
+    {in_group("log-level = \"verbose\""), "conclave.log-level",
+     "got \"verbose\""},
+    {in_group("bind-address = \"my host\""), "conclave.bind-address",
+     "expected a host name or IP address"},
+    {"caf { scheduler { policy = 'fifo' } }", "caf.scheduler.policy",
+     "expected one of \"stealing\", \"sharing\", got 'fifo'"},
+    {"caf { scheduler { max-threads = 0 } }", "caf.scheduler.max-threads",
+     "got 0"},
+    {"caf { middleman { workers = 65 } }", "caf.middleman.workers",
+     "expected an integer in 0..64, got 65"},
   };
   for (auto& x : samples) {
     DYNAMIC_SECTION(x.text) {
@@ -463,8 +467,8 @@ TEST_CASE("node_config: out-of-range values", "[config]") {
   CHECK(cfg.max_data_bytes == 64u * 1024 * 1024);
   CHECK(cfg.log_file_max_bytes == 65536u);
   // An atom works for enumerations.
-  CHECK(expect_ok(in_group("log-level = 'warning'")).log_level ==
-        log_level::warning);
+  CHECK(expect_ok(in_group("log-level = 'warning'")).log_level
+        == log_level::warning);
 }
 
 TEST_CASE("node_config: malformed peers, duplicate ids, missing own id",
@@ -474,25 +478,24 @@ TEST_CASE("node_config: malformed peers, duplicate ids, missing own id",
     std::string part;
   };
   auto samples = std::vector<sample>{
-      {"[\"127.0.0.1:4281\"]",
-       "entry 1: expected \"id@host:port\" (missing '@'"},
-      {"[\"1@127.0.0.1\"]", "missing ':' before the port"},
-      {"[\"x@h:1\"]", "the id must be an integer in 1..254), got \"x@h:1\""},
-      {"[\"0@h:1\"]", "the id must be an integer in 1..254"},
-      {"[\"255@h:1\"]", "the id must be an integer in 1..254"},
-      {"[\"-1@h:1\"]", "the id must be an integer in 1..254"},
-      {"[\"1@:4281\"]", "the host must not be empty"},
-      {"[\"1@h h:4281\"]", "the host may contain only"},
-      {"[\"1@::1:4281\"]", "IPv6 addresses in brackets"},
-      {"[\"1@h:0\"]", "the port must be an integer in 1..65535"},
-      {"[\"1@h:65536\"]", "the port must be an integer in 1..65535"},
-      {"[\"1@h:42a\"]", "the port must be an integer in 1..65535"},
-      {"[\"1@h:1\", 2]", "entry 2: expected a string \"id@host:port\", got 2"},
-      {"[\"1@h:1\", \"2@h:2\", \"2@g:3\"]",
-       "expected unique ids, got id 2 twice (entries 2 and 3)"},
-      {"[\"1@h:1\", \"2@h:1\"]", "expected distinct addresses"},
-      {"[\"2@h:2\", \"3@h:3\"]",
-       "expected an entry for this node's id 1 (conclave.id)"},
+    {"[\"127.0.0.1:4281\"]", "entry 1: expected \"id@host:port\" (missing '@'"},
+    {"[\"1@127.0.0.1\"]", "missing ':' before the port"},
+    {"[\"x@h:1\"]", "the id must be an integer in 1..254), got \"x@h:1\""},
+    {"[\"0@h:1\"]", "the id must be an integer in 1..254"},
+    {"[\"255@h:1\"]", "the id must be an integer in 1..254"},
+    {"[\"-1@h:1\"]", "the id must be an integer in 1..254"},
+    {"[\"1@:4281\"]", "the host must not be empty"},
+    {"[\"1@h h:4281\"]", "the host may contain only"},
+    {"[\"1@::1:4281\"]", "IPv6 addresses in brackets"},
+    {"[\"1@h:0\"]", "the port must be an integer in 1..65535"},
+    {"[\"1@h:65536\"]", "the port must be an integer in 1..65535"},
+    {"[\"1@h:42a\"]", "the port must be an integer in 1..65535"},
+    {"[\"1@h:1\", 2]", "entry 2: expected a string \"id@host:port\", got 2"},
+    {"[\"1@h:1\", \"2@h:2\", \"2@g:3\"]",
+     "expected unique ids, got id 2 twice (entries 2 and 3)"},
+    {"[\"1@h:1\", \"2@h:1\"]", "expected distinct addresses"},
+    {"[\"2@h:2\", \"3@h:3\"]",
+     "expected an entry for this node's id 1 (conclave.id)"},
   };
   for (auto& x : samples) {
     DYNAMIC_SECTION(x.peers) {
@@ -501,8 +504,8 @@ TEST_CASE("node_config: malformed peers, duplicate ids, missing own id",
     }
   }
   SECTION("own id missing after overriding the id") {
-    auto err =
-        expect_error(in_group("peers = [\"1@h:1\"]"), {"--conclave.id=7"});
+    auto err
+      = expect_error(in_group("peers = [\"1@h:1\"]"), {"--conclave.id=7"});
     check_error(err, test_file, "conclave.peers", {"this node's id 7"});
   }
   SECTION("well-formed peers") {
@@ -536,10 +539,8 @@ TEST_CASE("node_config: missing or unreadable config file", "[config]") {
 }
 
 TEST_CASE("node_config: unknown command-line arguments", "[config]") {
-  for (auto args :
-       std::vector<std::vector<std::string>>{{"--verbose"},
-                                             {"--conclave.id=1", "positional"},
-                                             {"-c", "x.conf"}}) {
+  for (auto args : std::vector<std::vector<std::string>>{
+         {"--verbose"}, {"--conclave.id=1", "positional"}, {"-c", "x.conf"}}) {
     auto result = load(args);
     REQUIRE(std::holds_alternative<config_error>(result));
     auto& err = std::get<config_error>(result);
@@ -578,7 +579,8 @@ TEST_CASE("node_config: check_data_dir", "[config]") {
     node_config cfg;
     cfg.data_dir = (tmp.path / "a" / "b" / "c").string();
     auto err = check_data_dir(cfg);
-    if (err) FAIL(err->to_string());
+    if (err)
+      FAIL(err->to_string());
     CHECK(std::filesystem::is_directory(cfg.data_dir));
     CHECK(std::filesystem::is_empty(cfg.data_dir)); // probe removed
     CHECK(!check_data_dir(cfg)); // existing directory is fine
@@ -629,14 +631,14 @@ TEST_CASE("node_config: help lists every key with its default", "[config]") {
 
 TEST_CASE("node_config: apply_caf_options uses CAF 0.17 key names",
           "[config]") {
-  auto cfg =
-      expect_ok("caf { scheduler { policy = 'sharing', max-threads = 3 },"
+  auto cfg
+    = expect_ok("caf { scheduler { policy = 'sharing', max-threads = 3 },"
                 " middleman { workers = 0 } }");
   caf::actor_system_config sys_cfg;
   apply_caf_options(cfg, sys_cfg);
   auto& content = sys_cfg.content;
-  CHECK(caf::get_or(content, "scheduler.policy", caf::atom("x")) ==
-        caf::atom("sharing"));
+  CHECK(caf::get_or(content, "scheduler.policy", caf::atom("x"))
+        == caf::atom("sharing"));
   CHECK(caf::get_or(content, "scheduler.max-threads", size_t{0}) == 3u);
   CHECK(caf::get_or(content, "middleman.workers", size_t{99}) == 0u);
   // Unset keys stay unset, so CAF's defaults apply.
@@ -647,8 +649,9 @@ TEST_CASE("node_config: apply_caf_options uses CAF 0.17 key names",
 
 TEST_CASE("node_config: timing keys are checked against each other",
           "[config]") {
-  auto cfg = expect_ok("conclave {\n  tick-ms = 50\n  election-timeout-ms = 500\n"
-                       "  heartbeat-interval-ms = 50\n}\n");
+  auto cfg
+    = expect_ok("conclave {\n  tick-ms = 50\n  election-timeout-ms = 500\n"
+                "  heartbeat-interval-ms = 50\n}\n");
   CHECK(cfg.tick_ms == 50);
   CHECK(cfg.election_timeout_ms == 500);
   CHECK(cfg.heartbeat_interval_ms == 50);
@@ -663,6 +666,5 @@ TEST_CASE("node_config: timing keys are checked against each other",
               test_file, "conclave.heartbeat-interval-ms", {"one tick"});
   // The key named is the one set; an override is named as the command line.
   check_error(expect_error("", {"--conclave.election-timeout-ms=100"}),
-              std::string{command_line_origin},
-              "conclave.election-timeout-ms");
+              std::string{command_line_origin}, "conclave.election-timeout-ms");
 }

@@ -37,24 +37,24 @@ TEST_CASE("path: valid paths are accepted", "[path]") {
 
 TEST_CASE("path: invalid paths are rejected", "[path]") {
   auto p = GENERATE(
-      as<std::string>{}, "", "a", "a/b", "//", "/a/", "/a//b", "/a/b/", "/.",
-      "/..", "/a/.", "/a/..", "/./a", "/../a", "/a/./b", "/a/../b", " /a",
-      "/a\0b"s, "/\0"s, "/a\x01"s, "/a\tb"s, "/a\nb"s, "/a\x1F"s, "/a\x7F"s,
-      "/\xC2\x80"s,         // U+0080
-      "/\xC2\x9F"s,         // U+009F
-      "/\xEE\x80\x80"s,     // U+E000, private use
-      "/\xEF\xA3\xBF"s,     // U+F8FF
-      "/\xEF\xBF\xB0"s,     // U+FFF0
-      "/\xEF\xBF\xBD"s,     // U+FFFD
-      "/\xEF\xBF\xBF"s,     // U+FFFF
-      "/\xF0\x9F\x98\x80"s, // U+1F600: a surrogate pair in Java
-      "/\xED\xA0\x80"s,     // encoded surrogate U+D800
-      "/\xC0\xAF"s,         // overlong '/'
-      "/\xE0\x80\xAF"s,     // overlong '/'
-      "/\xC3"s,             // truncated
-      "/\xE2\x82"s,         // truncated
-      "/\x80"s,             // lone continuation byte
-      "/\xFF"s, "/\xF8\x88\x80\x80\x80"s, "/\xF4\x90\x80\x80"s); // > U+10FFFF
+    as<std::string>{}, "", "a", "a/b", "//", "/a/", "/a//b", "/a/b/", "/.",
+    "/..", "/a/.", "/a/..", "/./a", "/../a", "/a/./b", "/a/../b", " /a",
+    "/a\0b"s, "/\0"s, "/a\x01"s, "/a\tb"s, "/a\nb"s, "/a\x1F"s, "/a\x7F"s,
+    "/\xC2\x80"s,         // U+0080
+    "/\xC2\x9F"s,         // U+009F
+    "/\xEE\x80\x80"s,     // U+E000, private use
+    "/\xEF\xA3\xBF"s,     // U+F8FF
+    "/\xEF\xBF\xB0"s,     // U+FFF0
+    "/\xEF\xBF\xBD"s,     // U+FFFD
+    "/\xEF\xBF\xBF"s,     // U+FFFF
+    "/\xF0\x9F\x98\x80"s, // U+1F600: a surrogate pair in Java
+    "/\xED\xA0\x80"s,     // encoded surrogate U+D800
+    "/\xC0\xAF"s,         // overlong '/'
+    "/\xE0\x80\xAF"s,     // overlong '/'
+    "/\xC3"s,             // truncated
+    "/\xE2\x82"s,         // truncated
+    "/\x80"s,             // lone continuation byte
+    "/\xFF"s, "/\xF8\x88\x80\x80\x80"s, "/\xF4\x90\x80\x80"s); // > U+10FFFF
   CAPTURE(p);
   CHECK(path::validate(p, max_bytes) == error_code::bad_arguments);
 }

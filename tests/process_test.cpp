@@ -49,8 +49,7 @@ struct running_node {
   }
 
   run_result ctl(std::vector<std::string> args) const {
-    std::vector<std::string> argv{bin_dir + "/conclavectl", "--server",
-                                  server};
+    std::vector<std::string> argv{bin_dir + "/conclavectl", "--server", server};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv);
   }
@@ -158,8 +157,8 @@ TEST_CASE("process: conclavectl usage and connection errors exit with 2",
   CHECK(run({ctl, "--server", "nonsense", "ls", "/"}).exit_code == 2);
   CHECK(run({ctl, "--server", "127.0.0.1:1", "get"}).exit_code == 2);
   auto port = std::to_string(free_port());
-  auto r = run({ctl, "--timeout", "3000", "--server", "127.0.0.1:" + port,
-                "ls", "/"});
+  auto r = run(
+    {ctl, "--timeout", "3000", "--server", "127.0.0.1:" + port, "ls", "/"});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Catch::Contains("127.0.0.1:" + port));
   CHECK(run({ctl, "--help"}).exit_code == 0);
@@ -183,12 +182,11 @@ TEST_CASE("process: status reports the node", "[process]") {
   // Three entries: the leader's no-op, the create, and the close of that
   // conclavectl's session (closing a session is a logged command, as in
   // ZooKeeper).
-  CHECK_THAT(r.out, Catch::Contains("\"id\":1")
-                      && Catch::Contains("\"role\":\"leader\"")
-                      && Catch::Contains("\"leader\":1")
-                      && Catch::Contains("\"commit\":3")
-                      && Catch::Contains("\"applied\":3")
-                      && Catch::Contains("\"sessions\":1"));
+  CHECK_THAT(
+    r.out,
+    Catch::Contains("\"id\":1") && Catch::Contains("\"role\":\"leader\"")
+      && Catch::Contains("\"leader\":1") && Catch::Contains("\"commit\":3")
+      && Catch::Contains("\"applied\":3") && Catch::Contains("\"sessions\":1"));
   r = node.ctl({"status"});
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("role=leader"));
@@ -231,12 +229,12 @@ TEST_CASE("process: bad configs stop start-up with exit code 2",
     auto file = write_file(dir, "a.conf", "conclave {\n  colour = 3\n}\n");
     auto r = node_with({"--config-file=" + file, data});
     CHECK(r.exit_code == 2);
-    CHECK_THAT(r.err, Catch::Contains("a.conf")
-                        && Catch::Contains("conclave.colour"));
+    CHECK_THAT(r.err,
+               Catch::Contains("a.conf") && Catch::Contains("conclave.colour"));
   }
   SECTION("wrong type") {
-    auto file = write_file(dir, "b.conf",
-                           "conclave {\n  client-port = \"abc\"\n}\n");
+    auto file
+      = write_file(dir, "b.conf", "conclave {\n  client-port = \"abc\"\n}\n");
     auto r = node_with({"--config-file=" + file, data});
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::Contains("b.conf")
@@ -253,8 +251,7 @@ TEST_CASE("process: bad configs stop start-up with exit code 2",
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
-            == 0);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
     REQUIRE(::listen(fd, 1) == 0);
     socklen_t len = sizeof(addr);
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);

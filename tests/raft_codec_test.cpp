@@ -42,8 +42,8 @@ TEST_CASE("raft codec: every message survives the wire", "[raft][codec]") {
   CHECK(x.read_context == 99);
 
   auto vr = std::get<vote_request>(
-    through_the_wire({a, b, vote_request{term_t{3}, log_index{9}, term_t{2},
-                                         true, true}})
+    through_the_wire(
+      {a, b, vote_request{term_t{3}, log_index{9}, term_t{2}, true, true}})
       .body);
   CHECK((vr.term == term_t{3} && vr.last_log_index == log_index{9}
          && vr.last_log_term == term_t{2} && vr.pre_vote
@@ -51,8 +51,8 @@ TEST_CASE("raft codec: every message survives the wire", "[raft][codec]") {
   auto vresp = std::get<vote_response>(
     through_the_wire({a, b, vote_response{term_t{3}, true, true}}).body);
   CHECK((vresp.granted && vresp.pre_vote && vresp.term == term_t{3}));
-  append_response ar{term_t{5}, false, log_index{0}, term_t{4}, log_index{17},
-                     12};
+  append_response ar{term_t{5}, false,         log_index{0},
+                     term_t{4}, log_index{17}, 12};
   auto ar2 = std::get<append_response>(through_the_wire({a, b, ar}).body);
   CHECK((!ar2.success && ar2.conflict_term == term_t{4}
          && ar2.conflict_index == log_index{17} && ar2.read_context == 12));
@@ -67,10 +67,10 @@ TEST_CASE("raft codec: every message survives the wire", "[raft][codec]") {
       {a, b, install_snapshot_response{term_t{5}, log_index{100}, true}})
       .body);
   CHECK((isr.success && isr.last_index == log_index{100}));
-  CHECK(std::get<timeout_now>(through_the_wire({a, b, timeout_now{term_t{8}}})
-                                .body)
-          .term
-        == term_t{8});
+  CHECK(
+    std::get<timeout_now>(through_the_wire({a, b, timeout_now{term_t{8}}}).body)
+      .term
+    == term_t{8});
   auto rir = std::get<read_index_request>(
     through_the_wire({a, b, read_index_request{term_t{2}, 77}}).body);
   CHECK(rir.read_id == 77);

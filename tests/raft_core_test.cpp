@@ -48,7 +48,8 @@ public:
       cfg.election_timeout_ticks = election_ticks;
       cfg.heartbeat_interval_ticks = 1;
       cfg.seed = 7 * k;
-      if (tweak) tweak(cfg);
+      if (tweak)
+        tweak(cfg);
       cores_.emplace_back(cfg, persistent_state{});
       applied_.emplace_back();
     }
@@ -109,7 +110,8 @@ public:
     for (size_t steps = 0; !queue_.empty() && steps < limit; ++steps) {
       auto m = queue_.front();
       queue_.erase(queue_.begin());
-      if (cut_.count(m.from) || cut_.count(m.to) || (drop && drop(m))) continue;
+      if (cut_.count(m.from) || cut_.count(m.to) || (drop && drop(m)))
+        continue;
       ++delivered;
       node(m.to.value()).step(m);
       flush(m.to.value());
@@ -137,9 +139,8 @@ public:
   void elect(uint64_t id) {
     auto saved = drop;
     drop = [&, id](const message& m) {
-      return (std::holds_alternative<vote_request>(m.body) &&
-              m.from != n(id)) ||
-             (saved && saved(m));
+      return (std::holds_alternative<vote_request>(m.body) && m.from != n(id))
+             || (saved && saved(m));
     };
     for (int k = 0; k < 6 * election_ticks && node(id).role() != role::leader;
          ++k)
@@ -195,9 +196,9 @@ private:
 template <class T>
 size_t count_of(const std::vector<message>& msgs, uint64_t to = 0) {
   return static_cast<size_t>(
-      std::count_if(msgs.begin(), msgs.end(), [&](const message& m) {
-        return std::holds_alternative<T>(m.body) && (to == 0 || m.to == n(to));
-      }));
+    std::count_if(msgs.begin(), msgs.end(), [&](const message& m) {
+      return std::holds_alternative<T>(m.body) && (to == 0 || m.to == n(to));
+    }));
 }
 
 void propose_n(net& nw, uint64_t leader, int count, size_t bytes = 8) {
@@ -231,7 +232,8 @@ TEST_CASE("core: a 5-node cluster with pre-vote elects exactly one leader",
     nw.tick_all();
   std::set<uint64_t> leaders;
   for (uint64_t k = 1; k <= 5; ++k)
-    if (nw.node(k).role() == role::leader) leaders.insert(k);
+    if (nw.node(k).role() == role::leader)
+      leaders.insert(k);
   REQUIRE(leaders.size() == 1);
   auto leader = *leaders.begin();
   for (uint64_t k = 1; k <= 5; ++k) {
@@ -344,7 +346,7 @@ TEST_CASE("core: pipelining is bounded by the in-flight window", "[raft]") {
   nw.drop = nullptr;
   held.clear();
   nw.node(1).step(message{
-      n(2), n(1), append_response{nw.node(1).term(), true, i(2), {}, {}}});
+    n(2), n(1), append_response{nw.node(1).term(), true, i(2), {}, {}}});
   auto out = nw.node(1).take_output();
   CHECK(count_of<append_request>(out.messages, 2) == 1);
 }
@@ -415,7 +417,7 @@ TEST_CASE("core: a lagging follower catches up by snapshot", "[raft]") {
   auto& leader = nw.node(1);
   REQUIRE(leader.commit_index() == i(51));
   leader.snapshot_taken(
-      snapshot_meta{i(40), leader.entry_at(i(40))->term, leader.voters()}, 5);
+    snapshot_meta{i(40), leader.entry_at(i(40))->term, leader.voters()}, 5);
   CHECK(leader.compacted_index() == i(35));
   nw.heal();
   nw.sent.clear();
@@ -438,7 +440,7 @@ TEST_CASE("core: an unanswered snapshot is sent again", "[raft]") {
   nw.deliver();
   auto& leader = nw.node(1);
   leader.snapshot_taken(
-      snapshot_meta{i(20), leader.entry_at(i(20))->term, leader.voters()}, 0);
+    snapshot_meta{i(20), leader.entry_at(i(20))->term, leader.voters()}, 0);
   nw.heal();
   bool dropped = false;
   nw.drop = [&](const message& m) {
@@ -573,7 +575,8 @@ TEST_CASE("core: an isolated leader steps down and rejoins as follower",
   CHECK(nw.node(1).role() != role::leader);
   uint64_t leader = 0;
   for (uint64_t k = 2; k <= 5; ++k)
-    if (nw.node(k).role() == role::leader) leader = k;
+    if (nw.node(k).role() == role::leader)
+      leader = k;
   REQUIRE(leader != 0);
   CHECK(nw.node(leader).term() > old);
   CHECK(nw.node(1).term() == old); // pre-vote kept its term

@@ -79,7 +79,8 @@ template <class T>
 std::vector<std::pair<node_id, T>> all_of(const std::vector<message>& msgs) {
   std::vector<std::pair<node_id, T>> result;
   for (const auto& m : msgs)
-    if (auto x = std::get_if<T>(&m.body)) result.emplace_back(m.to, *x);
+    if (auto x = std::get_if<T>(&m.body))
+      result.emplace_back(m.to, *x);
   return result;
 }
 
@@ -259,8 +260,8 @@ TEST_CASE("paper: a follower that hears nothing starts an election", "[raft]") {
     c.tick();
   CHECK(c.role() == role::candidate);
   CHECK(c.term() == t(3));
-  CHECK(all_of<vote_request>(c.take_output().messages_after_persist).size() ==
-        2);
+  CHECK(all_of<vote_request>(c.take_output().messages_after_persist).size()
+        == 2);
 }
 
 TEST_CASE("paper: a candidate wins with votes from a majority", "[raft]") {
@@ -274,18 +275,18 @@ TEST_CASE("paper: a candidate wins with votes from a majority", "[raft]") {
     role expected;
   };
   std::vector<row> rows = {
-      {1, {}, role::leader},
-      {3, {{2, true}, {3, true}}, role::leader},
-      {3, {{2, true}}, role::leader},
-      {5, {{2, true}, {3, true}, {4, true}, {5, true}}, role::leader},
-      {5, {{2, true}, {3, true}}, role::leader},
-      {3, {{2, false}, {3, false}}, role::follower},
-      {5, {{2, false}, {3, false}, {4, false}, {5, false}}, role::follower},
-      {5, {{2, true}, {3, false}, {4, false}, {5, false}}, role::follower},
-      {3, {}, role::candidate},
-      {5, {{2, true}}, role::candidate},
-      {5, {{2, false}, {3, false}}, role::candidate},
-      {5, {{2, true}, {2, true}}, role::candidate}, // duplicates count once
+    {1, {}, role::leader},
+    {3, {{2, true}, {3, true}}, role::leader},
+    {3, {{2, true}}, role::leader},
+    {5, {{2, true}, {3, true}, {4, true}, {5, true}}, role::leader},
+    {5, {{2, true}, {3, true}}, role::leader},
+    {3, {{2, false}, {3, false}}, role::follower},
+    {5, {{2, false}, {3, false}, {4, false}, {5, false}}, role::follower},
+    {5, {{2, true}, {3, false}, {4, false}, {5, false}}, role::follower},
+    {3, {}, role::candidate},
+    {5, {{2, true}}, role::candidate},
+    {5, {{2, false}, {3, false}}, role::candidate},
+    {5, {{2, true}, {2, true}}, role::candidate}, // duplicates count once
   };
   for (size_t k = 0; k < rows.size(); ++k) {
     INFO("row " << k);
@@ -352,7 +353,8 @@ TEST_CASE("paper: a candidate recognizes a leader of at least its term",
   }
 }
 
-TEST_CASE("paper: election timeouts are randomized between T and 2T", "[raft]") {
+TEST_CASE("paper: election timeouts are randomized between T and 2T",
+          "[raft]") {
   // "Raft uses randomized election timeouts [...] election timeouts are
   // chosen randomly from a fixed interval." (§3.4)
   auto c = make(1, 3);
@@ -390,7 +392,8 @@ TEST_CASE("paper: in most cases only a single server times out", "[raft]") {
     while (timed_out == 0)
       for (auto& c : cs) {
         c.tick();
-        if (c.role() != role::follower) ++timed_out;
+        if (c.role() != role::follower)
+          ++timed_out;
       }
     conflicts += timed_out > 1 ? 1 : 0;
   }
@@ -529,8 +532,8 @@ TEST_CASE("paper: a follower applies entries it learns are committed",
   // entry to its local state machine (in log order)." (§3.5) The commit
   // index is min(leaderCommit, index of last new entry) (Figure 3.1).
   auto c = make(1, 3);
-  c.step(msg(2, 1,
-             append(1, 0, 0, {e(1, 1, "a"), e(1, 2, "b"), e(1, 3, "c")}, 2)));
+  c.step(
+    msg(2, 1, append(1, 0, 0, {e(1, 1, "a"), e(1, 2, "b"), e(1, 3, "c")}, 2)));
   auto out = c.take_output();
   CHECK(c.commit_index() == i(2));
   REQUIRE(out.committed.size() == 2);
@@ -590,22 +593,18 @@ TEST_CASE("paper: conflicting entries are deleted, new ones appended",
     std::vector<entry> written; // output.entries
   };
   std::vector<row> rows = {
-      {2, 2, {e(3, 3)}, {1, 2, 3}, {e(3, 3)}},
-      {1, 1, {e(3, 2), e(4, 3)}, {1, 3, 4}, {e(3, 2), e(4, 3)}},
-      {0, 0, {e(1, 1)}, {1, 2}, {}},
-      {0, 0, {e(3, 1)}, {3}, {e(3, 1)}},
-      {1,
-       1,
-       {e(2, 2)},
-       {1, 2},
-       {}}, // a stale, shorter append truncates nothing
+    {2, 2, {e(3, 3)}, {1, 2, 3}, {e(3, 3)}},
+    {1, 1, {e(3, 2), e(4, 3)}, {1, 3, 4}, {e(3, 2), e(4, 3)}},
+    {0, 0, {e(1, 1)}, {1, 2}, {}},
+    {0, 0, {e(3, 1)}, {3}, {e(3, 1)}},
+    {1, 1, {e(2, 2)}, {1, 2}, {}}, // a stale, shorter append truncates nothing
   };
   for (size_t k = 0; k < rows.size(); ++k) {
     INFO("row " << k);
     auto c = make(1, 3, disk(2, {1, 2}));
     c.take_output();
     c.step(
-        msg(2, 1, append(4, rows[k].prev, rows[k].prev_term, rows[k].entries)));
+      msg(2, 1, append(4, rows[k].prev, rows[k].prev_term, rows[k].entries)));
     CHECK(terms_of(c) == rows[k].terms);
     auto out = c.take_output();
     CHECK(out.entries == rows[k].written);
@@ -620,7 +619,7 @@ TEST_CASE("paper: one output holds the final log suffix", "[raft]") {
     auto c = make(1, 3, disk(1, {1}));
     c.take_output();
     c.step(
-        msg(2, 1, append(2, 1, 1, {e(2, 2, "a"), e(2, 3, "b"), e(2, 4, "c")})));
+      msg(2, 1, append(2, 1, 1, {e(2, 2, "a"), e(2, 3, "b"), e(2, 4, "c")})));
     c.step(msg(3, 1, append(3, 2, 2, {e(3, 3, "x")})));
     auto out = c.take_output();
     CHECK(out.entries == std::vector<entry>{e(2, 2, "a"), e(3, 3, "x")});
@@ -639,13 +638,13 @@ TEST_CASE("paper: one output holds the final log suffix", "[raft]") {
     c.take_output();
     c.step(msg(2, 1, append(2, 1, 1, {e(2, 2), e(2, 3), e(2, 4)}, 1)));
     c.step(
-        msg(2, 1, install_snapshot{t(2), snapshot_meta{i(3), t(2), ids(3)}}));
+      msg(2, 1, install_snapshot{t(2), snapshot_meta{i(3), t(2), ids(3)}}));
     auto out = c.take_output();
     REQUIRE(out.snapshot);
     CHECK(out.entries == std::vector<entry>{e(2, 4)});
     CHECK(out.committed.empty()); // entry 1 is in the snapshot
     c.step(
-        msg(2, 1, install_snapshot{t(2), snapshot_meta{i(6), t(2), ids(3)}}));
+      msg(2, 1, install_snapshot{t(2), snapshot_meta{i(6), t(2), ids(3)}}));
     out = c.take_output();
     REQUIRE(out.snapshot);
     CHECK(out.snapshot->index == i(6));
@@ -698,12 +697,12 @@ TEST_CASE("paper: the leader forces followers' logs to duplicate its own",
   // point." (§3.5, Figure 3.7 follower logs a-f)
   std::vector<uint64_t> leader_log = {1, 1, 1, 4, 4, 5, 5, 6, 6, 6};
   std::vector<std::vector<uint64_t>> followers = {
-      {1, 1, 1, 4, 4, 5, 5, 6, 6},
-      {1, 1, 1, 4},
-      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6},
-      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7},
-      {1, 1, 1, 4, 4, 4, 4},
-      {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3},
+    {1, 1, 1, 4, 4, 5, 5, 6, 6},
+    {1, 1, 1, 4},
+    {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6},
+    {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7},
+    {1, 1, 1, 4, 4, 4, 4},
+    {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3},
   };
   for (size_t k = 0; k < followers.size(); ++k) {
     INFO("follower " << static_cast<char>('a' + k));
@@ -718,7 +717,8 @@ TEST_CASE("paper: the leader forces followers' logs to duplicate its own",
     for (int round = 0; round < 50 && !pending.empty(); ++round) {
       std::vector<message> next;
       for (const auto& m : pending) {
-        if (m.to != n(2)) continue;
+        if (m.to != n(2))
+          continue;
         follower.step(m);
         auto out = follower.take_output();
         if (!out.entries.empty())
@@ -974,8 +974,8 @@ TEST_CASE("paper: leadership transfer", "[raft]") {
     target.step(msg(1, 3, tn[0].second));
     CHECK(target.role() == role::candidate);
     CHECK(target.term() == t(2));
-    auto reqs =
-        all_of<vote_request>(target.take_output().messages_after_persist);
+    auto reqs
+      = all_of<vote_request>(target.take_output().messages_after_persist);
     REQUIRE(reqs.size() == 2);
     CHECK(reqs[0].second.leadership_transfer);
     CHECK_FALSE(reqs[0].second.pre_vote);
@@ -985,7 +985,7 @@ TEST_CASE("paper: leadership transfer", "[raft]") {
       c.tick();
       c.step(msg(2, 1, append_response{t(1), true, index, {}, {}}));
       c.step(
-          msg(3, 1, append_response{t(1), true, i(index.value() - 1), {}, {}}));
+        msg(3, 1, append_response{t(1), true, i(index.value() - 1), {}, {}}));
     }
     CHECK_FALSE(c.transferring());
     CHECK(c.role() == role::leader);

@@ -26,7 +26,8 @@ void usage() {
 bool parse(const char* text, uint64_t& out) {
   char* end = nullptr;
   auto value = std::strtoull(text, &end, 10);
-  if (end == text || *end != '\0') return false;
+  if (end == text || *end != '\0')
+    return false;
   out = value;
   return true;
 }
@@ -82,9 +83,9 @@ int main(int argc, char* argv[]) {
     }
     auto done = seed - first + 1;
     if (done % 100 == 0 || done == seeds) {
-      auto secs = std::chrono::duration<double>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
+      auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                                - start)
+                    .count();
       std::printf("%llu/%llu seeds, %zu failed, %llu steps, %.1f s\n",
                   static_cast<unsigned long long>(done),
                   static_cast<unsigned long long>(seeds), failed.size(),

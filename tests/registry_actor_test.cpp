@@ -82,8 +82,9 @@ struct node_fixture {
   }
 
   explicit node_fixture(session_limits limits = {})
-    : sys(prepare(cfg)),
-      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
+      : sys(prepare(cfg)),
+        sched(
+          dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
     registry_options ropts;
     ropts.limits.max_data_bytes = limits.max_data_bytes;
     registry = sys.spawn(conclave::registry, node_id{1}, ropts);
@@ -118,8 +119,9 @@ struct node_fixture {
             });
         },
         [=](request_atom, pb::Request& req) {
-          self->request(target, caf::infinite, request_atom::value,
-                        std::move(req))
+          self
+            ->request(target, caf::infinite, request_atom::value,
+                      std::move(req))
             .then([=](pb::Response& r) { seen->responses.push_back(r); });
         },
       };
@@ -129,8 +131,8 @@ struct node_fixture {
     return probe;
   }
 
-  pb::Response ask(const caf::actor& probe, const std::shared_ptr<probe_log>& seen,
-                   pb::Request req) {
+  pb::Response ask(const caf::actor& probe,
+                   const std::shared_ptr<probe_log>& seen, pb::Request req) {
     auto before = seen->responses.size();
     caf::anon_send(probe, request_atom::value, std::move(req));
     sched.run();
@@ -161,7 +163,9 @@ pb::Request status_req() {
   return req;
 }
 
-int code(error_code e) { return static_cast<int>(e); }
+int code(error_code e) {
+  return static_cast<int>(e);
+}
 
 } // namespace
 
@@ -297,8 +301,7 @@ TEST_CASE("node actors: a read waits until the node applied the client's "
   // The create and the parked read both answered: the read once zxid 2 was
   // applied, reflecting that state.
   REQUIRE(seen->responses.size() == 3);
-  auto& late = seen->responses[1].error() == 0
-                   && seen->responses[1].has_data()
+  auto& late = seen->responses[1].error() == 0 && seen->responses[1].has_data()
                  ? seen->responses[1]
                  : seen->responses[2];
   CHECK(late.data().data() == "v");
@@ -325,15 +328,16 @@ TEST_CASE("node actors: a write that is never applied times out", "[actors]") {
       [](connect_atom, leadership_listener) {},
     };
   });
-  auto session = f.sys.spawn(session_manager, node_id{1}, limits, f.registry,
-                             black_hole, f.election,
-                             clock_fn{[&f] { return f.now_ms; }});
+  auto session
+    = f.sys.spawn(session_manager, node_id{1}, limits, f.registry, black_hole,
+                  f.election, clock_fn{[&f] { return f.now_ms; }});
   auto stuck = std::make_shared<probe_log>();
   auto client = f.sys.spawn([=](caf::event_based_actor* self) {
     self->request(session, caf::infinite, hello_atom::value)
       .then([=](const pb::Hello&) {
-        self->request(session, caf::infinite, request_atom::value,
-                      create_req("/never", ""))
+        self
+          ->request(session, caf::infinite, request_atom::value,
+                    create_req("/never", ""))
           .then([=](pb::Response& r) { stuck->responses.push_back(r); });
       });
   });

@@ -58,7 +58,8 @@ bool aborts(F f) {
   auto pid = fork();
   if (pid == 0) {
     std::signal(SIGABRT, SIG_DFL); // bypass Catch's fatal-signal reporter
-    if (std::freopen("/dev/null", "w", stderr) == nullptr) _exit(2);
+    if (std::freopen("/dev/null", "w", stderr) == nullptr)
+      _exit(2);
     f();
     _exit(0);
   }
@@ -195,10 +196,9 @@ TEST_CASE("session_table: check_password", "[session]") {
   CHECK_FALSE(t.check_password(sid(1), pw(1)));
 }
 
-TEST_CASE("session_table: timeouts are clamped, never refused",
-          "[session]") {
+TEST_CASE("session_table: timeouts are clamped, never refused", "[session]") {
   session_limits_config defaults;
-  CHECK(defaults.min_timeout_ms == 4000); // 2 ticks of 2000 ms
+  CHECK(defaults.min_timeout_ms == 4000);  // 2 ticks of 2000 ms
   CHECK(defaults.max_timeout_ms == 40000); // 20 ticks
   CHECK(defaults.valid());
   CHECK(defaults.clamp_timeout(4000) == 4000);
@@ -224,8 +224,7 @@ TEST_CASE("session_table: timeouts are clamped, never refused",
   CHECK(fixed.open(sid(2), 1 << 30, pw(2), zxid{2})->timeout_ms == 3000);
 }
 
-TEST_CASE("session_table: invalid limits are broken invariants",
-          "[session]") {
+TEST_CASE("session_table: invalid limits are broken invariants", "[session]") {
   CHECK_FALSE(session_limits_config{0, 10, 1}.valid());
   CHECK_FALSE(session_limits_config{-1, 10, 1}.valid());
   CHECK_FALSE(session_limits_config{11, 10, 1}.valid());
@@ -233,7 +232,7 @@ TEST_CASE("session_table: invalid limits are broken invariants",
   CHECK(session_limits_config{1, 1, 1}.valid());
   CHECK(aborts([] { session_table t{{0, 10, 1}}; }));
   CHECK(aborts([] { session_table t{{5, 4, 1}}; }));
-  CHECK(aborts([] { (void) session_table::load("", {1, 10, 0}); }));
+  CHECK(aborts([] { (void)session_table::load("", {1, 10, 0}); }));
   CHECK_FALSE(aborts([] { session_table t{{1, 1, 1}}; }));
 }
 
@@ -251,8 +250,8 @@ TEST_CASE("session_table: max_sessions throttles opens", "[session]") {
   // Closing one makes room again.
   CHECK(t.close(sid(2)));
   CHECK(t.open(sid(4), 5000, pw(4), zxid{5}).ok());
-  CHECK(t.open(sid(5), 5000, pw(5), zxid{6}).error() ==
-        error_code::throttled_op);
+  CHECK(t.open(sid(5), 5000, pw(5), zxid{6}).error()
+        == error_code::throttled_op);
 }
 
 TEST_CASE("session_table: invalid ids and passwords are bad_arguments",
@@ -263,18 +262,18 @@ TEST_CASE("session_table: invalid ids and passwords are bad_arguments",
   };
   CHECK(open(0, pw(1)) == error_code::bad_arguments);
   CHECK(open(int64_min, pw(1)) == error_code::bad_arguments); // container
-  CHECK(open(static_cast<int64_t>(0xFF00000000000001ULL), pw(1)) ==
-        error_code::bad_arguments); // TTL marker byte
+  CHECK(open(static_cast<int64_t>(0xFF00000000000001ULL), pw(1))
+        == error_code::bad_arguments);                 // TTL marker byte
   CHECK(open(-1, pw(1)) == error_code::bad_arguments); // 0xFF... as well
   CHECK(open(1, "") == error_code::bad_arguments);
   CHECK(open(1, std::string(15, 'x')) == error_code::bad_arguments);
   CHECK(open(1, std::string(17, 'x')) == error_code::bad_arguments);
   CHECK(t.empty());
   // Negative ids other than the markers are fine (node ids 128..254).
-  CHECK(open(static_cast<int64_t>(0x8000000000000001ULL), pw(1)) ==
-        error_code::ok);
-  CHECK(open(static_cast<int64_t>(0xFE00000000000000ULL), pw(1)) ==
-        error_code::ok);
+  CHECK(open(static_cast<int64_t>(0x8000000000000001ULL), pw(1))
+        == error_code::ok);
+  CHECK(open(static_cast<int64_t>(0xFE00000000000000ULL), pw(1))
+        == error_code::ok);
   CHECK(open(std::numeric_limits<int64_t>::max(), pw(1)) == error_code::ok);
   CHECK(t.size() == 3);
 
@@ -282,11 +281,10 @@ TEST_CASE("session_table: invalid ids and passwords are bad_arguments",
   CHECK_FALSE(is_valid_session_id(sid(int64_min)));
   CHECK_FALSE(is_valid_session_id(sid(-1)));
   CHECK_FALSE(
-      is_valid_session_id(sid(static_cast<int64_t>(0xFF12345678ABCDEFULL))));
+    is_valid_session_id(sid(static_cast<int64_t>(0xFF12345678ABCDEFULL))));
   CHECK(is_valid_session_id(sid(1)));
   CHECK(is_valid_session_id(sid(int64_min + 1)));
-  CHECK(
-      is_valid_session_id(sid(static_cast<int64_t>(0xFEFFFFFFFFFFFFFFULL))));
+  CHECK(is_valid_session_id(sid(static_cast<int64_t>(0xFEFFFFFFFFFFFFFFULL))));
 }
 
 TEST_CASE("session_table: a duplicate id is refused and changes nothing",
@@ -304,10 +302,10 @@ TEST_CASE("session_table: a duplicate id is refused and changes nothing",
   // Checked before the limit: a full table still reports the duplicate.
   session_table full{{4000, 40000, 1}};
   REQUIRE(full.open(sid(1), 5000, pw(1), zxid{1}).ok());
-  CHECK(full.open(sid(1), 5000, pw(1), zxid{2}).error() ==
-        error_code::runtime_inconsistency);
-  CHECK(full.open(sid(2), 5000, pw(1), zxid{2}).error() ==
-        error_code::throttled_op);
+  CHECK(full.open(sid(1), 5000, pw(1), zxid{2}).error()
+        == error_code::runtime_inconsistency);
+  CHECK(full.open(sid(2), 5000, pw(1), zxid{2}).error()
+        == error_code::throttled_op);
 }
 
 TEST_CASE("session_table: a zxid <= 0 is a broken invariant", "[session]") {
@@ -316,14 +314,14 @@ TEST_CASE("session_table: a zxid <= 0 is a broken invariant", "[session]") {
   // Even for otherwise invalid arguments: it is the shell's bug.
   CHECK(aborts([] { session_table{}.open(sid(0), 5000, "", zxid{0}); }));
   CHECK_FALSE(
-      aborts([] { session_table{}.open(sid(1), 5000, pw(1), zxid{1}); }));
+    aborts([] { session_table{}.open(sid(1), 5000, pw(1), zxid{1}); }));
 }
 
 TEST_CASE("session_table: sessions iterate in ascending id order",
           "[session]") {
   session_table t;
-  std::vector<int64_t> ids = {50, neg(7), 3, int64_min + 1, 1000, 2,
-                              std::numeric_limits<int64_t>::max()};
+  std::vector<int64_t> ids = {
+    50, neg(7), 3, int64_min + 1, 1000, 2, std::numeric_limits<int64_t>::max()};
   int64_t z = 1;
   for (auto id : ids) {
     REQUIRE(t.open(sid(id), 5000, pw(z), zxid{z}).ok());
@@ -453,10 +451,9 @@ TEST_CASE("session_table: a loaded table applies like the original",
   CHECK(u.limits().max_sessions == 8);
   int64_t z = 100;
   for (int64_t id = 1; id <= 6; ++id) {
-    auto ra = t.open(sid(id), 1000 * static_cast<int32_t>(id), pw(id),
-                     zxid{z});
-    auto rb = u.open(sid(id), 1000 * static_cast<int32_t>(id), pw(id),
-                     zxid{z++});
+    auto ra = t.open(sid(id), 1000 * static_cast<int32_t>(id), pw(id), zxid{z});
+    auto rb
+      = u.open(sid(id), 1000 * static_cast<int32_t>(id), pw(id), zxid{z++});
     CHECK(ra.error() == rb.error());
   }
   auto first = t.sessions().begin()->first;
@@ -485,11 +482,12 @@ TEST_CASE("session_table: the snapshot layout is pinned", "[session]") {
   CHECK(get_u64(bytes, 68) == 0x1122334455667788ULL);
   CHECK(bytes.substr(76, 16) == pw(5));
   // The trailer is the standard CRC-32C (cross-checked with Boost.CRC).
-  CHECK(get_u32(bytes, 92) ==
-        storage::crc32c::of(std::string_view{bytes}.substr(0, 92)));
-  CHECK(make_snapshot({{static_cast<uint64_t>(neg(2)), 4000, 9, pw(6)},
-                       {0x0102030405060708ULL, 12345, 0x1122334455667788ULL,
-                        pw(5)}}) == bytes);
+  CHECK(get_u32(bytes, 92)
+        == storage::crc32c::of(std::string_view{bytes}.substr(0, 92)));
+  CHECK(make_snapshot(
+          {{static_cast<uint64_t>(neg(2)), 4000, 9, pw(6)},
+           {0x0102030405060708ULL, 12345, 0x1122334455667788ULL, pw(5)}})
+        == bytes);
   // The empty table.
   auto empty = session_table{}.save();
   CHECK(empty == make_snapshot({}));
@@ -501,19 +499,18 @@ TEST_CASE("session_table: every truncation is data_inconsistency",
   auto bytes = sample_table(4).save();
   for (size_t len = 0; len < bytes.size(); ++len) {
     INFO("length " << len);
-    CHECK(session_table::load(bytes.substr(0, len), {}).error() ==
-          error_code::data_inconsistency);
+    CHECK(session_table::load(bytes.substr(0, len), {}).error()
+          == error_code::data_inconsistency);
   }
   // Extra bytes after the trailer are refused too.
-  CHECK(session_table::load(bytes + '\0', {}).error() ==
-        error_code::data_inconsistency);
-  CHECK(session_table::load(bytes + bytes, {}).error() ==
-        error_code::data_inconsistency);
+  CHECK(session_table::load(bytes + '\0', {}).error()
+        == error_code::data_inconsistency);
+  CHECK(session_table::load(bytes + bytes, {}).error()
+        == error_code::data_inconsistency);
   CHECK(session_table::load(bytes, {}).ok());
 }
 
-TEST_CASE("session_table: every bit flip is data_inconsistency",
-          "[session]") {
+TEST_CASE("session_table: every bit flip is data_inconsistency", "[session]") {
   for (size_t n : {0, 3}) {
     auto bytes = sample_table(n).save();
     for (size_t k = 0; k < bytes.size(); ++k)
@@ -521,8 +518,8 @@ TEST_CASE("session_table: every bit flip is data_inconsistency",
         auto bad = bytes;
         bad[k] = static_cast<char>(bad[k] ^ (1 << bit));
         INFO("n " << n << " byte " << k << " bit " << bit);
-        CHECK(session_table::load(bad, {}).error() ==
-              error_code::data_inconsistency);
+        CHECK(session_table::load(bad, {}).error()
+              == error_code::data_inconsistency);
       }
   }
 }
@@ -556,28 +553,28 @@ TEST_CASE("session_table: random damage never crashes", "[session]") {
 TEST_CASE("session_table: well-sealed but invalid snapshots are refused",
           "[session]") {
   auto refused = [](const std::string& bytes) {
-    return session_table::load(bytes, {}).error() ==
-           error_code::data_inconsistency;
+    return session_table::load(bytes, {}).error()
+           == error_code::data_inconsistency;
   };
   raw_record a{5, 4000, 1};
   raw_record b{6, 4000, 2};
   CHECK_FALSE(refused(make_snapshot({a, b})));
-  CHECK(refused(make_snapshot({b, a})));                 // descending ids
-  CHECK(refused(make_snapshot({a, a})));                 // duplicate ids
-  CHECK(refused(make_snapshot({{0, 4000, 1}})));         // id 0
+  CHECK(refused(make_snapshot({b, a})));                  // descending ids
+  CHECK(refused(make_snapshot({a, a})));                  // duplicate ids
+  CHECK(refused(make_snapshot({{0, 4000, 1}})));          // id 0
   CHECK(refused(make_snapshot({{1ULL << 63, 4000, 1}}))); // container marker
   CHECK(refused(make_snapshot({{0xFF00000000000005ULL, 4000, 1}}))); // TTL
-  CHECK(refused(make_snapshot({{5, 0, 1}})));            // timeout 0
-  CHECK(refused(make_snapshot({{5, 0xFFFFFFFFu, 1}})));  // timeout -1
-  CHECK(refused(make_snapshot({{5, 0x80000000u, 1}})));  // INT32_MIN
-  CHECK(refused(make_snapshot({{5, 4000, 0}})));         // zxid 0
-  CHECK(refused(make_snapshot({{5, 4000, ~0ULL}})));     // zxid -1
-  CHECK(refused(make_snapshot({a, b}, 1)));              // count too small
-  CHECK(refused(make_snapshot({a, b}, 3)));              // count too large
-  CHECK(refused(make_snapshot({}, ~0ULL)));              // huge count
-  CHECK(refused(make_snapshot({a}, ~0ULL / 36 + 2)));    // count * 36 wraps
-  CHECK(refused(make_snapshot({a}, std::nullopt, 0)));   // version 0
-  CHECK(refused(make_snapshot({a}, std::nullopt, 2)));   // version 2
+  CHECK(refused(make_snapshot({{5, 0, 1}})));           // timeout 0
+  CHECK(refused(make_snapshot({{5, 0xFFFFFFFFu, 1}}))); // timeout -1
+  CHECK(refused(make_snapshot({{5, 0x80000000u, 1}}))); // INT32_MIN
+  CHECK(refused(make_snapshot({{5, 4000, 0}})));        // zxid 0
+  CHECK(refused(make_snapshot({{5, 4000, ~0ULL}})));    // zxid -1
+  CHECK(refused(make_snapshot({a, b}, 1)));             // count too small
+  CHECK(refused(make_snapshot({a, b}, 3)));             // count too large
+  CHECK(refused(make_snapshot({}, ~0ULL)));             // huge count
+  CHECK(refused(make_snapshot({a}, ~0ULL / 36 + 2)));   // count * 36 wraps
+  CHECK(refused(make_snapshot({a}, std::nullopt, 0)));  // version 0
+  CHECK(refused(make_snapshot({a}, std::nullopt, 2)));  // version 2
   auto magic = make_snapshot({a});
   magic[0] = 'X';
   reseal(magic);
@@ -588,14 +585,14 @@ TEST_CASE("session_table: well-sealed but invalid snapshots are refused",
   reseal(ragged);
   CHECK(refused(ragged));
   // Ascending signed order across the sign boundary is valid...
-  CHECK_FALSE(refused(make_snapshot({{static_cast<uint64_t>(neg(5)), 4000, 1},
-                                     {5, 4000, 1}})));
+  CHECK_FALSE(refused(
+    make_snapshot({{static_cast<uint64_t>(neg(5)), 4000, 1}, {5, 4000, 1}})));
   // ...and unsigned order is not.
-  CHECK(refused(make_snapshot({{5, 4000, 1},
-                               {static_cast<uint64_t>(neg(5)), 4000, 1}})));
+  CHECK(refused(
+    make_snapshot({{5, 4000, 1}, {static_cast<uint64_t>(neg(5)), 4000, 1}})));
   // Largest timeout and zxid are accepted.
   CHECK_FALSE(
-      refused(make_snapshot({{5, 0x7FFFFFFFu, 0x7FFFFFFFFFFFFFFFULL}})));
+    refused(make_snapshot({{5, 0x7FFFFFFFu, 0x7FFFFFFFFFFFFFFFULL}})));
 }
 
 TEST_CASE("session_table: load accepts sessions beyond today's limits",
@@ -607,8 +604,8 @@ TEST_CASE("session_table: load accepts sessions beyond today's limits",
   CHECK(u.size() == 5);
   CHECK(u.sessions().begin()->second.timeout_ms > 1000);
   // New opens are throttled until the table is below the limit again.
-  CHECK(u.open(sid(77), 500, pw(77), zxid{100}).error() ==
-        error_code::throttled_op);
+  CHECK(u.open(sid(77), 500, pw(77), zxid{100}).error()
+        == error_code::throttled_op);
   while (u.size() > 2)
     u.close(u.sessions().begin()->first);
   CHECK(u.open(sid(77), 5000, pw(77), zxid{100})->timeout_ms == 1000);
@@ -621,12 +618,12 @@ TEST_CASE("session_table: make_session_id follows ZooKeeper's layout",
   constexpr int64_t t0 = 1'700'000'000'123; // ms since the epoch
   auto id = make_session_id(node_id{3}, 0, t0);
   // ZooKeeper: ((time << 24) >>> 8) | (sid << 56), then + counter.
-  auto zk = static_cast<int64_t>((static_cast<uint64_t>(t0) << 24 >> 8) |
-                                 (uint64_t{3} << 56));
+  auto zk = static_cast<int64_t>((static_cast<uint64_t>(t0) << 24 >> 8)
+                                 | (uint64_t{3} << 56));
   CHECK(id.value() == zk);
   CHECK(static_cast<uint64_t>(id.value()) >> 56 == 3);
-  CHECK((static_cast<uint64_t>(id.value()) >> 16 & ((1ULL << 40) - 1)) ==
-        (static_cast<uint64_t>(t0) & ((1ULL << 40) - 1)));
+  CHECK((static_cast<uint64_t>(id.value()) >> 16 & ((1ULL << 40) - 1))
+        == (static_cast<uint64_t>(t0) & ((1ULL << 40) - 1)));
   CHECK((id.value() & 0xFFFF) == 0);
   CHECK(make_session_id(node_id{3}, 5, t0).value() == zk + 5);
   CHECK(make_session_id(node_id{3}, 70000, t0).value() == zk + 70000);
@@ -642,8 +639,8 @@ TEST_CASE("session_table: make_session_id follows ZooKeeper's layout",
   CHECK(static_cast<uint64_t>(max_time.value()) == 7ULL << 56);
   CHECK(make_session_id(node_id{9}, ~0ULL, -1).value() >> 56 == 9);
   // Only the low 40 bits of the time count.
-  CHECK(make_session_id(node_id{1}, 0, t0) ==
-        make_session_id(node_id{1}, 0, t0 + (1LL << 40)));
+  CHECK(make_session_id(node_id{1}, 0, t0)
+        == make_session_id(node_id{1}, 0, t0 + (1LL << 40)));
 }
 
 TEST_CASE("session_table: make_session_id needs a leader id in 1..254",
@@ -663,7 +660,7 @@ TEST_CASE("session_table: make_session_id needs a leader id in 1..254",
   for (uint64_t leader = 1; leader <= max_session_leader_id; ++leader)
     for (uint64_t counter : {0ULL, 1ULL, 65535ULL, 1ULL << 40})
       CHECK(is_valid_session_id(
-          make_session_id(node_id{leader}, counter, 1'700'000'000'000)));
+        make_session_id(node_id{leader}, counter, 1'700'000'000'000)));
   // The one reserved id the formula can produce: leader 128, low bits 0.
   CHECK(make_session_id(node_id{128}, 0, 0).value() == int64_min);
   CHECK_FALSE(is_valid_session_id(make_session_id(node_id{128}, 0, 0)));
@@ -687,7 +684,11 @@ TEST_CASE("session_table: session ids are unique across counters, leaders "
   // than 65,536 ids per ms elapsed before the next base.
   seen.clear();
   made = 0;
-  const int64_t bases[] = {t0, t0 + 1, t0 + 2, t0 + 1000, t0 + 86'400'000LL,
+  const int64_t bases[] = {t0,
+                           t0 + 1,
+                           t0 + 2,
+                           t0 + 1000,
+                           t0 + 86'400'000LL,
                            t0 + 365LL * 86'400'000LL};
   for (uint64_t leader = 1; leader <= max_session_leader_id; ++leader)
     for (auto base : bases)
@@ -696,12 +697,12 @@ TEST_CASE("session_table: session ids are unique across counters, leaders "
   CHECK(seen.size() == made);
   // The documented boundary: a run based on t1 that reaches counter
   // (t2 - t1) * 65536 meets the first id of the run based on t2.
-  CHECK(make_session_id(node_id{4}, 65535, t0) !=
-        make_session_id(node_id{4}, 0, t0 + 1));
-  CHECK(make_session_id(node_id{4}, 65536, t0) ==
-        make_session_id(node_id{4}, 0, t0 + 1));
-  CHECK(make_session_id(node_id{4}, 3 * 65536 - 1, t0) !=
-        make_session_id(node_id{4}, 0, t0 + 3));
+  CHECK(make_session_id(node_id{4}, 65535, t0)
+        != make_session_id(node_id{4}, 0, t0 + 1));
+  CHECK(make_session_id(node_id{4}, 65536, t0)
+        == make_session_id(node_id{4}, 0, t0 + 1));
+  CHECK(make_session_id(node_id{4}, 3 * 65536 - 1, t0)
+        != make_session_id(node_id{4}, 0, t0 + 3));
   // Same counter and time, different leaders: always distinct.
   std::set<int64_t> by_leader;
   for (uint64_t leader = 1; leader <= max_session_leader_id; ++leader)
@@ -721,7 +722,7 @@ TEST_CASE("session_table: next_free_id skips taken and reserved ids",
   for (uint64_t c = 1; c <= 3; ++c)
     REQUIRE(t.open(make_session_id(node_id{2}, c, t0), 5000, pw(c),
                    zxid{static_cast<int64_t>(c)})
-                .ok());
+              .ok());
   auto next = t.next_free_id(node_id{2}, counter, t0);
   CHECK(next == make_session_id(node_id{2}, 4, t0));
   CHECK(counter == 5);
@@ -736,8 +737,8 @@ TEST_CASE("session_table: next_free_id skips taken and reserved ids",
   session_table u{{4000, 40000, 1000}};
   uint64_t c = 0;
   for (int64_t z = 1; z <= 1000; ++z)
-    REQUIRE(u.open(u.next_free_id(node_id{1}, c, t0), 5000, pw(z), zxid{z})
-                .ok());
+    REQUIRE(
+      u.open(u.next_free_id(node_id{1}, c, t0), 5000, pw(z), zxid{z}).ok());
   CHECK(aborts([&] {
     uint64_t x = 0;
     t.next_free_id(node_id{0}, x, t0);

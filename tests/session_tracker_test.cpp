@@ -44,7 +44,8 @@ bool aborts(F f) {
   auto pid = fork();
   if (pid == 0) {
     std::signal(SIGABRT, SIG_DFL); // bypass Catch's fatal-signal reporter
-    if (std::freopen("/dev/null", "w", stderr) == nullptr) _exit(2);
+    if (std::freopen("/dev/null", "w", stderr) == nullptr)
+      _exit(2);
     f();
     _exit(0);
   }
@@ -87,7 +88,7 @@ TEST_CASE("session_tracker: a session expires exactly after its timeout",
   CHECK(t.next_deadline() == 5000);
   CHECK(t.expired(1000).empty());
   CHECK(t.expired(4999).empty());
-  CHECK(t.expired(5000).empty()); // silent for exactly the timeout: alive
+  CHECK(t.expired(5000).empty());     // silent for exactly the timeout: alive
   CHECK(t.expired(5001) == ids({1})); // timeout + 1
   CHECK(t.expired(1'000'000) == ids({1}));
   // expired() reports, it does not remove.
@@ -130,16 +131,17 @@ TEST_CASE("session_tracker: a steady heartbeat keeps a session alive",
   // Session 5 pings every timeout / 3 for an hour of logical time; 6 pings
   // every exact timeout (the last possible moment), which also suffices.
   for (int64_t now = 0; now <= 3'600'000; now += 1000) {
-    if (now % 2000 == 0) t.touch(sid(5), now);
-    if (now % 6000 == 0) t.touch(sid(6), now);
+    if (now % 2000 == 0)
+      t.touch(sid(5), now);
+    if (now % 6000 == 0)
+      t.touch(sid(6), now);
     REQUIRE(t.expired(now).empty());
   }
   CHECK(t.expired(3'600'000 + 6000).empty());
   CHECK(t.expired(3'600'000 + 6001) == ids({5, 6}));
 }
 
-TEST_CASE("session_tracker: touch_many renews a forwarded batch",
-          "[session]") {
+TEST_CASE("session_tracker: touch_many renews a forwarded batch", "[session]") {
   session_tracker t;
   for (int64_t id = 1; id <= 5; ++id)
     t.add(sid(id), 4000, 0);
@@ -243,10 +245,10 @@ TEST_CASE("session_tracker: reset_all of the table follows the table",
           "[session]") {
   session_table table;
   for (int64_t id = 1; id <= 10; ++id)
-    REQUIRE(table
-                .open(sid(id), 4000 + static_cast<int32_t>(id) * 1000,
-                      pw(id), zxid{id})
-                .ok());
+    REQUIRE(
+      table
+        .open(sid(id), 4000 + static_cast<int32_t>(id) * 1000, pw(id), zxid{id})
+        .ok());
   table.close(sid(4));
   session_tracker t;
   t.reset_all(table, 100);
@@ -278,8 +280,7 @@ TEST_CASE("session_tracker: reset_all(now) renews everyone", "[session]") {
   CHECK(t.expired(17001) == ids({1, 2}));
 }
 
-TEST_CASE("session_tracker: closing sessions are reported once",
-          "[session]") {
+TEST_CASE("session_tracker: closing sessions are reported once", "[session]") {
   session_tracker t;
   t.add(sid(1), 4000, 0);
   t.add(sid(2), 4000, 0);
@@ -312,8 +313,7 @@ TEST_CASE("session_tracker: closing sessions are reported once",
   CHECK_FALSE(t.next_deadline().has_value());
 }
 
-TEST_CASE("session_tracker: invalid adds are broken invariants",
-          "[session]") {
+TEST_CASE("session_tracker: invalid adds are broken invariants", "[session]") {
   CHECK(aborts([] { session_tracker{}.add(sid(0), 4000, 0); }));
   CHECK(aborts([] {
     session_tracker{}.add(sid(std::numeric_limits<int64_t>::min()), 4000, 0);
@@ -415,10 +415,9 @@ TEST_CASE("session_tracker: one hundred thousand sessions", "[session]") {
   uint64_t counter = 0;
   for (int64_t z = 1; z <= 100000; ++z)
     REQUIRE(table
-                .open(table.next_free_id(node_id{1}, counter,
-                                         1'700'000'000'000),
-                      10000, pw(z), zxid{z})
-                .ok());
+              .open(table.next_free_id(node_id{1}, counter, 1'700'000'000'000),
+                    10000, pw(z), zxid{z})
+              .ok());
   session_tracker t;
   t.reset_all(table, 0);
   CHECK(t.size() == 100000);

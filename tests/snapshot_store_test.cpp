@@ -94,7 +94,8 @@ std::string read_all_payload(const snapshot_store& store,
   for (;;) {
     auto r = store.read_payload(path, out.size(), chunk);
     REQUIRE(r);
-    if (r->empty()) return out;
+    if (r->empty())
+      return out;
     out += *r;
   }
 }
@@ -110,27 +111,27 @@ std::vector<std::string> dir_names(const std::string& dir) {
 } // namespace
 
 TEST_CASE("snapshot_store: file names", "[storage]") {
-  CHECK(snapshot_file_name(log_index{1234}, term_t{5}) ==
-        "snapshot-00000000000000001234-00000000000000000005.snap");
+  CHECK(snapshot_file_name(log_index{1234}, term_t{5})
+        == "snapshot-00000000000000001234-00000000000000000005.snap");
   log_index i;
   term_t t;
   CHECK(parse_snapshot_file_name(
-      "snapshot-00000000000000001234-00000000000000000005.snap", i, t));
+    "snapshot-00000000000000001234-00000000000000000005.snap", i, t));
   CHECK(i == log_index{1234});
   CHECK(t == term_t{5});
   CHECK_FALSE(parse_snapshot_file_name(
-      "snapshot-00000000000000001234-00000000000000000005.snap.tmp", i, t));
+    "snapshot-00000000000000001234-00000000000000000005.snap.tmp", i, t));
   CHECK_FALSE(parse_snapshot_file_name(
-      "snapshot-0000000000000000123x-00000000000000000005.snap", i, t));
+    "snapshot-0000000000000000123x-00000000000000000005.snap", i, t));
   CHECK_FALSE(parse_snapshot_file_name("snapshot-1-2.snap", i, t));
 }
 
 TEST_CASE("snapshot_store: meta encoding equals protobuf's", "[storage]") {
   std::vector<raft::snapshot_meta> metas{
-      meta(1, 1, {}),
-      meta(1234, 5),
-      meta(~uint64_t{0}, ~uint64_t{0}, {0, 127, 128, 300, ~uint64_t{0}}),
-      meta(0, 0, {}),
+    meta(1, 1, {}),
+    meta(1234, 5),
+    meta(~uint64_t{0}, ~uint64_t{0}, {0, 127, 128, 300, ~uint64_t{0}}),
+    meta(0, 0, {}),
   };
   for (const auto& m : metas) {
     pb::SnapshotMeta msg;
@@ -162,9 +163,10 @@ TEST_CASE("snapshot_store: write, commit, latest, read back", "[storage]") {
     REQUIRE(w->write(std::string_view{payload}.substr(i, 4099)));
   REQUIRE(w->commit());
   CHECK_FALSE(fs::exists(w->tmp_path()));
-  CHECK(w->path() ==
-        d.path + "/snapshots/"
-                 "snapshot-00000000000000000100-00000000000000000002.snap");
+  CHECK(w->path()
+        == d.path
+             + "/snapshots/"
+               "snapshot-00000000000000000100-00000000000000000002.snap");
   // A finished writer refuses more.
   auto again = w->write("x");
   REQUIRE_FALSE(again);
@@ -186,7 +188,8 @@ TEST_CASE("snapshot_store: write, commit, latest, read back", "[storage]") {
   for (;;) {
     auto c = store.read_chunk(info.path, raw.size(), 100000);
     REQUIRE(c);
-    if (c->empty()) break;
+    if (c->empty())
+      break;
     raw += *c;
   }
   CHECK(raw == read_file(info.path));
@@ -194,8 +197,8 @@ TEST_CASE("snapshot_store: write, commit, latest, read back", "[storage]") {
   CHECK(raw.substr(0, 8) == "CNCLVSNP");
   CHECK(raw.substr(raw.size() - 4) == "CEND");
   CHECK(get_le64(raw.data() + raw.size() - 16) == raw.size());
-  CHECK(get_le32(raw.data() + raw.size() - 8) ==
-        crc32c::of(std::string_view{raw}.substr(0, raw.size() - 8)));
+  CHECK(get_le32(raw.data() + raw.size() - 8)
+        == crc32c::of(std::string_view{raw}.substr(0, raw.size() - 8)));
   // Reading out of range is an error, not a crash.
   CHECK_FALSE(store.read_payload(info.path, payload.size() + 1, 10));
   CHECK_FALSE(store.read_chunk(info.path, raw.size() + 1, 10));
@@ -253,8 +256,9 @@ TEST_CASE("snapshot_store: an abandoned writer leaves nothing behind",
     REQUIRE(moved.write("x"));
     REQUIRE(moved.commit());
   }
-  CHECK(dir_names(store.directory()) ==
-        std::vector<std::string>{snapshot_file_name(log_index{12}, term_t{1})});
+  CHECK(
+    dir_names(store.directory())
+    == std::vector<std::string>{snapshot_file_name(log_index{12}, term_t{1})});
   auto bad = store.begin(meta(0, 1));
   REQUIRE_FALSE(bad);
   CHECK(bad.error().code == storage_errc::invalid_argument);
@@ -309,17 +313,17 @@ TEST_CASE("snapshot_store: retain keeps the newest and removes .tmp files",
   auto store = open_store(d.path);
   for (uint64_t i = 1; i <= 5; ++i)
     write_snapshot(store, meta(i * 10, 1), "s" + std::to_string(i));
-  write_file(store.directory() + "/" +
-                 snapshot_file_name(log_index{60}, term_t{1}) + ".tmp",
+  write_file(store.directory() + "/"
+               + snapshot_file_name(log_index{60}, term_t{1}) + ".tmp",
              "partial");
   write_file(store.directory() + "/README", "not a snapshot");
   auto removed = store.retain(2);
   REQUIRE(removed);
   CHECK(*removed == 4);
-  CHECK(dir_names(store.directory()) ==
-        std::vector<std::string>{"README",
-                                 snapshot_file_name(log_index{40}, term_t{1}),
-                                 snapshot_file_name(log_index{50}, term_t{1})});
+  CHECK(dir_names(store.directory())
+        == std::vector<std::string>{
+          "README", snapshot_file_name(log_index{40}, term_t{1}),
+          snapshot_file_name(log_index{50}, term_t{1})});
   auto none = store.retain(2);
   REQUIRE(none);
   CHECK(*none == 0);
@@ -339,8 +343,8 @@ TEST_CASE("snapshot_store: open removes unfinished files and reports them",
     REQUIRE(w->write("six"));
     w->release(); // as the parent after fork(): the file stays
   }
-  auto tmp = d.path + "/snapshots/" +
-             snapshot_file_name(log_index{6}, term_t{1}) + ".tmp";
+  auto tmp = d.path + "/snapshots/"
+             + snapshot_file_name(log_index{6}, term_t{1}) + ".tmp";
   CHECK(fs::exists(tmp));
   auto o = snapshot_store::open(d.path);
   REQUIRE(o);
@@ -368,8 +372,10 @@ TEST_CASE("snapshot_store: installing a snapshot received in chunks",
     for (uint64_t off = 0;;) {
       auto c = leader.read_chunk(path, off, chunk);
       REQUIRE(c);
-      if (c->empty()) break;
-      if (damage && off == 0) (*c)[c->size() / 2] ^= 0x01;
+      if (c->empty())
+        break;
+      if (damage && off == 0)
+        (*c)[c->size() / 2] ^= 0x01;
       REQUIRE(rcv.write(off, *c));
       off += c->size();
     }
@@ -383,8 +389,8 @@ TEST_CASE("snapshot_store: installing a snapshot received in chunks",
     auto info = rcv->commit();
     REQUIRE(info);
     CHECK(same(info->meta, m));
-    CHECK(info->path ==
-          follower.directory() + "/" + snapshot_file_name(m.index, m.term));
+    CHECK(info->path
+          == follower.directory() + "/" + snapshot_file_name(m.index, m.term));
     auto latest = follower.latest();
     REQUIRE(latest);
     REQUIRE(*latest);
@@ -459,9 +465,11 @@ TEST_CASE("snapshot_store: a writer works in a fork()ed child", "[storage]") {
     if (pid == 0) {
       // Child: no Catch macros, leave with _exit().
       auto w = store.begin(m);
-      if (!w) ::_exit(2);
+      if (!w)
+        ::_exit(2);
       for (size_t i = 0; i < payload.size(); i += 10000)
-        if (!w->write(std::string_view{payload}.substr(i, 10000))) ::_exit(3);
+        if (!w->write(std::string_view{payload}.substr(i, 10000)))
+          ::_exit(3);
       ::_exit(w->commit() ? 0 : 4);
     }
     int status = 0;
@@ -475,7 +483,8 @@ TEST_CASE("snapshot_store: a writer works in a fork()ed child", "[storage]") {
     pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-      if (!w->write(payload)) ::_exit(3);
+      if (!w->write(payload))
+        ::_exit(3);
       ::_exit(w->commit() ? 0 : 4);
     }
     w->release();
@@ -499,8 +508,8 @@ TEST_CASE("snapshot_store: random garbage never crashes the readers",
   std::mt19937_64 rng{77};
   auto good = write_snapshot(store, meta(5, 1), random_bytes(rng, 3000));
   auto pristine = read_file(good);
-  auto path =
-      store.directory() + "/" + snapshot_file_name(log_index{9}, term_t{1});
+  auto path
+    = store.directory() + "/" + snapshot_file_name(log_index{9}, term_t{1});
   for (int round = 0; round < 300; ++round) {
     CAPTURE(round);
     std::string bytes;

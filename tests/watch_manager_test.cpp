@@ -87,8 +87,8 @@ struct harness {
   /// Applies a command and returns the notifications its events fire.
   notes apply(command_body body, int64_t session = 0) {
     ++z;
-    auto r =
-        tree.apply(command{sid(session), std::move(body)}, zxid{z}, 1000 + z);
+    auto r
+      = tree.apply(command{sid(session), std::move(body)}, zxid{z}, 1000 + z);
     return watches.on_events(r.events, z);
   }
   notes create(std::string path, create_mode mode = create_mode::persistent,
@@ -121,7 +121,8 @@ bool aborts(F f) {
   auto pid = fork();
   if (pid == 0) {
     std::signal(SIGABRT, SIG_DFL); // bypass Catch's fatal-signal reporter
-    if (std::freopen("/dev/null", "w", stderr) == nullptr) _exit(2);
+    if (std::freopen("/dev/null", "w", stderr) == nullptr)
+      _exit(2);
     f();
     _exit(0);
   }
@@ -165,8 +166,8 @@ TEST_CASE("watch_manager: a data watch fires NodeDeleted, the parent's child "
   h.create("/a/b");
   h.watch(1, "/a/b", data);
   h.watch(2, "/a", child);
-  CHECK(h.remove("/a/b") ==
-        notes{note(1, deleted, "/a/b", 3), note(2, children, "/a", 3)});
+  CHECK(h.remove("/a/b")
+        == notes{note(1, deleted, "/a/b", 3), note(2, children, "/a", 3)});
   CHECK(h.watches.watch_count() == 0);
 }
 
@@ -215,8 +216,8 @@ TEST_CASE("watch_manager: a session with a data and a child watch on a "
   h.watch(1, "/a", data);
   h.watch(1, "/a", child);
   h.watch(2, "/a", child);
-  CHECK(h.remove("/a") ==
-        notes{note(1, deleted, "/a", 2), note(2, deleted, "/a", 2)});
+  CHECK(h.remove("/a")
+        == notes{note(1, deleted, "/a", 2), note(2, deleted, "/a", 2)});
   CHECK(h.watches.watch_count() == 0); // both one-shots consumed
 }
 
@@ -224,8 +225,8 @@ TEST_CASE("watch_manager: watches on the root", "[watch]") {
   harness h;
   h.watch(1, "/", child);
   h.watch(2, "/", recursive);
-  CHECK(h.create("/a") ==
-        notes{note(2, created, "/a", 1), note(1, children, "/", 1)});
+  CHECK(h.create("/a")
+        == notes{note(2, created, "/a", 1), note(1, children, "/", 1)});
   CHECK(h.create("/a/b") == notes{note(2, created, "/a/b", 2)});
   CHECK(h.watches.watch_count() == 1);
 }
@@ -271,8 +272,8 @@ TEST_CASE("watch_manager: a one-shot and a persistent watch on one path give "
   h.watch(1, "/a", data);
   CHECK(h.set("/a") == notes{note(1, changed, "/a", 4)});
   CHECK(h.set("/a") == notes{note(1, changed, "/a", 5)});
-  CHECK(h.watches.watches_of(sid(1)) ==
-        std::vector<watch_info>{{sid(1), "/a", persistent}});
+  CHECK(h.watches.watches_of(sid(1))
+        == std::vector<watch_info>{{sid(1), "/a", persistent}});
 }
 
 TEST_CASE("watch_manager: a recursive watch sees every create, delete and "
@@ -282,12 +283,12 @@ TEST_CASE("watch_manager: a recursive watch sees every create, delete and "
   h.watch(1, "/services", recursive);
   CHECK(h.create("/services") == notes{note(1, created, "/services", 1)});
   CHECK(h.create("/services/a") == notes{note(1, created, "/services/a", 2)});
-  CHECK(h.create("/services/a/x") ==
-        notes{note(1, created, "/services/a/x", 3)});
+  CHECK(h.create("/services/a/x")
+        == notes{note(1, created, "/services/a/x", 3)});
   CHECK(h.set("/services/a/x") == notes{note(1, changed, "/services/a/x", 4)});
   CHECK(h.set("/services") == notes{note(1, changed, "/services", 5)});
-  CHECK(h.remove("/services/a/x") ==
-        notes{note(1, deleted, "/services/a/x", 6)});
+  CHECK(h.remove("/services/a/x")
+        == notes{note(1, deleted, "/services/a/x", 6)});
   CHECK(h.create("/servicesX").empty()); // a sibling, not a descendant
   CHECK(h.create("/other").empty());
   CHECK(h.remove("/services/a") == notes{note(1, deleted, "/services/a", 9)});
@@ -308,16 +309,16 @@ TEST_CASE("watch_manager: overlapping recursive and one-shot watches give "
   h.watch(1, "/a/b", persistent);
   h.watch(2, "/a", recursive);
   h.watch(3, "/a/b", data);
-  CHECK(h.set("/a/b") == notes{note(1, changed, "/a/b", 3),
-                               note(2, changed, "/a/b", 3),
-                               note(3, changed, "/a/b", 3)});
+  CHECK(h.set("/a/b")
+        == notes{note(1, changed, "/a/b", 3), note(2, changed, "/a/b", 3),
+                 note(3, changed, "/a/b", 3)});
   CHECK_FALSE(h.has(1, "/a/b", data));
-  CHECK(h.set("/a/b") ==
-        notes{note(1, changed, "/a/b", 4), note(2, changed, "/a/b", 4)});
+  CHECK(h.set("/a/b")
+        == notes{note(1, changed, "/a/b", 4), note(2, changed, "/a/b", 4)});
   // Child events: only the persistent (non-recursive) watch on /a/b.
-  CHECK(h.create("/a/b/c") == notes{note(1, created, "/a/b/c", 5),
-                                    note(2, created, "/a/b/c", 5),
-                                    note(1, children, "/a/b", 5)});
+  CHECK(h.create("/a/b/c")
+        == notes{note(1, created, "/a/b/c", 5), note(2, created, "/a/b/c", 5),
+                 note(1, children, "/a/b", 5)});
 }
 
 // -- ordering -----------------------------------------------------------------
@@ -352,9 +353,10 @@ TEST_CASE("watch_manager: a multi fires per op in order, one-shots on the "
                              set_data_op{"/m/a", "v", any_version},
                              create_op{"/m/b", "", create_mode::persistent, 0},
                              delete_op{"/m/a", any_version}}});
-  CHECK(n == notes{note(1, created, "/m/a", 2), note(2, children, "/m", 2),
-                   note(3, children, "/m", 2), note(3, children, "/m", 2),
-                   note(3, children, "/m", 2)});
+  CHECK(n
+        == notes{note(1, created, "/m/a", 2), note(2, children, "/m", 2),
+                 note(3, children, "/m", 2), note(3, children, "/m", 2),
+                 note(3, children, "/m", 2)});
 }
 
 TEST_CASE("watch_manager: failed commands fire nothing", "[watch]") {
@@ -364,7 +366,7 @@ TEST_CASE("watch_manager: failed commands fire nothing", "[watch]") {
   h.watch(1, "/a", child);
   CHECK(h.apply(multi_op{{set_data_op{"/a", "v", any_version},
                           delete_op{"/missing", any_version}}})
-            .empty());
+          .empty());
   CHECK(h.create("/a").empty()); // node_exists
   CHECK(h.watches.watch_count() == 2);
 }
@@ -379,9 +381,9 @@ TEST_CASE("watch_manager: closing a session fires NodeDeleted on its "
   h.watch(1, "/e/x", data);
   h.watch(2, "/e", child);
   h.watch(3, "/e", recursive);
-  CHECK(h.apply(close_session_op{}, 42) ==
-        notes{note(1, deleted, "/e/x", 4), note(3, deleted, "/e/x", 4),
-              note(2, children, "/e", 4), note(3, deleted, "/e/y", 4)});
+  CHECK(h.apply(close_session_op{}, 42)
+        == notes{note(1, deleted, "/e/x", 4), note(3, deleted, "/e/x", 4),
+                 note(2, children, "/e", 4), note(3, deleted, "/e/y", 4)});
 }
 
 TEST_CASE("watch_manager: zxids must increase", "[watch]") {
@@ -432,8 +434,8 @@ TEST_CASE("watch_manager: remove_watches removes by type and reports "
   r = h.watches.remove_watches(sid(1), "/a", wt::children);
   REQUIRE(r.ok());
   CHECK(*r == removed({watch_event::child_watch_removed}));
-  CHECK(h.watches.remove_watches(sid(1), "/a", wt::children).error() ==
-        no_watcher);
+  CHECK(h.watches.remove_watches(sid(1), "/a", wt::children).error()
+        == no_watcher);
 
   r = h.watches.remove_watches(sid(1), "/a", wt::persistent);
   REQUIRE(r.ok());
@@ -449,9 +451,10 @@ TEST_CASE("watch_manager: remove_watches removes by type and reports "
   all();
   r = h.watches.remove_watches(sid(1), "/a", wt::any);
   REQUIRE(r.ok());
-  CHECK(*r == removed({watch_event::data_watch_removed,
-                       watch_event::child_watch_removed,
-                       watch_event::persistent_watch_removed}));
+  CHECK(*r
+        == removed({watch_event::data_watch_removed,
+                    watch_event::child_watch_removed,
+                    watch_event::persistent_watch_removed}));
   CHECK(h.watches.watch_count() == 0);
 
   h.watch(1, "/a", recursive);
@@ -481,8 +484,8 @@ TEST_CASE("watch_manager: check_watches and remove_watches answer no_watcher",
   CHECK(h.watches.check_watches(sid(1), "/a", wt::any) == ok);
   CHECK(h.watches.check_watches(sid(1), "/a", wt::data) == no_watcher);
   CHECK(h.watches.check_watches(sid(1), "/a", wt::children) == no_watcher);
-  CHECK(h.watches.check_watches(sid(1), "/a", wt::persistent_recursive) ==
-        no_watcher);
+  CHECK(h.watches.check_watches(sid(1), "/a", wt::persistent_recursive)
+        == no_watcher);
   CHECK(h.watches.check_watches(sid(2), "/a", wt::data) == ok);
   CHECK(h.watches.check_watches(sid(2), "/a", wt::persistent) == no_watcher);
   CHECK(h.watches.check_watches(sid(3), "/a", wt::any) == no_watcher);
@@ -495,16 +498,18 @@ TEST_CASE("watch_manager: check_watches and remove_watches answer no_watcher",
   CHECK(h.watches.watch_count() == 3); // failed removals changed nothing
 }
 
-TEST_CASE("watch_manager: invalid kinds and types, and the wire helpers", "[watch]") {
+TEST_CASE("watch_manager: invalid kinds and types, and the wire helpers",
+          "[watch]") {
   harness h;
-  CHECK(h.watches.add_watch(sid(1), "/a", static_cast<watch_kind>(3)) ==
-        error_code::bad_arguments);
-  CHECK(h.watches.add_watch(sid(1), "/a", static_cast<watch_kind>(0)) ==
-        error_code::bad_arguments);
-  CHECK(h.watches.check_watches(sid(1), "/a", static_cast<watcher_type>(9)) ==
-        error_code::bad_arguments);
-  CHECK(h.watches.remove_watches(sid(1), "/a", static_cast<watcher_type>(0))
-            .error() == error_code::bad_arguments);
+  CHECK(h.watches.add_watch(sid(1), "/a", static_cast<watch_kind>(3))
+        == error_code::bad_arguments);
+  CHECK(h.watches.add_watch(sid(1), "/a", static_cast<watch_kind>(0))
+        == error_code::bad_arguments);
+  CHECK(h.watches.check_watches(sid(1), "/a", static_cast<watcher_type>(9))
+        == error_code::bad_arguments);
+  CHECK(
+    h.watches.remove_watches(sid(1), "/a", static_cast<watcher_type>(0)).error()
+    == error_code::bad_arguments);
   CHECK(h.watches.watch_count() == 0);
   CHECK(watch_kind_from_add_mode(0) == persistent);
   CHECK(watch_kind_from_add_mode(1) == recursive);
@@ -523,9 +528,9 @@ TEST_CASE("watch_manager: invalid kinds and types, and the wire helpers", "[watc
   CHECK(h.watches.on_events({{event_type::node_created, "/trailing//x"},
                              {event_type::node_created, "no-slash"},
                              {event_type::node_created, ""}},
-                            100) == notes{note(1, created, "/trailing//x", 100),
-                                          note(1, created, "no-slash", 100),
-                                          note(1, created, "", 100)});
+                            100)
+        == notes{note(1, created, "/trailing//x", 100),
+                 note(1, created, "no-slash", 100), note(1, created, "", 100)});
 }
 
 TEST_CASE("watch_manager: remove_session drops every watch of the session "
@@ -591,17 +596,17 @@ TEST_CASE("watch_manager: counts and listings", "[watch]") {
   CHECK(h.watches.path_count() == 2);
   CHECK(h.watches.session_count() == 3);
   CHECK(h.watches.recursive_watch_count() == 2);
-  CHECK(h.watches.sessions() ==
-        std::vector<session_id>{sid(1), sid(2), sid(3)});
-  CHECK(h.watches.watches_of(sid(2)) ==
-        std::vector<watch_info>{{sid(2), "/a", data},
-                                {sid(2), "/a", child},
-                                {sid(2), "/b", recursive}});
-  CHECK(h.watches.watchers_of("/a") ==
-        std::vector<watch_info>{{sid(1), "/a", persistent},
-                                {sid(2), "/a", data},
-                                {sid(2), "/a", child},
-                                {sid(3), "/a", recursive}});
+  CHECK(h.watches.sessions()
+        == std::vector<session_id>{sid(1), sid(2), sid(3)});
+  CHECK(h.watches.watches_of(sid(2))
+        == std::vector<watch_info>{{sid(2), "/a", data},
+                                   {sid(2), "/a", child},
+                                   {sid(2), "/b", recursive}});
+  CHECK(h.watches.watchers_of("/a")
+        == std::vector<watch_info>{{sid(1), "/a", persistent},
+                                   {sid(2), "/a", data},
+                                   {sid(2), "/a", child},
+                                   {sid(3), "/a", recursive}});
   CHECK(h.watches.watchers_of("/none").empty());
   CHECK(h.watches.watches_of(sid(9)).empty());
 }
@@ -619,8 +624,8 @@ TEST_CASE("watch_manager: set_watches with data watches", "[watch]") {
   auto r = h.watches.set_watches(sid(1), seen, {"/same", "/changed", "/gone"},
                                  {}, {}, {}, {}, h.tree);
   REQUIRE(r.ok());
-  CHECK(*r ==
-        notes{note(1, changed, "/changed", 5), note(1, deleted, "/gone", 5)});
+  CHECK(
+    *r == notes{note(1, changed, "/changed", 5), note(1, deleted, "/gone", 5)});
   CHECK(h.has(1, "/same", data));
   CHECK_FALSE(h.has(1, "/changed", data));
   CHECK(h.watches.watch_count() == 1);
@@ -659,8 +664,8 @@ TEST_CASE("watch_manager: set_watches with child watches", "[watch]") {
                                  {"/quiet", "/busy", "/gone", "/touched"}, {},
                                  {}, h.tree);
   REQUIRE(r.ok());
-  CHECK(*r ==
-        notes{note(1, children, "/busy", 7), note(1, deleted, "/gone", 7)});
+  CHECK(*r
+        == notes{note(1, children, "/busy", 7), note(1, deleted, "/gone", 7)});
   CHECK(h.has(1, "/quiet", child));
   CHECK(h.has(1, "/touched", child));
   CHECK(h.watches.watch_count() == 2);
@@ -683,8 +688,8 @@ TEST_CASE("watch_manager: set_watches registers persistent and recursive "
   CHECK(h.has(1, "/r", recursive));
   CHECK(h.create("/r") == notes{note(1, created, "/r", 3)});
   CHECK(h.create("/r/x") == notes{note(1, created, "/r/x", 4)});
-  CHECK(h.create("/p/x") ==
-        notes{note(1, created, "/p/x", 5), note(1, children, "/p", 5)});
+  CHECK(h.create("/p/x")
+        == notes{note(1, created, "/p/x", 5), note(1, children, "/p", 5)});
 }
 
 TEST_CASE("watch_manager: set_watches answers in ZooKeeper's order, without "
@@ -696,10 +701,11 @@ TEST_CASE("watch_manager: set_watches answers in ZooKeeper's order, without "
   auto r = h.watches.set_watches(sid(4), 0, {"/x", "/b", "/a"}, {"/b", "/a"},
                                  {"/x", "/a"}, {}, {}, h.tree);
   REQUIRE(r.ok());
-  CHECK(*r == notes{note(4, deleted, "/x", 2), note(4, changed, "/b", 2),
-                    note(4, changed, "/a", 2), note(4, created, "/b", 2),
-                    note(4, created, "/a", 2), note(4, deleted, "/x", 2),
-                    note(4, children, "/a", 2)});
+  CHECK(*r
+        == notes{note(4, deleted, "/x", 2), note(4, changed, "/b", 2),
+                 note(4, changed, "/a", 2), note(4, created, "/b", 2),
+                 note(4, created, "/a", 2), note(4, deleted, "/x", 2),
+                 note(4, children, "/a", 2)});
   CHECK(h.watches.watch_count() == 0);
 }
 
@@ -761,18 +767,20 @@ struct reference_model {
   }
 
   error_code add(int64_t s, const std::string& p, int kind) {
-    if (watches.count({s, p, kind}) != 0) return ok;
-    if (session_count(s) >= limits.max_watches_per_session ||
-        path_count(p) >= limits.max_watches_per_path)
+    if (watches.count({s, p, kind}) != 0)
+      return ok;
+    if (session_count(s) >= limits.max_watches_per_session
+        || path_count(p) >= limits.max_watches_per_path)
       return quota_exceeded;
     watches.insert({s, p, kind});
     return ok;
   }
 
   static bool below(const std::string& p, const std::string& base) {
-    if (base == "/") return p.size() > 1 && p[0] == '/';
-    return p.size() > base.size() && p.compare(0, base.size(), base) == 0 &&
-           p[base.size()] == '/';
+    if (base == "/")
+      return p.size() > 1 && p[0] == '/';
+    return p.size() > base.size() && p.compare(0, base.size(), base) == 0
+           && p[base.size()] == '/';
   }
 
   /// Does a watch of `kind` on `wp` see `ev`? Sets `consumed` for one-shots.
@@ -782,17 +790,17 @@ struct reference_model {
     auto child_event = t == event_type::node_children_changed;
     consumed = false;
     switch (static_cast<watch_kind>(kind)) {
-    case watch_kind::data:
-      consumed = wp == ev.path && !child_event;
-      return consumed;
-    case watch_kind::child:
-      consumed =
-          wp == ev.path && (child_event || t == event_type::node_deleted);
-      return consumed;
-    case watch_kind::persistent:
-      return wp == ev.path;
-    case watch_kind::persistent_recursive:
-      return !child_event && (wp == ev.path || below(ev.path, wp));
+      case watch_kind::data:
+        consumed = wp == ev.path && !child_event;
+        return consumed;
+      case watch_kind::child:
+        consumed
+          = wp == ev.path && (child_event || t == event_type::node_deleted);
+        return consumed;
+      case watch_kind::persistent:
+        return wp == ev.path;
+      case watch_kind::persistent_recursive:
+        return !child_event && (wp == ev.path || below(ev.path, wp));
     }
     return false;
   }
@@ -815,31 +823,34 @@ struct reference_model {
 
   static int mask_of(watcher_type t) {
     switch (t) {
-    case watcher_type::children:
-      return 2;
-    case watcher_type::data:
-      return 1;
-    case watcher_type::any:
-      return 15;
-    case watcher_type::persistent:
-      return 4;
-    case watcher_type::persistent_recursive:
-      return 8;
+      case watcher_type::children:
+        return 2;
+      case watcher_type::data:
+        return 1;
+      case watcher_type::any:
+        return 15;
+      case watcher_type::persistent:
+        return 4;
+      case watcher_type::persistent_recursive:
+        return 8;
     }
     return 0;
   }
 
   error_code check(int64_t s, const std::string& p, watcher_type t) const {
     for (int k : {1, 2, 4, 8})
-      if ((mask_of(t) & k) != 0 && watches.count({s, p, k}) != 0) return ok;
+      if ((mask_of(t) & k) != 0 && watches.count({s, p, k}) != 0)
+        return ok;
     return no_watcher;
   }
 
   result<notes> remove(int64_t s, const std::string& p, watcher_type t) {
     int gone = 0;
     for (int k : {1, 2, 4, 8})
-      if ((mask_of(t) & k) != 0 && watches.erase({s, p, k}) != 0) gone |= k;
-    if (gone == 0) return no_watcher;
+      if ((mask_of(t) & k) != 0 && watches.erase({s, p, k}) != 0)
+        gone |= k;
+    if (gone == 0)
+      return no_watcher;
     notes out;
     if (gone & 1)
       out.push_back(note(s, watch_event::data_watch_removed, p, no_zxid));
@@ -905,8 +916,8 @@ struct reference_model {
     if (next.session_count(s) > limits.max_watches_per_session)
       return quota_exceeded;
     for (const auto& [x, k] : wanted)
-      if (next.path_count(x) > limits.max_watches_per_path &&
-          next.path_count(x) > path_count(x))
+      if (next.path_count(x) > limits.max_watches_per_path
+          && next.path_count(x) > path_count(x))
         return quota_exceeded;
     watches = std::move(after);
     return out;
@@ -925,16 +936,16 @@ void run_random(uint64_t seed, watch_limits limits, int steps) {
   std::mt19937_64 rng{seed};
   auto pick = [&](size_t n) {
     return static_cast<size_t>(
-        std::uniform_int_distribution<size_t>{0, n - 1}(rng));
+      std::uniform_int_distribution<size_t>{0, n - 1}(rng));
   };
   auto chance = [&](int percent) { return pick(100) < size_t(percent); };
   const strings pool{
-      "/",    "/a",        "/a/b",        "/a/b/c",        "/a/c",       "/b",
-      "/b/d", "/services", "/services/x", "/services/x/y", "/services/z"};
+    "/",    "/a",        "/a/b",        "/a/b/c",        "/a/c",       "/b",
+    "/b/d", "/services", "/services/x", "/services/x/y", "/services/z"};
   const std::vector<watch_kind> kinds{data, child, persistent, recursive};
   const std::vector<watcher_type> types{
-      watcher_type::children, watcher_type::data, watcher_type::any,
-      watcher_type::persistent, watcher_type::persistent_recursive};
+    watcher_type::children, watcher_type::data, watcher_type::any,
+    watcher_type::persistent, watcher_type::persistent_recursive};
   constexpr int64_t sessions = 5;
   auto some_paths = [&] {
     strings out;
@@ -945,14 +956,14 @@ void run_random(uint64_t seed, watch_limits limits, int steps) {
   auto random_op = [&]() -> txn_op {
     auto& p = pool[pick(pool.size())];
     switch (pick(3)) {
-    case 0:
-      return create_op{
+      case 0:
+        return create_op{
           p, "", chance(30) ? create_mode::ephemeral : create_mode::persistent,
           0};
-    case 1:
-      return delete_op{p, any_version};
-    default:
-      return set_data_op{p, std::to_string(pick(1000)), any_version};
+      case 1:
+        return delete_op{p, any_version};
+      default:
+        return set_data_op{p, std::to_string(pick(1000)), any_version};
     }
   };
 
@@ -985,14 +996,15 @@ void run_random(uint64_t seed, watch_limits limits, int steps) {
       REQUIRE(got == model.fire(r.events, h.z));
     } else if (what < 70) {
       auto k = kinds[pick(kinds.size())];
-      REQUIRE(h.watches.add_watch(sid(s), p, k) ==
-              model.add(s, p, static_cast<int>(k)));
+      REQUIRE(h.watches.add_watch(sid(s), p, k)
+              == model.add(s, p, static_cast<int>(k)));
     } else if (what < 78) {
       auto t = types[pick(types.size())];
       auto got = h.watches.remove_watches(sid(s), p, t);
       auto want = model.remove(s, p, t);
       REQUIRE(got.error() == want.error());
-      if (got.ok()) REQUIRE(*got == *want);
+      if (got.ok())
+        REQUIRE(*got == *want);
     } else if (what < 88) {
       auto t = types[pick(types.size())];
       REQUIRE(h.watches.check_watches(sid(s), p, t) == model.check(s, p, t));
@@ -1005,7 +1017,8 @@ void run_random(uint64_t seed, watch_limits limits, int steps) {
       auto got = h.watches.set_watches(sid(s), rel, d, e, c, ps, rs, h.tree);
       auto want = model.set_watches(s, rel, d, e, c, ps, rs, h.tree);
       REQUIRE(got.error() == want.error());
-      if (got.ok()) REQUIRE(*got == *want);
+      if (got.ok())
+        REQUIRE(*got == *want);
     }
     // The whole state must agree after every step.
     REQUIRE(h.watches.watch_count() == model.watches.size());

@@ -30,7 +30,8 @@ constexpr int exit_ok = 0;
 constexpr int exit_zk_error = 1;
 constexpr int exit_usage = 2;
 
-constexpr const char* usage_text = R"(usage: conclavectl [OPTIONS] COMMAND [ARGS]
+constexpr const char* usage_text
+  = R"(usage: conclavectl [OPTIONS] COMMAND [ARGS]
 
 Options:
   --server HOST:PORT[,HOST:PORT...]  nodes to try in turn (default 127.0.0.1:4181)
@@ -259,8 +260,7 @@ int cmd_create(context& ctx, const options& opts,
   return exit_ok;
 }
 
-int cmd_get(context& ctx, const options& opts,
-            std::vector<std::string> args) {
+int cmd_get(context& ctx, const options& opts, std::vector<std::string> args) {
   expect_args(args, 1, 1, "get PATH");
   auto r = ctx.client().get(args[0]);
   if (!r)
@@ -274,8 +274,7 @@ int cmd_get(context& ctx, const options& opts,
   return exit_ok;
 }
 
-int cmd_set(context& ctx, const options& opts,
-            std::vector<std::string> args) {
+int cmd_set(context& ctx, const options& opts, std::vector<std::string> args) {
   auto version = take_version(args);
   expect_args(args, 2, 2, "set PATH DATA [-v VERSION]");
   auto r = ctx.client().set(args[0], args[1], version);
@@ -285,8 +284,7 @@ int cmd_set(context& ctx, const options& opts,
     std::cout << "{\"ok\":true,\"path\":" << json_string(args[0])
               << ",\"stat\":" << json_stat(r.value) << "}\n";
   else
-    std::cout << "Set " << args[0] << " (version " << r.value.version
-              << ")\n";
+    std::cout << "Set " << args[0] << " (version " << r.value.version << ")\n";
   return exit_ok;
 }
 
@@ -304,8 +302,7 @@ int cmd_delete(context& ctx, const options& opts,
   return exit_ok;
 }
 
-int cmd_ls(context& ctx, const options& opts,
-           std::vector<std::string> args) {
+int cmd_ls(context& ctx, const options& opts, std::vector<std::string> args) {
   expect_args(args, 1, 1, "ls PATH");
   auto r = ctx.client().children(args[0]);
   if (!r)
@@ -320,8 +317,7 @@ int cmd_ls(context& ctx, const options& opts,
   return exit_ok;
 }
 
-int cmd_stat(context& ctx, const options& opts,
-             std::vector<std::string> args) {
+int cmd_stat(context& ctx, const options& opts, std::vector<std::string> args) {
   expect_args(args, 1, 1, "stat PATH");
   auto r = ctx.client().exists(args[0]);
   if (!r)
@@ -361,8 +357,7 @@ int walk(blocking_client& c, const options& opts, const std::string& path,
   return exit_ok;
 }
 
-int cmd_tree(context& ctx, const options& opts,
-             std::vector<std::string> args) {
+int cmd_tree(context& ctx, const options& opts, std::vector<std::string> args) {
   expect_args(args, 0, 1, "tree [PATH]");
   std::vector<std::string> paths;
   auto rc = walk(ctx.client(), opts, args.empty() ? "/" : args[0], 0, paths);
@@ -464,9 +459,14 @@ using command_fn
 
 const std::map<std::string, command_fn>& commands() {
   static const std::map<std::string, command_fn> table = {
-    {"create", cmd_create}, {"get", cmd_get},   {"set", cmd_set},
-    {"delete", cmd_delete}, {"ls", cmd_ls},     {"stat", cmd_stat},
-    {"tree", cmd_tree},     {"status", cmd_status},
+    {"create", cmd_create},
+    {"get", cmd_get},
+    {"set", cmd_set},
+    {"delete", cmd_delete},
+    {"ls", cmd_ls},
+    {"stat", cmd_stat},
+    {"tree", cmd_tree},
+    {"status", cmd_status},
     {"transfer-leader", cmd_transfer_leader},
   };
   return table;

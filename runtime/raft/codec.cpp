@@ -13,11 +13,15 @@ struct overload : Fs... {
 template <class... Fs>
 overload(Fs...) -> overload<Fs...>;
 
-term_t term_of(uint64_t x) { return term_t{x}; }
-log_index index_of(uint64_t x) { return log_index{x}; }
+term_t term_of(uint64_t x) {
+  return term_t{x};
+}
+log_index index_of(uint64_t x) {
+  return log_index{x};
+}
 
-std::vector<entry> decode_entries(
-  google::protobuf::RepeatedPtrField<pb::RaftEntry>* xs) {
+std::vector<entry>
+decode_entries(google::protobuf::RepeatedPtrField<pb::RaftEntry>* xs) {
   std::vector<entry> out;
   out.reserve(static_cast<size_t>(xs->size()));
   for (auto& x : *xs)
@@ -45,8 +49,7 @@ entry decode(pb::RaftEntry&& x) {
   entry out;
   out.term = term_of(x.term());
   out.index = index_of(x.index());
-  out.type = x.type() == pb::ENTRY_NOOP ? entry_type::noop
-                                        : entry_type::normal;
+  out.type = x.type() == pb::ENTRY_NOOP ? entry_type::noop : entry_type::normal;
   out.data = std::move(*x.mutable_data());
   return out;
 }
@@ -76,78 +79,77 @@ pb::HardState encode(const hard_state& x) {
 }
 
 hard_state decode(const pb::HardState& x) {
-  return hard_state{term_of(x.term()), node_id{x.vote()},
-                    index_of(x.commit())};
+  return hard_state{term_of(x.term()), node_id{x.vote()}, index_of(x.commit())};
 }
 
 pb::RaftMessage encode(message&& msg) {
   pb::RaftMessage out;
   out.set_from(msg.from.value());
   out.set_to(msg.to.value());
-  std::visit(
-    overload{
-      [&](vote_request& x) {
-        auto m = out.mutable_vote_request();
-        m->set_term(x.term.value());
-        m->set_last_log_index(x.last_log_index.value());
-        m->set_last_log_term(x.last_log_term.value());
-        m->set_pre_vote(x.pre_vote);
-        m->set_leadership_transfer(x.leadership_transfer);
-      },
-      [&](vote_response& x) {
-        auto m = out.mutable_vote_response();
-        m->set_term(x.term.value());
-        m->set_granted(x.granted);
-        m->set_pre_vote(x.pre_vote);
-      },
-      [&](append_request& x) {
-        auto m = out.mutable_append_request();
-        m->set_term(x.term.value());
-        m->set_prev_log_index(x.prev_log_index.value());
-        m->set_prev_log_term(x.prev_log_term.value());
-        m->mutable_entries()->Reserve(static_cast<int>(x.entries.size()));
-        for (auto& e : x.entries)
-          encode(std::move(e), m->add_entries());
-        m->set_leader_commit(x.leader_commit.value());
-        m->set_read_context(x.read_context);
-      },
-      [&](append_response& x) {
-        auto m = out.mutable_append_response();
-        m->set_term(x.term.value());
-        m->set_success(x.success);
-        m->set_match_index(x.match_index.value());
-        m->set_conflict_term(x.conflict_term.value());
-        m->set_conflict_index(x.conflict_index.value());
-        m->set_read_context(x.read_context);
-      },
-      [&](install_snapshot& x) {
-        auto m = out.mutable_install_snapshot();
-        m->set_term(x.term.value());
-        encode(x.meta, m->mutable_meta());
-      },
-      [&](install_snapshot_response& x) {
-        auto m = out.mutable_install_snapshot_response();
-        m->set_term(x.term.value());
-        m->set_last_index(x.last_index.value());
-        m->set_success(x.success);
-      },
-      [&](timeout_now& x) {
-        out.mutable_timeout_now()->set_term(x.term.value());
-      },
-      [&](read_index_request& x) {
-        auto m = out.mutable_read_index_request();
-        m->set_term(x.term.value());
-        m->set_read_id(x.read_id);
-      },
-      [&](read_index_response& x) {
-        auto m = out.mutable_read_index_response();
-        m->set_term(x.term.value());
-        m->set_read_id(x.read_id);
-        m->set_index(x.index.value());
-        m->set_success(x.success);
-      },
-    },
-    msg.body);
+  std::visit(overload{
+               [&](vote_request& x) {
+                 auto m = out.mutable_vote_request();
+                 m->set_term(x.term.value());
+                 m->set_last_log_index(x.last_log_index.value());
+                 m->set_last_log_term(x.last_log_term.value());
+                 m->set_pre_vote(x.pre_vote);
+                 m->set_leadership_transfer(x.leadership_transfer);
+               },
+               [&](vote_response& x) {
+                 auto m = out.mutable_vote_response();
+                 m->set_term(x.term.value());
+                 m->set_granted(x.granted);
+                 m->set_pre_vote(x.pre_vote);
+               },
+               [&](append_request& x) {
+                 auto m = out.mutable_append_request();
+                 m->set_term(x.term.value());
+                 m->set_prev_log_index(x.prev_log_index.value());
+                 m->set_prev_log_term(x.prev_log_term.value());
+                 m->mutable_entries()->Reserve(
+                   static_cast<int>(x.entries.size()));
+                 for (auto& e : x.entries)
+                   encode(std::move(e), m->add_entries());
+                 m->set_leader_commit(x.leader_commit.value());
+                 m->set_read_context(x.read_context);
+               },
+               [&](append_response& x) {
+                 auto m = out.mutable_append_response();
+                 m->set_term(x.term.value());
+                 m->set_success(x.success);
+                 m->set_match_index(x.match_index.value());
+                 m->set_conflict_term(x.conflict_term.value());
+                 m->set_conflict_index(x.conflict_index.value());
+                 m->set_read_context(x.read_context);
+               },
+               [&](install_snapshot& x) {
+                 auto m = out.mutable_install_snapshot();
+                 m->set_term(x.term.value());
+                 encode(x.meta, m->mutable_meta());
+               },
+               [&](install_snapshot_response& x) {
+                 auto m = out.mutable_install_snapshot_response();
+                 m->set_term(x.term.value());
+                 m->set_last_index(x.last_index.value());
+                 m->set_success(x.success);
+               },
+               [&](timeout_now& x) {
+                 out.mutable_timeout_now()->set_term(x.term.value());
+               },
+               [&](read_index_request& x) {
+                 auto m = out.mutable_read_index_request();
+                 m->set_term(x.term.value());
+                 m->set_read_id(x.read_id);
+               },
+               [&](read_index_response& x) {
+                 auto m = out.mutable_read_index_response();
+                 m->set_term(x.term.value());
+                 m->set_read_id(x.read_id);
+                 m->set_index(x.index.value());
+                 m->set_success(x.success);
+               },
+             },
+             msg.body);
   return out;
 }
 

@@ -39,9 +39,9 @@ term_t next_term(term_t t) noexcept {
 
 const char* name_of(const message_body& body) noexcept {
   constexpr const char* names[] = {
-      "vote_request",    "vote_response",      "append_request",
-      "append_response", "install_snapshot",   "install_snapshot_response",
-      "timeout_now",     "read_index_request", "read_index_response",
+    "vote_request",    "vote_response",      "append_request",
+    "append_response", "install_snapshot",   "install_snapshot_response",
+    "timeout_now",     "read_index_request", "read_index_response",
   };
   return names[body.index()];
 }
@@ -56,14 +56,14 @@ bool same_members(std::vector<node_id> a, std::vector<node_id> b) {
 
 const char* to_string(role r) noexcept {
   switch (r) {
-  case role::follower:
-    return "follower";
-  case role::pre_candidate:
-    return "pre_candidate";
-  case role::candidate:
-    return "candidate";
-  case role::leader:
-    return "leader";
+    case role::follower:
+      return "follower";
+    case role::pre_candidate:
+      return "pre_candidate";
+    case role::candidate:
+      return "candidate";
+    case role::leader:
+      return "leader";
   }
   return "?";
 }
@@ -71,27 +71,30 @@ const char* to_string(role r) noexcept {
 // -- core_config / output ----------------------------------------------------
 
 std::string core_config::validate() const {
-  if (self == node_id{}) return "self must not be 0";
+  if (self == node_id{})
+    return "self must not be 0";
   if (voters.empty() || voters.size() > max_voters)
     return "voters must hold 1 to " + std::to_string(max_voters) + " nodes";
   auto sorted = voters;
   std::sort(sorted.begin(), sorted.end());
   if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
     return "voters must not repeat a node";
-  if (sorted.front() == node_id{}) return "voters must not contain node 0";
+  if (sorted.front() == node_id{})
+    return "voters must not contain node 0";
   if (!std::binary_search(sorted.begin(), sorted.end(), self))
     return "voters must contain self";
   if (election_timeout_ticks < 2 || election_timeout_ticks > max_ticks)
     return "election_timeout_ticks must be in [2, 1000000]";
-  if (heartbeat_interval_ticks < 1 ||
-      heartbeat_interval_ticks >= election_timeout_ticks)
+  if (heartbeat_interval_ticks < 1
+      || heartbeat_interval_ticks >= election_timeout_ticks)
     return "heartbeat_interval_ticks must be in [1, election_timeout_ticks)";
-  if (snapshot_retry_ticks < election_timeout_ticks ||
-      snapshot_retry_ticks > max_ticks)
+  if (snapshot_retry_ticks < election_timeout_ticks
+      || snapshot_retry_ticks > max_ticks)
     return "snapshot_retry_ticks must be in [election_timeout_ticks, 1000000]";
   if (max_append_entries < 1 || max_append_entries > max_window * 16)
     return "max_append_entries must be in [1, 1048576]";
-  if (max_append_bytes < 1) return "max_append_bytes must be positive";
+  if (max_append_bytes < 1)
+    return "max_append_bytes must be positive";
   if (max_inflight_appends < 1 || max_inflight_appends > max_window)
     return "max_inflight_appends must be in [1, 65536]";
   if (max_uncommitted_entries < 1)
@@ -102,10 +105,10 @@ std::string core_config::validate() const {
 }
 
 bool output::empty() const noexcept {
-  return !state && !snapshot && entries.empty() && messages.empty() &&
-         messages_after_persist.empty() && committed.empty() && reads.empty() &&
-         failed_reads.empty() && !leadership_changed && snapshot_for.empty() &&
-         log.empty();
+  return !state && !snapshot && entries.empty() && messages.empty()
+         && messages_after_persist.empty() && committed.empty() && reads.empty()
+         && failed_reads.empty() && !leadership_changed && snapshot_for.empty()
+         && log.empty();
 }
 
 // -- construction ------------------------------------------------------------
@@ -166,13 +169,16 @@ void core::step(const message& msg) {
          " from non-voter ", msg.from);
     return;
   }
-  if (!accept_term(msg)) return;
+  if (!accept_term(msg))
+    return;
   std::visit([this, &msg](const auto& body) { on(msg.from, body); }, msg.body);
 }
 
 result<log_index> core::propose(std::string data) {
-  if (role_ != raft::role::leader) return error_code::connection_loss;
-  if (transfer_target_ != node_id{}) return error_code::throttled_op;
+  if (role_ != raft::role::leader)
+    return error_code::connection_loss;
+  if (transfer_target_ != node_id{})
+    return error_code::throttled_op;
   auto last = log_.last_index();
   if (last.value() - commit_.value() >= cfg_.max_uncommitted_entries)
     return error_code::throttled_op;
@@ -194,8 +200,8 @@ void core::read_index(uint64_t read_id) {
     register_read(read_id, cfg_.self);
     return;
   }
-  if (leader_ == node_id{} ||
-      forwarded_reads_.size() >= cfg_.max_pending_reads) {
+  if (leader_ == node_id{}
+      || forwarded_reads_.size() >= cfg_.max_pending_reads) {
     out_.failed_reads.push_back(read_id);
     return;
   }
@@ -205,10 +211,12 @@ void core::read_index(uint64_t read_id) {
 }
 
 error_code core::transfer_leadership(node_id target) {
-  if (role_ != raft::role::leader) return error_code::connection_loss;
+  if (role_ != raft::role::leader)
+    return error_code::connection_loss;
   if (target == cfg_.self || !is_voter(target))
     return error_code::bad_arguments;
-  if (transfer_target_ != node_id{}) return error_code::throttled_op;
+  if (transfer_target_ != node_id{})
+    return error_code::throttled_op;
   transfer_target_ = target;
   transfer_elapsed_ = 0;
   note(log_line::level::info, "transferring leadership to ", target);
@@ -221,7 +229,8 @@ error_code core::transfer_leadership(node_id target) {
 }
 
 void core::persisted(log_index index, term_t term) {
-  if (index <= persisted_) return;
+  if (index <= persisted_)
+    return;
   if (!log_.matches(index, term)) {
     note(log_line::level::debug, "ignoring persisted(", index, ", ", term,
          "): overwritten since");
@@ -238,8 +247,8 @@ void core::snapshot_taken(const snapshot_meta& meta, size_t keep_entries) {
     return;
   }
   if (meta.index > applied_)
-    broken("snapshot_taken at " + std::to_string(meta.index.value()) +
-           " beyond the applied index");
+    broken("snapshot_taken at " + std::to_string(meta.index.value())
+           + " beyond the applied index");
   if (!log_.matches(meta.index, meta.term))
     broken("snapshot_taken with a term that is not the log's");
   if (!meta.voters.empty() && !same_members(meta.voters, voters_))
@@ -249,7 +258,8 @@ void core::snapshot_taken(const snapshot_meta& meta, size_t keep_entries) {
   snapshot_.voters = voters_;
   auto keep = std::min<uint64_t>(keep_entries, meta.index.value());
   auto to = log_index{meta.index.value() - keep};
-  if (to > log_.base_index()) log_.compact(to);
+  if (to > log_.base_index())
+    log_.compact(to);
   persisted_ = std::max(persisted_, meta.index); // the snapshot is durable
   note(log_line::level::info, "snapshot at ", meta.index, "; log compacted to ",
        log_.base_index());
@@ -263,8 +273,8 @@ output core::take_output() {
     out_.state = hs;
     reported_state_ = hs;
   }
-  if (role_ != reported_role_ || term_ != reported_term_ ||
-      leader_ != reported_leader_) {
+  if (role_ != reported_role_ || term_ != reported_term_
+      || leader_ != reported_leader_) {
     out_.leadership_changed = true;
     reported_role_ = role_;
     reported_term_ = term_;
@@ -327,7 +337,8 @@ const std::vector<node_id>& core::voters() const noexcept {
 
 std::vector<std::pair<node_id, log_index>> core::match_indexes() const {
   std::vector<std::pair<node_id, log_index>> result;
-  if (role_ != raft::role::leader) return result;
+  if (role_ != raft::role::leader)
+    return result;
   for (auto v : voters_) {
     auto pr = find_progress(v);
     result.emplace_back(v, pr ? pr->match() : persisted_);
@@ -355,7 +366,8 @@ const entry* core::entry_at(log_index index) const {
 // -- roles (§3.4) ------------------------------------------------------------
 
 void core::become_follower(term_t term, node_id leader) {
-  if (role_ == raft::role::leader) abandon_leadership();
+  if (role_ == raft::role::leader)
+    abandon_leadership();
   if (term > term_) {
     term_ = term;
     vote_ = node_id{};
@@ -441,7 +453,8 @@ void core::reset_election_timer() {
 }
 
 void core::set_leader(node_id leader) {
-  if (leader == leader_) return;
+  if (leader == leader_)
+    return;
   fail_forwarded_reads();
   leader_ = leader;
 }
@@ -457,7 +470,8 @@ void core::abandon_leadership() {
   for (const auto& r : pending_reads_)
     finish_read(r, false);
   pending_reads_.clear();
-  if (transfer_target_ != node_id{}) abort_transfer("leadership lost");
+  if (transfer_target_ != node_id{})
+    abort_transfer("leadership lost");
   peers_.clear();
   read_round_needed_ = false;
 }
@@ -465,9 +479,10 @@ void core::abandon_leadership() {
 bool core::in_lease() const noexcept {
   // §9.6 leader stickiness: a node that hears from a current leader does not
   // help others depose it. A leader relies on CheckQuorum to step down.
-  if (role_ == raft::role::leader) return cfg_.check_quorum;
-  return leader_ != node_id{} &&
-         election_elapsed_ < cfg_.election_timeout_ticks;
+  if (role_ == raft::role::leader)
+    return cfg_.check_quorum;
+  return leader_ != node_id{}
+         && election_elapsed_ < cfg_.election_timeout_ticks;
 }
 
 bool core::is_voter(node_id id) const noexcept {
@@ -481,7 +496,8 @@ size_t core::quorum() const noexcept {
 // -- time --------------------------------------------------------------------
 
 void core::tick_election() {
-  if (++election_elapsed_ < randomized_timeout_) return;
+  if (++election_elapsed_ < randomized_timeout_)
+    return;
   note(log_line::level::info, "election timeout at term ", term_);
   campaign();
 }
@@ -493,13 +509,13 @@ void core::tick_leader() {
     become_follower(term_, node_id{});
     return;
   }
-  if (transfer_target_ != node_id{} &&
-      ++transfer_elapsed_ >= cfg_.election_timeout_ticks)
+  if (transfer_target_ != node_id{}
+      && ++transfer_elapsed_ >= cfg_.election_timeout_ticks)
     abort_transfer("timed out");
   auto retry = static_cast<uint64_t>(cfg_.snapshot_retry_ticks);
   for (auto& pr : peers_) {
-    if (pr.state() == progress_state::snapshot &&
-        now_ - pr.snapshot_sent_at() >= retry) {
+    if (pr.state() == progress_state::snapshot
+        && now_ - pr.snapshot_sent_at() >= retry) {
       note(log_line::level::info, "snapshot to ", pr.id(),
            " unanswered; retrying");
       pr.become_probe();
@@ -514,14 +530,15 @@ bool core::quorum_active() const {
   auto window = static_cast<uint64_t>(cfg_.election_timeout_ticks);
   size_t active = 1; // self
   for (const auto& pr : peers_)
-    if (pr.active(now_, window)) ++active;
+    if (pr.active(now_, window))
+      ++active;
   return active >= quorum();
 }
 
 void core::expire_forwarded_reads() {
   auto window = static_cast<uint64_t>(cfg_.election_timeout_ticks);
-  while (!forwarded_reads_.empty() &&
-         now_ - forwarded_reads_.front().sent_at >= window) {
+  while (!forwarded_reads_.empty()
+         && now_ - forwarded_reads_.front().sent_at >= window) {
     out_.failed_reads.push_back(forwarded_reads_.front().id);
     forwarded_reads_.pop_front();
   }
@@ -535,7 +552,8 @@ bool core::accept_term(const message& msg) {
     reply_stale(msg);
     return false;
   }
-  if (term == term_) return true;
+  if (term == term_)
+    return true;
   if (auto req = std::get_if<vote_request>(&msg.body)) {
     if (req->pre_vote)
       return true; // asks without changing anybody's term (§9.6)
@@ -548,9 +566,9 @@ bool core::accept_term(const message& msg) {
   if (auto resp = std::get_if<vote_response>(&msg.body))
     if (resp->pre_vote && resp->granted)
       return true; // carries the term we asked about, not the voter's
-  bool from_leader = std::holds_alternative<append_request>(msg.body) ||
-                     std::holds_alternative<install_snapshot>(msg.body) ||
-                     std::holds_alternative<timeout_now>(msg.body);
+  bool from_leader = std::holds_alternative<append_request>(msg.body)
+                     || std::holds_alternative<install_snapshot>(msg.body)
+                     || std::holds_alternative<timeout_now>(msg.body);
   note(log_line::level::info, name_of(msg.body), " from ", msg.from,
        " has term ", term, " > ", term_, ": becoming follower");
   become_follower(term, from_leader ? msg.from : node_id{});
@@ -564,9 +582,9 @@ void core::reply_stale(const message& msg) {
        msg.from);
   if (auto req = std::get_if<append_request>(&msg.body))
     send_after_persist(
-        msg.from,
-        append_response{
-            term_, false, req->prev_log_index, {}, {}, req->read_context});
+      msg.from,
+      append_response{
+        term_, false, req->prev_log_index, {}, {}, req->read_context});
   else if (std::holds_alternative<install_snapshot>(msg.body))
     send_after_persist(msg.from, install_snapshot_response{term_, {}, false});
   else if (auto vreq = std::get_if<vote_request>(&msg.body))
@@ -577,13 +595,13 @@ void core::reply_stale(const message& msg) {
 
 void core::on(node_id from, const vote_request& req) {
   // §3.6.1: grant only to a log at least as up to date as ours.
-  bool up_to_date = req.last_log_term > log_.last_term() ||
-                    (req.last_log_term == log_.last_term() &&
-                     req.last_log_index >= log_.last_index());
-  bool can_vote = vote_ == from ||
-                  (vote_ == node_id{} && leader_ == node_id{}) ||
-                  (req.pre_vote && req.term > term_);
-  if (!req.leadership_transfer && in_lease()) can_vote = false;
+  bool up_to_date = req.last_log_term > log_.last_term()
+                    || (req.last_log_term == log_.last_term()
+                        && req.last_log_index >= log_.last_index());
+  bool can_vote = vote_ == from || (vote_ == node_id{} && leader_ == node_id{})
+                  || (req.pre_vote && req.term > term_);
+  if (!req.leadership_transfer && in_lease())
+    can_vote = false;
   bool grant = can_vote && up_to_date;
   note(log_line::level::info, grant ? "granting " : "rejecting ",
        req.pre_vote ? "pre-vote" : "vote", " to ", from, " for term ",
@@ -601,11 +619,11 @@ void core::on(node_id from, const vote_request& req) {
 
 void core::on(node_id from, const vote_response& resp) {
   if (role_ == raft::role::pre_candidate) {
-    if (!resp.pre_vote ||
-        resp.term != (resp.granted ? next_term(term_) : term_))
+    if (!resp.pre_vote
+        || resp.term != (resp.granted ? next_term(term_) : term_))
       return;
-  } else if (role_ != raft::role::candidate || resp.pre_vote ||
-             resp.term != term_) {
+  } else if (role_ != raft::role::candidate || resp.pre_vote
+             || resp.term != term_) {
     return;
   }
   tally_vote(from, resp.granted);
@@ -613,7 +631,8 @@ void core::on(node_id from, const vote_response& resp) {
 
 void core::tally_vote(node_id from, bool granted) {
   for (const auto& [voter, _] : votes_)
-    if (voter == from) return;
+    if (voter == from)
+      return;
   votes_.emplace_back(from, granted);
   size_t yes = 0;
   for (const auto& v : votes_)
@@ -633,16 +652,16 @@ void core::tally_vote(node_id from, bool granted) {
 
 void core::on(node_id from, const append_request& req) {
   if (role_ == raft::role::leader)
-    broken("two leaders in term " + std::to_string(term_.value()) + ": " +
-           std::to_string(from.value()) + " sent an append_request");
+    broken("two leaders in term " + std::to_string(term_.value()) + ": "
+           + std::to_string(from.value()) + " sent an append_request");
   follow(from);
   handle_append(from, req);
 }
 
 void core::on(node_id from, const install_snapshot& req) {
   if (role_ == raft::role::leader)
-    broken("two leaders in term " + std::to_string(term_.value()) + ": " +
-           std::to_string(from.value()) + " sent install_snapshot");
+    broken("two leaders in term " + std::to_string(term_.value()) + ": "
+           + std::to_string(from.value()) + " sent install_snapshot");
   follow(from);
   handle_snapshot(from, req);
 }
@@ -656,14 +675,15 @@ void core::follow(node_id leader) {
 }
 
 bool core::valid(const append_request& req) const {
-  if (req.prev_log_term > req.term ||
-      (req.prev_log_index == log_index{} && req.prev_log_term != term_t{}))
+  if (req.prev_log_term > req.term
+      || (req.prev_log_index == log_index{} && req.prev_log_term != term_t{}))
     return false;
   auto index = req.prev_log_index;
   auto term = req.prev_log_term;
   for (const auto& e : req.entries) {
     index = plus(index, 1);
-    if (e.index != index || e.term < term || e.term > req.term) return false;
+    if (e.index != index || e.term < term || e.term > req.term)
+      return false;
     term = e.term;
   }
   return true;
@@ -690,8 +710,9 @@ void core::handle_append(node_id from, const append_request& req) {
     first = static_cast<size_t>(commit_.value() - prev.value());
     const auto& e = req.entries[first - 1];
     if (!log_.matches(e.index, e.term))
-      broken("leader " + std::to_string(from.value()) +
-             " contradicts committed entry " + std::to_string(commit_.value()));
+      broken("leader " + std::to_string(from.value())
+             + " contradicts committed entry "
+             + std::to_string(commit_.value()));
     prev = commit_;
     prev_term = e.term;
   }
@@ -701,14 +722,15 @@ void core::handle_append(node_id from, const append_request& req) {
   }
   if (auto written = log_.merge(prev, req.entries, first)) {
     if (*written <= commit_)
-      broken("append overwrote committed entry " +
-             std::to_string(written->value()));
+      broken("append overwrote committed entry "
+             + std::to_string(written->value()));
     persisted_ = std::min(persisted_, minus1(*written));
     stage_entries(*written);
   }
   // §3.5: commit = min(leaderCommit, index of last new entry).
   auto commit = std::min(req.leader_commit, match);
-  if (commit > commit_) commit_to(commit);
+  if (commit > commit_)
+    commit_to(commit);
   reply_append(from, true, match, req.read_context);
 }
 
@@ -734,13 +756,13 @@ void core::reject_append(node_id from, const append_request& req) {
 void core::reply_append(node_id to, bool success, log_index match,
                         uint64_t read_context) {
   send_after_persist(
-      to, append_response{term_, success, match, {}, {}, read_context});
+    to, append_response{term_, success, match, {}, {}, read_context});
 }
 
 void core::handle_snapshot(node_id from, const install_snapshot& req) {
   const auto& meta = req.meta;
-  if (meta.index == log_index{} || meta.term > req.term ||
-      !same_members(meta.voters, voters_)) {
+  if (meta.index == log_index{} || meta.term > req.term
+      || !same_members(meta.voters, voters_)) {
     note(log_line::level::warning, "rejecting malformed snapshot from ", from);
     send_after_persist(from, install_snapshot_response{term_, commit_, false});
     return;
@@ -774,19 +796,21 @@ void core::on(node_id from, const timeout_now&) {
     note(log_line::level::debug, "ignoring timeout_now from ", from);
     return;
   }
-  if (!is_voter(cfg_.self)) return;
+  if (!is_voter(cfg_.self))
+    return;
   // §3.10: campaign at once, skipping pre-vote, overriding stickiness.
   note(log_line::level::info, "timeout_now from leader ", from);
   become_candidate(true);
 }
 
 void core::on(node_id from, const read_index_request& req) {
-  if (role_ != raft::role::leader ||
-      pending_reads_.size() >= cfg_.max_pending_reads) {
+  if (role_ != raft::role::leader
+      || pending_reads_.size() >= cfg_.max_pending_reads) {
     send(from, read_index_response{term_, req.read_id, {}, false});
     return;
   }
-  if (auto pr = find_progress(from)) pr->heard(now_);
+  if (auto pr = find_progress(from))
+    pr->heard(now_);
   register_read(req.read_id, from);
 }
 
@@ -795,7 +819,8 @@ void core::on(node_id from, const read_index_response& resp) {
                         [&](const forwarded_read& r) {
                           return r.id == resp.read_id && r.leader == from;
                         });
-  if (i == forwarded_reads_.end()) return; // expired or failed already
+  if (i == forwarded_reads_.end())
+    return; // expired or failed already
   forwarded_reads_.erase(i);
   if (resp.success)
     out_.reads.push_back(read_state{resp.read_id, resp.index});
@@ -804,7 +829,8 @@ void core::on(node_id from, const read_index_response& resp) {
 }
 
 void core::on(node_id from, const append_response& resp) {
-  if (role_ != raft::role::leader) return;
+  if (role_ != raft::role::leader)
+    return;
   auto& pr = *find_progress(from);
   pr.heard(now_);
   bool read_acked = resp.read_context > pr.read_acked();
@@ -816,11 +842,12 @@ void core::on(node_id from, const append_response& resp) {
       return;
     }
     bool advanced = pr.acknowledge(resp.match_index);
-    if (pr.state() == progress_state::probe ||
-        (pr.state() == progress_state::snapshot &&
-         pr.match() >= pr.pending_snapshot()))
+    if (pr.state() == progress_state::probe
+        || (pr.state() == progress_state::snapshot
+            && pr.match() >= pr.pending_snapshot()))
       pr.become_replicate();
-    if (advanced) maybe_commit();
+    if (advanced)
+      maybe_commit();
     maybe_send_timeout_now(pr);
     send_appends(pr);
   } else {
@@ -831,11 +858,13 @@ void core::on(node_id from, const append_response& resp) {
       send_appends(pr);
     }
   }
-  if (read_acked) confirm_reads();
+  if (read_acked)
+    confirm_reads();
 }
 
 void core::on(node_id from, const install_snapshot_response& resp) {
-  if (role_ != raft::role::leader) return;
+  if (role_ != raft::role::leader)
+    return;
   auto& pr = *find_progress(from);
   pr.heard(now_);
   if (!resp.success) {
@@ -849,8 +878,10 @@ void core::on(node_id from, const install_snapshot_response& resp) {
     return;
   }
   bool advanced = pr.acknowledge(resp.last_index);
-  if (pr.state() == progress_state::snapshot) pr.become_replicate();
-  if (advanced) maybe_commit();
+  if (pr.state() == progress_state::snapshot)
+    pr.become_replicate();
+  if (advanced)
+    maybe_commit();
   maybe_send_timeout_now(pr);
   send_appends(pr);
 }
@@ -859,27 +890,31 @@ void core::on(node_id from, const install_snapshot_response& resp) {
 
 progress* core::find_progress(node_id id) noexcept {
   for (auto& pr : peers_)
-    if (pr.id() == id) return &pr;
+    if (pr.id() == id)
+      return &pr;
   return nullptr;
 }
 
 const progress* core::find_progress(node_id id) const noexcept {
   for (const auto& pr : peers_)
-    if (pr.id() == id) return &pr;
+    if (pr.id() == id)
+      return &pr;
   return nullptr;
 }
 
 bool core::send_append(progress& pr, bool allow_empty) {
-  if (!pr.can_send()) return false;
+  if (!pr.can_send())
+    return false;
   auto prev = minus1(pr.next());
   auto prev_term = log_.term_at(prev);
   if (!prev_term) {
     send_snapshot(pr); // the entries it needs are compacted (§5)
     return false;
   }
-  auto entries =
-      log_.slice(pr.next(), cfg_.max_append_entries, cfg_.max_append_bytes);
-  if (entries.empty() && !allow_empty) return false;
+  auto entries
+    = log_.slice(pr.next(), cfg_.max_append_entries, cfg_.max_append_bytes);
+  if (entries.empty() && !allow_empty)
+    return false;
   bool has_entries = !entries.empty();
   auto last = has_entries ? entries.back().index : prev;
   send(pr.id(), append_request{term_, prev, *prev_term, std::move(entries),
@@ -890,17 +925,17 @@ bool core::send_append(progress& pr, bool allow_empty) {
 
 void core::send_appends(progress& pr) {
   switch (pr.state()) {
-  case progress_state::probe:
-    send_append(pr, true);
-    break;
-  case progress_state::replicate:
-    // Pipelining: bounded by the in-flight window.
-    while (send_append(pr, false)) {
-      // nop
-    }
-    break;
-  case progress_state::snapshot:
-    break;
+    case progress_state::probe:
+      send_append(pr, true);
+      break;
+    case progress_state::replicate:
+      // Pipelining: bounded by the in-flight window.
+      while (send_append(pr, false)) {
+        // nop
+      }
+      break;
+    case progress_state::snapshot:
+      break;
   }
 }
 
@@ -918,8 +953,8 @@ void core::send_heartbeat(progress& pr) {
   // be lost); in replicate state, if no append was acknowledged during a
   // whole heartbeat interval, it asks for next - 1, and a rejection says the
   // appends in flight were lost (back to probing).
-  bool ask = pr.state() == progress_state::probe ||
-             (pr.state() == progress_state::replicate && pr.stalled());
+  bool ask = pr.state() == progress_state::probe
+             || (pr.state() == progress_state::replicate && pr.stalled());
   pr.heartbeat_sent();
   log_index prev;
   term_t prev_term;
@@ -948,7 +983,8 @@ void core::send_heartbeat(progress& pr) {
 void core::send_commit(progress& pr) {
   // Tells the follower the new commit index: with the next append if there
   // is one, else with an empty one at its match point (which it holds).
-  if (pr.state() == progress_state::snapshot || send_append(pr, false)) return;
+  if (pr.state() == progress_state::snapshot || send_append(pr, false))
+    return;
   if (auto t = log_.term_at(pr.match()))
     send(pr.id(),
          append_request{term_, pr.match(), *t, {}, commit_, read_round_});
@@ -985,7 +1021,8 @@ log_index core::back_off_hint(const append_response& resp,
 }
 
 void core::maybe_send_timeout_now(const progress& pr) {
-  if (transfer_target_ != pr.id() || pr.match() != log_.last_index()) return;
+  if (transfer_target_ != pr.id() || pr.match() != log_.last_index())
+    return;
   note(log_line::level::info, pr.id(), " is caught up; sending timeout_now");
   send(pr.id(), timeout_now{term_});
 }
@@ -1000,7 +1037,8 @@ void core::abort_transfer(const char* why) {
 // -- commit, apply, reads ----------------------------------------------------
 
 void core::maybe_commit() {
-  if (role_ != raft::role::leader) return;
+  if (role_ != raft::role::leader)
+    return;
   std::vector<log_index> matches;
   matches.reserve(voters_.size());
   matches.push_back(std::min(persisted_, log_.last_index()));
@@ -1009,7 +1047,8 @@ void core::maybe_commit() {
   std::sort(matches.begin(), matches.end(), std::greater<>{});
   auto index = matches[quorum() - 1];
   // §3.6.2: only entries of the current term commit by counting replicas.
-  if (index <= commit_ || !log_.matches(index, term_)) return;
+  if (index <= commit_ || !log_.matches(index, term_))
+    return;
   commit_to(index);
   for (auto& pr : peers_)
     send_commit(pr);
@@ -1020,9 +1059,11 @@ void core::commit_to(log_index index) {
   for (auto i = plus(applied_, 1); i <= commit_; i = plus(i, 1))
     out_.committed.push_back(*log_.at(i));
   applied_ = commit_;
-  if (role_ != raft::role::leader || !committed_in_term()) return;
+  if (role_ != raft::role::leader || !committed_in_term())
+    return;
   for (auto& r : pending_reads_)
-    if (!r.index) r.index = commit_;
+    if (!r.index)
+      r.index = commit_;
   confirm_reads();
 }
 
@@ -1035,9 +1076,11 @@ void core::register_read(uint64_t id, node_id origin) {
   // committed an entry of its term; it is safe once a majority acknowledged
   // a heartbeat round sent after this point.
   pending_read r{id, origin, read_round_ + 1, std::nullopt};
-  if (committed_in_term()) r.index = commit_;
+  if (committed_in_term())
+    r.index = commit_;
   pending_reads_.push_back(r);
-  if (quorum() > 1) read_round_needed_ = true;
+  if (quorum() > 1)
+    read_round_needed_ = true;
   confirm_reads();
 }
 
@@ -1055,7 +1098,8 @@ void core::confirm_reads() {
   auto acked = quorum_read_round();
   while (!pending_reads_.empty()) {
     const auto& r = pending_reads_.front();
-    if (!r.index || r.round > acked) break;
+    if (!r.index || r.round > acked)
+      break;
     finish_read(r, true);
     pending_reads_.pop_front();
   }
@@ -1087,7 +1131,7 @@ void core::send(node_id to, message_body body) {
 
 void core::send_after_persist(node_id to, message_body body) {
   out_.messages_after_persist.push_back(
-      message{cfg_.self, to, std::move(body)});
+    message{cfg_.self, to, std::move(body)});
 }
 
 void core::stage_entries(log_index from) {
@@ -1111,14 +1155,14 @@ void core::drop_staged_up_to(log_index index, bool all) {
     staged.clear();
   else
     staged.erase(
-        std::remove_if(staged.begin(), staged.end(),
-                       [&](const entry& e) { return e.index <= index; }),
-        staged.end());
+      std::remove_if(staged.begin(), staged.end(),
+                     [&](const entry& e) { return e.index <= index; }),
+      staged.end());
   auto& committed = out_.committed;
   committed.erase(
-      std::remove_if(committed.begin(), committed.end(),
-                     [&](const entry& e) { return e.index <= index; }),
-      committed.end());
+    std::remove_if(committed.begin(), committed.end(),
+                   [&](const entry& e) { return e.index <= index; }),
+    committed.end());
 }
 
 hard_state core::current_hard_state() const noexcept {
@@ -1148,11 +1192,12 @@ void core::broken(const std::string& what) const {
 
 void core::check_invariants() const {
   auto require = [this](bool ok, const char* what) {
-    if (!ok) broken(what);
+    if (!ok)
+      broken(what);
   };
   require(term_ >= checked_term_, "term went back");
-  require(term_ != checked_term_ || checked_vote_ == node_id{} ||
-              vote_ == checked_vote_,
+  require(term_ != checked_term_ || checked_vote_ == node_id{}
+            || vote_ == checked_vote_,
           "vote changed within a term");
   require(commit_ >= checked_commit_, "commit index went back");
   log_.check();
@@ -1188,8 +1233,8 @@ void core::check_invariants() const {
     require(vote_ == cfg_.self, "candidate did not vote for itself");
   if (role_ == raft::role::candidate || role_ == raft::role::pre_candidate)
     require(leader_ == node_id{}, "candidate knows a leader");
-  require(randomized_timeout_ >= cfg_.election_timeout_ticks &&
-              randomized_timeout_ < 2 * cfg_.election_timeout_ticks,
+  require(randomized_timeout_ >= cfg_.election_timeout_ticks
+            && randomized_timeout_ < 2 * cfg_.election_timeout_ticks,
           "randomized timeout outside [T, 2T)");
   checked_term_ = term_;
   checked_vote_ = vote_;

@@ -51,12 +51,12 @@ void inflights::free_to(log_index index) {
 
 const char* to_string(progress_state s) noexcept {
   switch (s) {
-  case progress_state::probe:
-    return "probe";
-  case progress_state::replicate:
-    return "replicate";
-  case progress_state::snapshot:
-    return "snapshot";
+    case progress_state::probe:
+      return "probe";
+    case progress_state::replicate:
+      return "replicate";
+    case progress_state::snapshot:
+      return "snapshot";
   }
   return "?";
 }
@@ -70,19 +70,19 @@ progress::progress(node_id id, log_index leader_last, size_t max_inflight,
 
 bool progress::can_send() const noexcept {
   switch (state_) {
-  case progress_state::probe:
-    return !paused_;
-  case progress_state::replicate:
-    return !inflights_.full();
-  case progress_state::snapshot:
-    return false;
+    case progress_state::probe:
+      return !paused_;
+    case progress_state::replicate:
+      return !inflights_.full();
+    case progress_state::snapshot:
+      return false;
   }
   return false;
 }
 
 bool progress::stalled() const noexcept {
-  return state_ == progress_state::replicate && inflights_.count() > 0 &&
-         inflight_at_heartbeat_ && !acked_since_heartbeat_;
+  return state_ == progress_state::replicate && inflights_.count() > 0
+         && inflight_at_heartbeat_ && !acked_since_heartbeat_;
 }
 
 void progress::heartbeat_sent() noexcept {
@@ -114,23 +114,24 @@ void progress::become_snapshot(log_index index, uint64_t now) noexcept {
 
 void progress::sent(log_index last, bool has_entries) {
   switch (state_) {
-  case progress_state::probe:
-    paused_ = true; // one probe at a time (§3.5)
-    break;
-  case progress_state::replicate:
-    if (has_entries) {
-      inflights_.add(last);
-      next_ = plus1(last);
-    }
-    break;
-  case progress_state::snapshot:
-    broken(id_, "append sent in snapshot state");
+    case progress_state::probe:
+      paused_ = true; // one probe at a time (§3.5)
+      break;
+    case progress_state::replicate:
+      if (has_entries) {
+        inflights_.add(last);
+        next_ = plus1(last);
+      }
+      break;
+    case progress_state::snapshot:
+      broken(id_, "append sent in snapshot state");
   }
 }
 
 bool progress::acknowledge(log_index index) {
   paused_ = false;
-  if (index <= match_) return false;
+  if (index <= match_)
+    return false;
   match_ = index;
   acked_since_heartbeat_ = true;
   next_ = std::max(next_, plus1(index));
@@ -140,18 +141,19 @@ bool progress::acknowledge(log_index index) {
 
 bool progress::reject(log_index rejected, log_index hint) noexcept {
   switch (state_) {
-  case progress_state::snapshot:
-    return false;
-  case progress_state::replicate:
-    // Appends up to match were acknowledged: an older rejection is stale.
-    if (rejected <= match_) return false;
-    become_probe();
-    break;
-  case progress_state::probe:
-    // Only the answer to the outstanding probe counts.
-    if (rejected != log_index{next_.value() - 1} || rejected <= match_)
+    case progress_state::snapshot:
       return false;
-    break;
+    case progress_state::replicate:
+      // Appends up to match were acknowledged: an older rejection is stale.
+      if (rejected <= match_)
+        return false;
+      become_probe();
+      break;
+    case progress_state::probe:
+      // Only the answer to the outstanding probe counts.
+      if (rejected != log_index{next_.value() - 1} || rejected <= match_)
+        return false;
+      break;
   }
   // Never below what is known to match, always below what was rejected.
   next_ = std::clamp(hint, plus1(match_), rejected);
@@ -165,9 +167,10 @@ void progress::ack_read(uint64_t round) noexcept {
 
 void progress::check(log_index leader_last) const {
   if (match_ > leader_last)
-    broken(id_, "match " + std::to_string(match_.value()) +
-                    " beyond the leader's last index");
-  if (next_ <= match_) broken(id_, "next <= match");
+    broken(id_, "match " + std::to_string(match_.value())
+                  + " beyond the leader's last index");
+  if (next_ <= match_)
+    broken(id_, "next <= match");
   if (next_ > plus1(leader_last))
     broken(id_, "next beyond the leader's last index + 1");
   if (state_ != progress_state::replicate && inflights_.count() > 0)

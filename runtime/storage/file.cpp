@@ -21,27 +21,29 @@ std::string errno_message(int err) {
 
 std::string suggestion_for(int err, const std::string& path) {
   switch (err) {
-  case ENOSPC:
-  case EDQUOT:
-    return "free space on the file system holding " + path +
-           " (or raise the quota), then restart the node";
-  case EIO:
-    return "the device reported an I/O error: check the disk (kernel log, "
-           "SMART); if it is failing, replace it, and " +
-           std::string{suggest_rejoin};
-  case EROFS:
-    return "the file system holding " + path +
-           " is read-only (file systems are often remounted read-only "
-           "after errors): check the disk and the mount, then restart "
-           "the node";
-  case EACCES:
-  case EPERM:
-    return "check the owner and permissions of " + path + " and its directory";
-  case EMFILE:
-  case ENFILE:
-    return "raise the open-file limit (ulimit -n) of the node";
-  default:
-    return "check the file system holding " + path + ", then restart the node";
+    case ENOSPC:
+    case EDQUOT:
+      return "free space on the file system holding " + path
+             + " (or raise the quota), then restart the node";
+    case EIO:
+      return "the device reported an I/O error: check the disk (kernel log, "
+             "SMART); if it is failing, replace it, and "
+             + std::string{suggest_rejoin};
+    case EROFS:
+      return "the file system holding " + path
+             + " is read-only (file systems are often remounted read-only "
+               "after errors): check the disk and the mount, then restart "
+               "the node";
+    case EACCES:
+    case EPERM:
+      return "check the owner and permissions of " + path
+             + " and its directory";
+    case EMFILE:
+    case ENFILE:
+      return "raise the open-file limit (ulimit -n) of the node";
+    default:
+      return "check the file system holding " + path
+             + ", then restart the node";
   }
 }
 
@@ -54,8 +56,8 @@ storage_error os_error(std::string path, const char* what, int err,
   e.suggestion = suggestion_for(err, path);
   e.file = std::move(path);
   e.offset = offset;
-  e.message = std::string{what} + " failed: " + errno_message(err) +
-              " (errno " + std::to_string(err) + ")";
+  e.message = std::string{what} + " failed: " + errno_message(err) + " (errno "
+              + std::to_string(err) + ")";
   e.os_error = err;
   return e;
 }
@@ -73,7 +75,8 @@ file::file(file&& other) noexcept
 
 file& file::operator=(file&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0)
+      ::close(fd_);
     fd_ = other.fd_;
     path_ = std::move(other.path_);
     other.fd_ = -1;
@@ -82,7 +85,8 @@ file& file::operator=(file&& other) noexcept {
 }
 
 file::~file() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0)
+    ::close(fd_);
 }
 
 storage_result<file> file::open(std::string path, int flags, mode_t mode) {
@@ -90,7 +94,8 @@ storage_result<file> file::open(std::string path, int flags, mode_t mode) {
   do {
     fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return os_error(std::move(path), "open", errno);
+  if (fd < 0)
+    return os_error(std::move(path), "open", errno);
   return file{fd, std::move(path)};
 }
 
@@ -104,10 +109,12 @@ storage_result<void> file::pwrite_all(const void* data, size_t size,
   while (size > 0) {
     auto n = ::pwrite(fd_, ptr, size, static_cast<off_t>(offset));
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return os_error(path_, "pwrite", errno, offset);
     }
-    if (n == 0) return os_error(path_, "pwrite", EIO, offset);
+    if (n == 0)
+      return os_error(path_, "pwrite", EIO, offset);
     ptr += n;
     size -= static_cast<size_t>(n);
     offset += static_cast<uint64_t>(n);
@@ -120,10 +127,12 @@ storage_result<void> file::write_all(const void* data, size_t size) {
   while (size > 0) {
     auto n = ::write(fd_, ptr, size);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return os_error(path_, "write", errno);
     }
-    if (n == 0) return os_error(path_, "write", EIO);
+    if (n == 0)
+      return os_error(path_, "write", EIO);
     ptr += n;
     size -= static_cast<size_t>(n);
   }
@@ -138,10 +147,12 @@ storage_result<size_t> file::pread_full(void* buf, size_t size,
     auto n = ::pread(fd_, ptr + done, size - done,
                      static_cast<off_t>(offset + done));
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return os_error(path_, "pread", errno, offset + done);
     }
-    if (n == 0) break;
+    if (n == 0)
+      break;
     done += static_cast<size_t>(n);
   }
   return done;
@@ -149,26 +160,29 @@ storage_result<size_t> file::pread_full(void* buf, size_t size,
 
 storage_result<std::string> file::read_all(uint64_t max_bytes) const {
   auto sz = size();
-  if (!sz) return std::move(sz).error();
+  if (!sz)
+    return std::move(sz).error();
   if (*sz > max_bytes) {
     storage_error e;
     e.code = storage_errc::corruption;
     e.file = path_;
-    e.message = "file is " + std::to_string(*sz) +
-                " bytes, more than the limit of " + std::to_string(max_bytes);
+    e.message = "file is " + std::to_string(*sz)
+                + " bytes, more than the limit of " + std::to_string(max_bytes);
     e.suggestion = suggest_rejoin;
     return e;
   }
   std::string buf(static_cast<size_t>(*sz), '\0');
   auto n = pread_full(buf.data(), buf.size(), 0);
-  if (!n) return std::move(n).error();
+  if (!n)
+    return std::move(n).error();
   buf.resize(*n); // the file may have shrunk meanwhile
   return buf;
 }
 
 storage_result<uint64_t> file::size() const {
   struct stat st;
-  if (::fstat(fd_, &st) != 0) return os_error(path_, "fstat", errno);
+  if (::fstat(fd_, &st) != 0)
+    return os_error(path_, "fstat", errno);
   return static_cast<uint64_t>(st.st_size);
 }
 
@@ -177,7 +191,8 @@ storage_result<void> file::truncate(uint64_t size) {
   do {
     rc = ::ftruncate(fd_, static_cast<off_t>(size));
   } while (rc != 0 && errno == EINTR);
-  if (rc != 0) return os_error(path_, "ftruncate", errno, size);
+  if (rc != 0)
+    return os_error(path_, "ftruncate", errno, size);
   return {};
 }
 
@@ -186,7 +201,8 @@ storage_result<void> file::datasync() {
   do {
     rc = ::fdatasync(fd_);
   } while (rc != 0 && errno == EINTR);
-  if (rc != 0) return os_error(path_, "fdatasync", errno);
+  if (rc != 0)
+    return os_error(path_, "fdatasync", errno);
   return {};
 }
 
@@ -195,12 +211,14 @@ storage_result<void> file::sync() {
   do {
     rc = ::fsync(fd_);
   } while (rc != 0 && errno == EINTR);
-  if (rc != 0) return os_error(path_, "fsync", errno);
+  if (rc != 0)
+    return os_error(path_, "fsync", errno);
   return {};
 }
 
 storage_result<void> file::close() {
-  if (fd_ < 0) return {};
+  if (fd_ < 0)
+    return {};
   int fd = fd_;
   fd_ = -1;
   // No retry on EINTR: on Linux the descriptor is released either way.
@@ -213,15 +231,19 @@ storage_result<void> file::close() {
 // ---------------------------------------------------------------
 
 std::string join_path(const std::string& dir, const std::string& name) {
-  if (dir.empty()) return name;
-  if (dir.back() == '/') return dir + name;
+  if (dir.empty())
+    return name;
+  if (dir.back() == '/')
+    return dir + name;
   return dir + "/" + name;
 }
 
 storage_result<void> sync_directory(const std::string& dir) {
   auto f = file::open_directory(dir);
-  if (!f) return std::move(f).error();
-  if (auto r = f->sync(); !r) return r;
+  if (!f)
+    return std::move(f).error();
+  if (auto r = f->sync(); !r)
+    return r;
   return f->close();
 }
 
@@ -238,7 +260,8 @@ storage_result<void> rename_durably(const std::string& from,
 
 storage_result<bool> remove_file(const std::string& path) {
   if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return false;
+    if (errno == ENOENT)
+      return false;
     return os_error(path, "unlink", errno);
   }
   return true;
@@ -247,21 +270,26 @@ storage_result<bool> remove_file(const std::string& path) {
 storage_result<bool> ensure_directory(const std::string& path,
                                       const std::string& parent) {
   if (::mkdir(path.c_str(), 0755) == 0) {
-    if (auto r = sync_directory(parent); !r) return std::move(r).error();
+    if (auto r = sync_directory(parent); !r)
+      return std::move(r).error();
     return true;
   }
   int err = errno;
-  if (err != EEXIST) return os_error(path, "mkdir", err);
+  if (err != EEXIST)
+    return os_error(path, "mkdir", err);
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return os_error(path, "stat", errno);
-  if (!S_ISDIR(st.st_mode)) return os_error(path, "mkdir", ENOTDIR);
+  if (::stat(path.c_str(), &st) != 0)
+    return os_error(path, "stat", errno);
+  if (!S_ISDIR(st.st_mode))
+    return os_error(path, "mkdir", ENOTDIR);
   return false;
 }
 
 storage_result<std::vector<std::string>>
 list_directory(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return os_error(dir, "opendir", errno);
+  if (d == nullptr)
+    return os_error(dir, "opendir", errno);
   std::vector<std::string> names;
   for (;;) {
     errno = 0;
@@ -269,18 +297,22 @@ list_directory(const std::string& dir) {
     if (ent == nullptr) {
       int err = errno;
       ::closedir(d);
-      if (err != 0) return os_error(dir, "readdir", err);
+      if (err != 0)
+        return os_error(dir, "readdir", err);
       return names;
     }
     std::string name = ent->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
+    if (name != "." && name != "..")
+      names.push_back(std::move(name));
   }
 }
 
 storage_result<bool> path_exists(const std::string& path) {
   struct stat st;
-  if (::lstat(path.c_str(), &st) == 0) return true;
-  if (errno == ENOENT) return false;
+  if (::lstat(path.c_str(), &st) == 0)
+    return true;
+  if (errno == ENOENT)
+    return false;
   return os_error(path, "stat", errno);
 }
 
@@ -301,12 +333,15 @@ std::string zero_pad20(uint64_t x) {
 }
 
 bool parse_pad20(std::string_view digits, uint64_t& out) noexcept {
-  if (digits.size() != 20) return false;
+  if (digits.size() != 20)
+    return false;
   uint64_t x = 0;
   for (char c : digits) {
-    if (c < '0' || c > '9') return false;
+    if (c < '0' || c > '9')
+      return false;
     auto d = static_cast<uint64_t>(c - '0');
-    if (x > (~uint64_t{0} - d) / 10) return false;
+    if (x > (~uint64_t{0} - d) / 10)
+      return false;
     x = x * 10 + d;
   }
   out = x;

@@ -43,11 +43,10 @@ std::string encode_hard_state(const raft::hard_state& st) {
 storage_result<raft::hard_state> decode_hard_state(std::string_view bytes,
                                                    const std::string& path) {
   if (bytes.size() < hard_state_header_bytes)
-    return corruption_at(path, bytes.size(),
-                   "file is " + std::to_string(bytes.size()) +
-                       " bytes, shorter than its " +
-                       std::to_string(hard_state_header_bytes) +
-                       "-byte header");
+    return corruption_at(
+      path, bytes.size(),
+      "file is " + std::to_string(bytes.size()) + " bytes, shorter than its "
+        + std::to_string(hard_state_header_bytes) + "-byte header");
   if (std::memcmp(bytes.data(), magic, 8) != 0)
     return corruption_at(path, 0, "bad magic (not a Conclave raft-state file)");
   auto version = get_le32(bytes.data() + 8);
@@ -57,25 +56,26 @@ storage_result<raft::hard_state> decode_hard_state(std::string_view bytes,
   auto len = get_le32(bytes.data() + 12);
   if (len == 0 || len > max_hard_state_payload_bytes)
     return corruption_at(path, 12,
-                   "payload length " + std::to_string(len) + " is outside 1.." +
-                       std::to_string(max_hard_state_payload_bytes));
+                         "payload length " + std::to_string(len)
+                           + " is outside 1.."
+                           + std::to_string(max_hard_state_payload_bytes));
   if (bytes.size() != hard_state_header_bytes + len)
     return corruption_at(path, hard_state_header_bytes,
-                   "file is " + std::to_string(bytes.size()) +
-                       " bytes but its header announces " +
-                       std::to_string(hard_state_header_bytes + len));
+                         "file is " + std::to_string(bytes.size())
+                           + " bytes but its header announces "
+                           + std::to_string(hard_state_header_bytes + len));
   auto payload = bytes.substr(hard_state_header_bytes);
   auto stored = get_le32(bytes.data() + 16);
   auto computed = checksum(bytes.substr(0, 16), payload);
   if (stored != computed)
     return corruption_at(path, 16,
-                   "checksum mismatch (stored " + hex32(stored) +
-                       ", computed " + hex32(computed) + ")");
+                         "checksum mismatch (stored " + hex32(stored)
+                           + ", computed " + hex32(computed) + ")");
   pb::HardState msg;
   if (!msg.ParseFromArray(payload.data(), static_cast<int>(payload.size())))
     return corruption_at(path, hard_state_header_bytes,
-                   "checksum is valid but the payload is not a HardState "
-                   "message");
+                         "checksum is valid but the payload is not a HardState "
+                         "message");
   raft::hard_state st;
   st.term = term_t{msg.term()};
   st.vote = node_id{msg.vote()};
@@ -93,44 +93,52 @@ hard_state_file::open(const std::string& dir) {
   bool dir_dirty = false;
 
   auto tmp_exists = path_exists(out.file.tmp_path_);
-  if (!tmp_exists) return std::move(tmp_exists).error();
+  if (!tmp_exists)
+    return std::move(tmp_exists).error();
   if (*tmp_exists) {
     auto f = file::open(out.file.tmp_path_, O_RDONLY);
     uint64_t size = 0;
     if (f) {
-      if (auto sz = f->size()) size = *sz;
+      if (auto sz = f->size())
+        size = *sz;
     }
     auto removed = remove_file(out.file.tmp_path_);
-    if (!removed) return std::move(removed).error();
+    if (!removed)
+      return std::move(removed).error();
     dir_dirty = true;
     repair r;
     r.file = out.file.tmp_path_;
     r.bytes_dropped = size;
-    r.message = "removed a temporary file left by an interrupted save; " +
-                path + " holds the last completed save";
+    r.message = "removed a temporary file left by an interrupted save; " + path
+                + " holds the last completed save";
     out.repairs.push_back(std::move(r));
   }
 
   auto f = file::open(path, O_RDONLY);
   if (!f) {
-    if (f.error().os_error != ENOENT) return std::move(f).error();
+    if (f.error().os_error != ENOENT)
+      return std::move(f).error();
     out.existed = false;
     out.state = raft::hard_state{};
   } else {
-    auto bytes =
-        f->read_all(hard_state_header_bytes + max_hard_state_payload_bytes);
-    if (!bytes) return std::move(bytes).error();
+    auto bytes
+      = f->read_all(hard_state_header_bytes + max_hard_state_payload_bytes);
+    if (!bytes)
+      return std::move(bytes).error();
     auto st = decode_hard_state(*bytes, path);
-    if (!st) return std::move(st).error();
+    if (!st)
+      return std::move(st).error();
     out.existed = true;
     out.state = *st;
     // What we act on must be durable, even if the save that wrote it was
     // interrupted between rename and directory fsync.
-    if (auto r = f->sync(); !r) return std::move(r).error();
+    if (auto r = f->sync(); !r)
+      return std::move(r).error();
     dir_dirty = true;
   }
   if (dir_dirty) {
-    if (auto r = sync_directory(dir); !r) return std::move(r).error();
+    if (auto r = sync_directory(dir); !r)
+      return std::move(r).error();
   }
   return out;
 }
@@ -144,14 +152,18 @@ storage_result<void> hard_state_file::save(const raft::hard_state& st) {
   }
   auto bytes = encode_hard_state(st);
   auto f = file::open(tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (!f) return std::move(f).error();
+  if (!f)
+    return std::move(f).error();
   auto fail = [this](storage_error e) -> storage_result<void> {
     (void)remove_file(tmp_path_); // best effort; open() removes it anyway
     return e;
   };
-  if (auto r = f->write_all(bytes); !r) return fail(std::move(r).error());
-  if (auto r = f->sync(); !r) return fail(std::move(r).error());
-  if (auto r = f->close(); !r) return fail(std::move(r).error());
+  if (auto r = f->write_all(bytes); !r)
+    return fail(std::move(r).error());
+  if (auto r = f->sync(); !r)
+    return fail(std::move(r).error());
+  if (auto r = f->close(); !r)
+    return fail(std::move(r).error());
   return rename_durably(tmp_path_, path_, dir_);
 }
 

@@ -37,8 +37,8 @@ uint32_t warm_up_crc_table() {
 [[maybe_unused]] const uint32_t crc_table_warmup = warm_up_crc_table();
 
 bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.substr(s.size() - suffix.size()) == suffix;
+  return s.size() >= suffix.size()
+         && s.substr(s.size() - suffix.size()) == suffix;
 }
 
 void put_varint(std::string& out, uint64_t x) {
@@ -64,12 +64,13 @@ storage_result<uint32_t> read_header(const file& f, uint64_t size,
   const auto& path = f.path();
   if (size < snapshot_header_bytes + snapshot_trailer_bytes)
     return corruption_at(path, size,
-                   "file is " + std::to_string(size) +
-                       " bytes, shorter than a snapshot's header and "
-                       "trailer (truncated?)");
+                         "file is " + std::to_string(size)
+                           + " bytes, shorter than a snapshot's header and "
+                             "trailer (truncated?)");
   char hdr[snapshot_header_bytes];
   auto n = f.pread_full(hdr, sizeof(hdr), 0);
-  if (!n) return std::move(n).error();
+  if (!n)
+    return std::move(n).error();
   if (*n != sizeof(hdr))
     return corruption_at(path, *n, "file shrank while being read");
   if (std::memcmp(hdr, magic, 8) != 0)
@@ -81,13 +82,13 @@ storage_result<uint32_t> read_header(const file& f, uint64_t size,
   auto m = get_le32(hdr + 12);
   if (m == 0 || m > opts.max_meta_bytes)
     return corruption_at(path, 12,
-                   "meta length " + std::to_string(m) + " is outside 1.." +
-                       std::to_string(opts.max_meta_bytes));
+                         "meta length " + std::to_string(m) + " is outside 1.."
+                           + std::to_string(opts.max_meta_bytes));
   if (snapshot_header_bytes + uint64_t{m} + snapshot_trailer_bytes > size)
     return corruption_at(path, 12,
-                   "meta length " + std::to_string(m) +
-                       " does not fit in a file of " + std::to_string(size) +
-                       " bytes");
+                         "meta length " + std::to_string(m)
+                           + " does not fit in a file of "
+                           + std::to_string(size) + " bytes");
   return m;
 }
 
@@ -106,8 +107,8 @@ bool same_meta(const raft::snapshot_meta& a, const raft::snapshot_meta& b) {
 }
 
 std::string describe(const raft::snapshot_meta& m) {
-  return "index " + std::to_string(m.index.value()) + ", term " +
-         std::to_string(m.term.value());
+  return "index " + std::to_string(m.index.value()) + ", term "
+         + std::to_string(m.term.value());
 }
 
 // fsyncs `dir` with plain system calls only (fork safety).
@@ -116,14 +117,16 @@ storage_result<void> sync_dir_raw(const std::string& dir) {
   do {
     dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   } while (dfd < 0 && errno == EINTR);
-  if (dfd < 0) return os_error(dir, "open", errno);
+  if (dfd < 0)
+    return os_error(dir, "open", errno);
   int rc;
   do {
     rc = ::fsync(dfd);
   } while (rc != 0 && errno == EINTR);
   int err = errno;
   ::close(dfd);
-  if (rc != 0) return os_error(dir, "fsync", err);
+  if (rc != 0)
+    return os_error(dir, "fsync", err);
   return {};
 }
 
@@ -133,20 +136,20 @@ storage_result<void> sync_dir_raw(const std::string& dir) {
 // --------------------------------------------------------
 
 std::string snapshot_file_name(log_index index, term_t term) {
-  return std::string{name_prefix} + zero_pad20(index.value()) + "-" +
-         zero_pad20(term.value()) + std::string{name_suffix};
+  return std::string{name_prefix} + zero_pad20(index.value()) + "-"
+         + zero_pad20(term.value()) + std::string{name_suffix};
 }
 
 bool parse_snapshot_file_name(std::string_view name, log_index& index,
                               term_t& term) noexcept {
   constexpr size_t len = 9 + 20 + 1 + 20 + 5;
-  if (name.size() != len || name.substr(0, 9) != name_prefix ||
-      name[29] != '-' || name.substr(50) != name_suffix)
+  if (name.size() != len || name.substr(0, 9) != name_prefix || name[29] != '-'
+      || name.substr(50) != name_suffix)
     return false;
   uint64_t i = 0;
   uint64_t t = 0;
-  if (!parse_pad20(name.substr(9, 20), i) ||
-      !parse_pad20(name.substr(30, 20), t))
+  if (!parse_pad20(name.substr(9, 20), i)
+      || !parse_pad20(name.substr(30, 20), t))
     return false;
   index = log_index{i};
   term = term_t{t};
@@ -180,37 +183,42 @@ std::string encode_snapshot_meta(const raft::snapshot_meta& meta) {
 storage_result<snapshot_info>
 verify_snapshot_file(const std::string& path, const snapshot_options& opts) {
   auto f = file::open(path, O_RDONLY);
-  if (!f) return std::move(f).error();
+  if (!f)
+    return std::move(f).error();
   auto size = f->size();
-  if (!size) return std::move(size).error();
+  if (!size)
+    return std::move(size).error();
   auto m = read_header(*f, *size, opts);
-  if (!m) return std::move(m).error();
+  if (!m)
+    return std::move(m).error();
   char trailer[snapshot_trailer_bytes];
   auto t_off = *size - snapshot_trailer_bytes;
   auto n = f->pread_full(trailer, sizeof(trailer), t_off);
-  if (!n) return std::move(n).error();
+  if (!n)
+    return std::move(n).error();
   if (*n != sizeof(trailer))
     return corruption_at(path, t_off + *n, "file shrank while being read");
   if (std::memcmp(trailer + 12, end_magic, 4) != 0)
     return corruption_at(path, t_off + 12,
-                   "bad end magic: the file is truncated or its trailer "
-                   "damaged");
+                         "bad end magic: the file is truncated or its trailer "
+                         "damaged");
   auto total = get_le64(trailer);
   if (total != *size)
     return corruption_at(path, t_off,
-                   "trailer records a length of " + std::to_string(total) +
-                       " bytes but the file is " + std::to_string(*size) +
-                       " bytes");
+                         "trailer records a length of " + std::to_string(total)
+                           + " bytes but the file is " + std::to_string(*size)
+                           + " bytes");
   // Checksum over [0, size - 8).
   crc32c crc;
   std::string buf(std::min<uint64_t>(verify_chunk_bytes, *size), '\0');
   const uint64_t covered = *size - 8;
   std::string meta_bytes;
   for (uint64_t pos = 0; pos < covered;) {
-    auto want =
-        static_cast<size_t>(std::min<uint64_t>(buf.size(), covered - pos));
+    auto want
+      = static_cast<size_t>(std::min<uint64_t>(buf.size(), covered - pos));
     auto got = f->pread_full(buf.data(), want, pos);
-    if (!got) return std::move(got).error();
+    if (!got)
+      return std::move(got).error();
     if (*got != want)
       return corruption_at(path, pos + *got, "file shrank while being read");
     crc.update(buf.data(), want);
@@ -227,21 +235,22 @@ verify_snapshot_file(const std::string& path, const snapshot_options& opts) {
   auto computed = crc.value();
   if (stored != computed)
     return corruption_at(path, t_off + 8,
-                   "checksum mismatch over bytes 0.." +
-                       std::to_string(covered) + " (stored " + hex32(stored) +
-                       ", computed " + hex32(computed) +
-                       "): the file is damaged somewhere in that range");
+                         "checksum mismatch over bytes 0.."
+                           + std::to_string(covered) + " (stored "
+                           + hex32(stored) + ", computed " + hex32(computed)
+                           + "): the file is damaged somewhere in that range");
   pb::SnapshotMeta msg;
   if (!msg.ParseFromArray(meta_bytes.data(),
                           static_cast<int>(meta_bytes.size())))
     return corruption_at(path, snapshot_header_bytes,
-                   "checksum is valid but the meta is not a SnapshotMeta "
-                   "message");
+                         "checksum is valid but the meta is not a SnapshotMeta "
+                         "message");
   snapshot_info info;
   info.meta = from_pb(msg);
   if (info.meta.index.value() == 0 || info.meta.term.value() == 0)
     return corruption_at(path, snapshot_header_bytes,
-                   "meta has index or term 0 (" + describe(info.meta) + ")");
+                         "meta has index or term 0 (" + describe(info.meta)
+                           + ")");
   info.path = path;
   info.file_bytes = *size;
   info.payload_offset = snapshot_header_bytes + *m;
@@ -289,17 +298,19 @@ snapshot_writer::~snapshot_writer() {
 }
 
 storage_error snapshot_writer::finished_error() const {
-  return invalid_argument(tmp_path_, committed_
-                                ? "snapshot writer used after commit()"
-                                : "snapshot writer used after a failure, "
-                                  "abandon() or release()");
+  return invalid_argument(tmp_path_,
+                          committed_ ? "snapshot writer used after commit()"
+                                     : "snapshot writer used after a failure, "
+                                       "abandon() or release()");
 }
 
 storage_result<void> snapshot_writer::flush() {
-  if (buf_used_ == 0) return {};
+  if (buf_used_ == 0)
+    return {};
   auto r = file_.write_all(buf_.get(), buf_used_);
   buf_used_ = 0;
-  if (!r) failed_ = true;
+  if (!r)
+    failed_ = true;
   return r;
 }
 
@@ -307,11 +318,13 @@ storage_result<void> snapshot_writer::append(const void* data, size_t size) {
   crc_.update(data, size);
   file_bytes_ += size;
   if (buf_used_ + size > writer_buffer_bytes) {
-    if (auto r = flush(); !r) return r;
+    if (auto r = flush(); !r)
+      return r;
   }
   if (size >= writer_buffer_bytes) {
     auto r = file_.write_all(data, size);
-    if (!r) failed_ = true;
+    if (!r)
+      failed_ = true;
     return r;
   }
   std::memcpy(buf_.get() + buf_used_, data, size);
@@ -320,14 +333,17 @@ storage_result<void> snapshot_writer::append(const void* data, size_t size) {
 }
 
 storage_result<void> snapshot_writer::write(const void* data, size_t size) {
-  if (!active_ || failed_ || committed_) return finished_error();
-  if (auto r = append(data, size); !r) return r;
+  if (!active_ || failed_ || committed_)
+    return finished_error();
+  if (auto r = append(data, size); !r)
+    return r;
   payload_bytes_ += size;
   return {};
 }
 
 storage_result<void> snapshot_writer::commit() {
-  if (!active_ || failed_ || committed_) return finished_error();
+  if (!active_ || failed_ || committed_)
+    return finished_error();
   failed_ = true; // until proven otherwise
   char trailer[snapshot_trailer_bytes];
   put_le64(trailer, file_bytes_ + snapshot_trailer_bytes);
@@ -338,16 +354,22 @@ storage_result<void> snapshot_writer::commit() {
     std::memcpy(buf_.get() + buf_used_, trailer, sizeof(trailer));
     buf_used_ += sizeof(trailer);
   } else {
-    if (auto r = flush(); !r) return r;
-    if (auto r = file_.write_all(trailer, sizeof(trailer)); !r) return r;
+    if (auto r = flush(); !r)
+      return r;
+    if (auto r = file_.write_all(trailer, sizeof(trailer)); !r)
+      return r;
   }
-  if (auto r = flush(); !r) return r;
-  if (auto r = file_.sync(); !r) return r;
-  if (auto r = file_.close(); !r) return r;
+  if (auto r = flush(); !r)
+    return r;
+  if (auto r = file_.sync(); !r)
+    return r;
+  if (auto r = file_.close(); !r)
+    return r;
   if (::rename(tmp_path_.c_str(), path_.c_str()) != 0)
     return os_error(tmp_path_, "rename", errno);
   active_ = false; // the temporary file is gone
-  if (auto r = sync_dir_raw(dir_); !r) return r;
+  if (auto r = sync_dir_raw(dir_); !r)
+    return r;
   failed_ = false;
   committed_ = true;
   return {};
@@ -355,7 +377,8 @@ storage_result<void> snapshot_writer::commit() {
 
 void snapshot_writer::abandon() noexcept {
   file_ = file{}; // closes quietly (no allocation)
-  if (active_) ::unlink(tmp_path_.c_str());
+  if (active_)
+    ::unlink(tmp_path_.c_str());
   active_ = false;
   failed_ = true;
 }
@@ -401,24 +424,27 @@ snapshot_receiver::~snapshot_receiver() {
 
 void snapshot_receiver::abandon() noexcept {
   file_ = file{};
-  if (!done_) ::unlink(tmp_path_.c_str());
+  if (!done_)
+    ::unlink(tmp_path_.c_str());
   done_ = true;
 }
 
 storage_result<void> snapshot_receiver::write(uint64_t offset,
                                               std::string_view bytes) {
   if (done_)
-    return invalid_argument(tmp_path_, "snapshot receiver used after commit(), a "
-                              "failure or abandon()");
+    return invalid_argument(tmp_path_,
+                            "snapshot receiver used after commit(), a "
+                            "failure or abandon()");
   if (offset != received_)
-    return invalid_argument(tmp_path_, "chunk at offset " + std::to_string(offset) +
-                                  ", expected offset " +
-                                  std::to_string(received_));
+    return invalid_argument(
+      tmp_path_, "chunk at offset " + std::to_string(offset)
+                   + ", expected offset " + std::to_string(received_));
   if (bytes.size() > total_ - received_)
-    return invalid_argument(tmp_path_, "chunk of " + std::to_string(bytes.size()) +
-                                  " bytes at offset " + std::to_string(offset) +
-                                  " goes beyond the announced size of " +
-                                  std::to_string(total_) + " bytes");
+    return invalid_argument(tmp_path_,
+                            "chunk of " + std::to_string(bytes.size())
+                              + " bytes at offset " + std::to_string(offset)
+                              + " goes beyond the announced size of "
+                              + std::to_string(total_) + " bytes");
   if (auto r = file_.pwrite_all(bytes, offset); !r) {
     abandon();
     return r;
@@ -429,37 +455,43 @@ storage_result<void> snapshot_receiver::write(uint64_t offset,
 
 storage_result<snapshot_info> snapshot_receiver::commit() {
   if (done_)
-    return invalid_argument(tmp_path_, "snapshot receiver used after commit(), a "
-                              "failure or abandon()");
+    return invalid_argument(tmp_path_,
+                            "snapshot receiver used after commit(), a "
+                            "failure or abandon()");
   if (received_ != total_)
-    return invalid_argument(tmp_path_, "commit() after " + std::to_string(received_) +
-                                  " of " + std::to_string(total_) + " bytes");
+    return invalid_argument(tmp_path_, "commit() after "
+                                         + std::to_string(received_) + " of "
+                                         + std::to_string(total_) + " bytes");
   auto fail = [this](storage_error e) -> storage_result<snapshot_info> {
     abandon();
     return e;
   };
-  if (auto r = file_.sync(); !r) return fail(std::move(r).error());
-  if (auto r = file_.close(); !r) return fail(std::move(r).error());
+  if (auto r = file_.sync(); !r)
+    return fail(std::move(r).error());
+  if (auto r = file_.close(); !r)
+    return fail(std::move(r).error());
   auto info = verify_snapshot_file(tmp_path_, opts_);
   auto rejected = [&](storage_error e) {
     e.message = "snapshot received from the leader failed verification "
-                "(file removed): " +
-                e.message;
+                "(file removed): "
+                + e.message;
     e.suggestion = "the transfer was damaged: let the leader send the "
                    "snapshot again; if this repeats, check the network and "
                    "both nodes' disks";
     return fail(std::move(e));
   };
-  if (!info) return rejected(std::move(info).error());
+  if (!info)
+    return rejected(std::move(info).error());
   if (!same_meta(info->meta, expected_))
     return rejected(corruption_at(tmp_path_, snapshot_header_bytes,
-                            "its meta (" + describe(info->meta) +
-                                ") differs from the announced one (" +
-                                describe(expected_) + ")"));
+                                  "its meta (" + describe(info->meta)
+                                    + ") differs from the announced one ("
+                                    + describe(expected_) + ")"));
   if (::rename(tmp_path_.c_str(), path_.c_str()) != 0)
     return fail(os_error(tmp_path_, "rename", errno));
   done_ = true;
-  if (auto r = sync_directory(dir_); !r) return std::move(r).error();
+  if (auto r = sync_directory(dir_); !r)
+    return std::move(r).error();
   info->path = path_;
   return std::move(info).value();
 }
@@ -473,19 +505,24 @@ snapshot_store::open(const std::string& dir, const snapshot_options& opts) {
   out.store.dir_ = join_path(dir, snapshot_dir_name);
   out.store.opts_ = opts;
   const auto& sdir = out.store.dir_;
-  if (auto r = ensure_directory(sdir, dir); !r) return std::move(r).error();
+  if (auto r = ensure_directory(sdir, dir); !r)
+    return std::move(r).error();
   auto names = list_directory(sdir);
-  if (!names) return std::move(names).error();
+  if (!names)
+    return std::move(names).error();
   std::sort(names->begin(), names->end());
   for (const auto& name : *names) {
-    if (!ends_with(name, tmp_suffix)) continue;
+    if (!ends_with(name, tmp_suffix))
+      continue;
     auto path = join_path(sdir, name);
     uint64_t size = 0;
     if (auto f = file::open(path, O_RDONLY)) {
-      if (auto sz = f->size()) size = *sz;
+      if (auto sz = f->size())
+        size = *sz;
     }
     auto removed = remove_file(path);
-    if (!removed) return std::move(removed).error();
+    if (!removed)
+      return std::move(removed).error();
     repair r;
     r.file = path;
     r.bytes_dropped = size;
@@ -493,37 +530,41 @@ snapshot_store::open(const std::string& dir, const snapshot_options& opts) {
                 "written or received when the node stopped)";
     out.repairs.push_back(std::move(r));
   }
-  if (auto r = sync_directory(sdir); !r) return std::move(r).error();
+  if (auto r = sync_directory(sdir); !r)
+    return std::move(r).error();
   return out;
 }
 
 storage_result<snapshot_writer>
 snapshot_store::begin(const raft::snapshot_meta& meta) const {
   if (dir_.empty())
-    return invalid_argument("", "begin() on a snapshot_store that was not opened");
+    return invalid_argument("",
+                            "begin() on a snapshot_store that was not opened");
   if (meta.index.value() == 0 || meta.term.value() == 0)
-    return invalid_argument(dir_, "snapshot meta with index or term 0 (" +
-                             describe(meta) + ")");
+    return invalid_argument(dir_, "snapshot meta with index or term 0 ("
+                                    + describe(meta) + ")");
   auto meta_bytes = encode_snapshot_meta(meta);
   if (meta_bytes.size() > opts_.max_meta_bytes)
-    return invalid_argument(dir_, "snapshot meta of " +
-                             std::to_string(meta_bytes.size()) +
-                             " bytes exceeds max_meta_bytes (" +
-                             std::to_string(opts_.max_meta_bytes) + ")");
+    return invalid_argument(
+      dir_, "snapshot meta of " + std::to_string(meta_bytes.size())
+              + " bytes exceeds max_meta_bytes ("
+              + std::to_string(opts_.max_meta_bytes) + ")");
   snapshot_writer w;
   w.dir_ = dir_;
   w.path_ = join_path(dir_, snapshot_file_name(meta.index, meta.term));
   w.tmp_path_ = w.path_ + std::string{tmp_suffix};
   w.buf_.reset(new char[writer_buffer_bytes]);
   auto f = file::open(w.tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (!f) return std::move(f).error();
+  if (!f)
+    return std::move(f).error();
   w.file_ = std::move(*f);
   w.active_ = true;
   char hdr[snapshot_header_bytes];
   std::memcpy(hdr, magic, 8);
   put_le32(hdr + 8, format_version);
   put_le32(hdr + 12, static_cast<uint32_t>(meta_bytes.size()));
-  if (auto r = w.append(hdr, sizeof(hdr)); !r) return std::move(r).error();
+  if (auto r = w.append(hdr, sizeof(hdr)); !r)
+    return std::move(r).error();
   if (auto r = w.append(meta_bytes.data(), meta_bytes.size()); !r)
     return std::move(r).error();
   return w;
@@ -533,14 +574,15 @@ storage_result<snapshot_receiver>
 snapshot_store::receive(const raft::snapshot_meta& meta,
                         uint64_t total_bytes) const {
   if (dir_.empty())
-    return invalid_argument("", "receive() on a snapshot_store that was not opened");
+    return invalid_argument(
+      "", "receive() on a snapshot_store that was not opened");
   if (meta.index.value() == 0 || meta.term.value() == 0)
-    return invalid_argument(dir_, "snapshot meta with index or term 0 (" +
-                             describe(meta) + ")");
+    return invalid_argument(dir_, "snapshot meta with index or term 0 ("
+                                    + describe(meta) + ")");
   if (total_bytes < snapshot_header_bytes + snapshot_trailer_bytes)
-    return invalid_argument(dir_, "announced snapshot size of " +
-                             std::to_string(total_bytes) +
-                             " bytes is too small for a snapshot file");
+    return invalid_argument(
+      dir_, "announced snapshot size of " + std::to_string(total_bytes)
+              + " bytes is too small for a snapshot file");
   snapshot_receiver rcv;
   rcv.expected_ = meta;
   rcv.opts_ = opts_;
@@ -559,7 +601,8 @@ snapshot_store::receive(const raft::snapshot_meta& meta,
 
 storage_result<std::vector<snapshot_file>> snapshot_store::list() const {
   auto names = list_directory(dir_);
-  if (!names) return std::move(names).error();
+  if (!names)
+    return std::move(names).error();
   std::vector<snapshot_file> out;
   for (const auto& name : *names) {
     snapshot_file sf;
@@ -576,30 +619,33 @@ storage_result<std::vector<snapshot_file>> snapshot_store::list() const {
 
 storage_result<std::optional<snapshot_info>> snapshot_store::latest() const {
   auto files = list();
-  if (!files) return std::move(files).error();
-  if (files->empty()) return std::optional<snapshot_info>{};
+  if (!files)
+    return std::move(files).error();
+  if (files->empty())
+    return std::optional<snapshot_info>{};
   const auto& newest = files->back();
   auto add_fallback = [&](storage_error e) {
     if (files->size() >= 2) {
       const auto& prev = (*files)[files->size() - 2];
-      e.suggestion = "move " + newest.path +
-                     " aside to start from the previous snapshot " + prev.path +
-                     " (start-up refuses if the log no longer holds every "
-                     "entry after index " +
-                     std::to_string(prev.index.value()) + "), or " +
-                     suggest_rejoin;
+      e.suggestion = "move " + newest.path
+                     + " aside to start from the previous snapshot " + prev.path
+                     + " (start-up refuses if the log no longer holds every "
+                       "entry after index "
+                     + std::to_string(prev.index.value()) + "), or "
+                     + suggest_rejoin;
     }
     return e;
   };
   auto info = verify_snapshot_file(newest.path, opts_);
   if (!info) {
-    if (info.error().code == storage_errc::io) return std::move(info).error();
+    if (info.error().code == storage_errc::io)
+      return std::move(info).error();
     return add_fallback(std::move(info).error());
   }
   if (info->meta.index != newest.index || info->meta.term != newest.term)
     return add_fallback(corruption_at(newest.path, snapshot_header_bytes,
-                                "its meta (" + describe(info->meta) +
-                                    ") does not match its file name"));
+                                      "its meta (" + describe(info->meta)
+                                        + ") does not match its file name"));
   return std::optional<snapshot_info>{std::move(info).value()};
 }
 
@@ -607,23 +653,28 @@ storage_result<std::string>
 snapshot_store::read_payload(const std::string& path, uint64_t offset,
                              size_t max_bytes) const {
   auto f = file::open(path, O_RDONLY);
-  if (!f) return std::move(f).error();
+  if (!f)
+    return std::move(f).error();
   auto size = f->size();
-  if (!size) return std::move(size).error();
+  if (!size)
+    return std::move(size).error();
   auto m = read_header(*f, *size, opts_);
-  if (!m) return std::move(m).error();
+  if (!m)
+    return std::move(m).error();
   uint64_t start = snapshot_header_bytes + *m;
   uint64_t payload = *size - snapshot_trailer_bytes - start;
   if (offset > payload)
-    return invalid_argument(path, "payload offset " + std::to_string(offset) +
-                             " is beyond the payload's " +
-                             std::to_string(payload) + " bytes");
+    return invalid_argument(path, "payload offset " + std::to_string(offset)
+                                    + " is beyond the payload's "
+                                    + std::to_string(payload) + " bytes");
   auto n = static_cast<size_t>(std::min<uint64_t>(max_bytes, payload - offset));
   std::string out(n, '\0');
   auto got = f->pread_full(out.data(), n, start + offset);
-  if (!got) return std::move(got).error();
+  if (!got)
+    return std::move(got).error();
   if (*got != n)
-    return corruption_at(path, start + offset + *got, "file shrank while being read");
+    return corruption_at(path, start + offset + *got,
+                         "file shrank while being read");
   return out;
 }
 
@@ -631,17 +682,20 @@ storage_result<std::string> snapshot_store::read_chunk(const std::string& path,
                                                        uint64_t offset,
                                                        size_t max_bytes) const {
   auto f = file::open(path, O_RDONLY);
-  if (!f) return std::move(f).error();
+  if (!f)
+    return std::move(f).error();
   auto size = f->size();
-  if (!size) return std::move(size).error();
+  if (!size)
+    return std::move(size).error();
   if (offset > *size)
-    return invalid_argument(path, "offset " + std::to_string(offset) +
-                             " is beyond the file's " + std::to_string(*size) +
-                             " bytes");
+    return invalid_argument(path, "offset " + std::to_string(offset)
+                                    + " is beyond the file's "
+                                    + std::to_string(*size) + " bytes");
   auto n = static_cast<size_t>(std::min<uint64_t>(max_bytes, *size - offset));
   std::string out(n, '\0');
   auto got = f->pread_full(out.data(), n, offset);
-  if (!got) return std::move(got).error();
+  if (!got)
+    return std::move(got).error();
   out.resize(*got);
   return out;
 }
@@ -650,26 +704,32 @@ storage_result<size_t> snapshot_store::retain(size_t keep_n) const {
   if (keep_n == 0)
     return invalid_argument(dir_, "retain(0) would remove every snapshot");
   auto names = list_directory(dir_);
-  if (!names) return std::move(names).error();
+  if (!names)
+    return std::move(names).error();
   size_t removed = 0;
   for (const auto& name : *names) {
-    if (!ends_with(name, tmp_suffix)) continue;
+    if (!ends_with(name, tmp_suffix))
+      continue;
     auto r = remove_file(join_path(dir_, name));
-    if (!r) return std::move(r).error();
+    if (!r)
+      return std::move(r).error();
     removed += *r ? 1 : 0;
   }
   auto files = list();
-  if (!files) return std::move(files).error();
+  if (!files)
+    return std::move(files).error();
   if (files->size() > keep_n) {
     auto drop = files->size() - keep_n;
     for (size_t i = 0; i < drop; ++i) {
       auto r = remove_file((*files)[i].path);
-      if (!r) return std::move(r).error();
+      if (!r)
+        return std::move(r).error();
       removed += *r ? 1 : 0;
     }
   }
   if (removed > 0) {
-    if (auto r = sync_directory(dir_); !r) return std::move(r).error();
+    if (auto r = sync_directory(dir_); !r)
+      return std::move(r).error();
   }
   return removed;
 }

@@ -132,9 +132,9 @@ std::string encode_snapshot_meta(const raft::snapshot_meta& meta);
 
 /// Verifies a snapshot file completely (reading it once, in 1 MiB chunks).
 /// Never throws or crashes on arbitrary contents.
-storage_result<snapshot_info>
-verify_snapshot_file(const std::string& path,
-                     const snapshot_options& opts = {});
+storage_result<snapshot_info> verify_snapshot_file(const std::string& path,
+                                                   const snapshot_options& opts
+                                                   = {});
 
 /// Streams a new local snapshot into `<name>.tmp`. Move-only. See the header
 /// comment for fork safety.

@@ -38,14 +38,14 @@ enum class storage_errc : uint8_t {
 /// "io", "corruption", "unsupported_format", "invalid_argument".
 inline const char* to_string(storage_errc x) noexcept {
   switch (x) {
-  case storage_errc::io:
-    return "io";
-  case storage_errc::corruption:
-    return "corruption";
-  case storage_errc::unsupported_format:
-    return "unsupported_format";
-  case storage_errc::invalid_argument:
-    return "invalid_argument";
+    case storage_errc::io:
+      return "io";
+    case storage_errc::corruption:
+      return "corruption";
+    case storage_errc::unsupported_format:
+      return "unsupported_format";
+    case storage_errc::invalid_argument:
+      return "invalid_argument";
   }
   return "unknown";
 }
@@ -119,8 +119,8 @@ struct repair {
 };
 
 /// The recovery suggested for damaged files (corruption at start-up).
-inline constexpr const char* suggest_rejoin =
-    "move this node's data directory aside (keep it for analysis) and "
+inline constexpr const char* suggest_rejoin
+  = "move this node's data directory aside (keep it for analysis) and "
     "restart the node empty so that it rejoins the cluster and receives the "
     "leader's snapshot; if no healthy majority holds the data (single node, "
     "or several nodes damaged), restore the data directory from a backup "
@@ -209,17 +209,20 @@ public:
   const T* operator->() const { return &value(); }
 
   const storage_error& error() const& {
-    if (ok()) detail::bad_result_access("error() of a successful result");
+    if (ok())
+      detail::bad_result_access("error() of a successful result");
     return *std::get_if<1>(&data_);
   }
   storage_error&& error() && {
-    if (ok()) detail::bad_result_access("error() of a successful result");
+    if (ok())
+      detail::bad_result_access("error() of a successful result");
     return std::move(*std::get_if<1>(&data_));
   }
 
 private:
   void check_value() const {
-    if (!ok()) detail::bad_result_access("value() of a failed result");
+    if (!ok())
+      detail::bad_result_access("value() of a failed result");
   }
 
   std::variant<T, storage_error> data_;
@@ -236,11 +239,13 @@ public:
   explicit operator bool() const noexcept { return ok_; }
 
   const storage_error& error() const& {
-    if (ok_) detail::bad_result_access("error() of a successful result");
+    if (ok_)
+      detail::bad_result_access("error() of a successful result");
     return error_;
   }
   storage_error&& error() && {
-    if (ok_) detail::bad_result_access("error() of a successful result");
+    if (ok_)
+      detail::bad_result_access("error() of a successful result");
     return std::move(error_);
   }
 

@@ -122,8 +122,8 @@ child_process::wait_for_line(const std::string& needle,
     auto now = clock_type::now();
     if (now >= deadline)
       return std::nullopt;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - now);
+    auto left
+      = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     if (!pump(std::min(left, std::chrono::milliseconds(100)))
         && out_.find('\n', scanned_) == std::string::npos)
       return std::nullopt;

@@ -21,7 +21,7 @@ using clock_type = std::chrono::steady_clock;
 } // namespace
 
 local_cluster::local_cluster(size_t n, std::vector<std::string> extra)
-  : extra_(std::move(extra)) {
+    : extra_(std::move(extra)) {
   if (n == 0 || n > 3)
     throw std::invalid_argument("local_cluster: 1..3 nodes");
   for (size_t i = 0; i < n; ++i) {
@@ -127,7 +127,8 @@ int local_cluster::wait_for_leader(std::chrono::milliseconds timeout) {
       if (!procs_[i])
         continue;
       auto s = status(i);
-      if (!s || s->leader_id() == 0 || (leader != 0 && s->leader_id() != leader))
+      if (!s || s->leader_id() == 0
+          || (leader != 0 && s->leader_id() != leader))
         agreed = false;
       else
         leader = s->leader_id();

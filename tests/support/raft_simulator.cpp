@@ -134,8 +134,8 @@ struct write_batch {
   std::vector<message> after;
 
   size_t ops() const noexcept {
-    return (install.index.value() > 0 ? 1 : 0) + entries.size() +
-           (state ? 1 : 0) + (local ? 1 : 0);
+    return (install.index.value() > 0 ? 1 : 0) + entries.size()
+           + (state ? 1 : 0) + (local ? 1 : 0);
   }
 };
 
@@ -179,9 +179,9 @@ struct committed_entry {
 };
 
 const char* body_name(const message_body& body) {
-  constexpr const char* names[] = {"vote_req",    "vote_resp", "append",
-                                   "append_resp", "snapshot",  "snap_resp",
-                                   "timeout_now", "read_req",  "read_resp"};
+  constexpr const char* names[]
+    = {"vote_req",  "vote_resp",   "append",   "append_resp", "snapshot",
+       "snap_resp", "timeout_now", "read_req", "read_resp"};
   return names[body.index()];
 }
 
@@ -262,8 +262,8 @@ private:
   core_config config_for(const sim_node& n) {
     auto cfg = base_;
     cfg.self = n.id;
-    cfg.seed =
-        hasher{}.add(opts_.seed).add(n.id.value()).add(n.incarnation).value();
+    cfg.seed
+      = hasher{}.add(opts_.seed).add(n.id.value()).add(n.incarnation).value();
     return cfg;
   }
 
@@ -273,7 +273,8 @@ private:
     ps.snapshot = n.disk.snap.meta;
     auto next = n.disk.snap.meta.index.value() + 1;
     for (const auto& e : n.disk.log) {
-      if (e.index.value() < next) continue;
+      if (e.index.value() < next)
+        continue;
       if (e.index.value() != next)
         fail("node ", n.id, ": gap in the durable log at ", next);
       ps.entries.push_back(e);
@@ -298,7 +299,8 @@ private:
     tick_due();
     if (!settling_) {
       client_actions();
-      if (opts_.faults) faults();
+      if (opts_.faults)
+        faults();
     }
     restart_due();
   }
@@ -320,12 +322,13 @@ private:
     uint64_t last_sum = 0;
     for (; step_ < end && step_ - last_progress < opts_.settle_steps; ++step_) {
       one_step();
-      if (settled()) return;
+      if (settled())
+        return;
       maybe_propose_final();
       uint64_t sum = max_commit_.value();
       for (const auto& n : nodes_)
-        sum += n.sm.index.value() + n.core->last_index().value() +
-               n.core->commit_index().value();
+        sum += n.sm.index.value() + n.core->last_index().value()
+               + n.core->commit_index().value();
       if (sum != last_sum) {
         last_sum = sum;
         last_progress = step_;
@@ -347,7 +350,8 @@ private:
       if (i != committed_.end() && i->second.e.data == "final")
         final_committed = true;
     }
-    if (!final_committed) return false;
+    if (!final_committed)
+      return false;
     for (const auto& n : nodes_)
       if (n.sm.index != max_commit_ || n.core->commit_index() != max_commit_)
         return false;
@@ -355,7 +359,8 @@ private:
   }
 
   void maybe_propose_final() {
-    if (now_ < last_final_at_ + 300 && !finals_.empty()) return;
+    if (now_ < last_final_at_ + 300 && !finals_.empty())
+      return;
     if (auto leader = current_leader()) {
       auto index = leader->core->propose("final");
       if (index.ok()) {
@@ -387,7 +392,8 @@ private:
       return;
     }
     int copies = lossy && rng_.chance(20) ? 2 : 1;
-    if (copies == 2) ++stats_.duplicated;
+    if (copies == 2)
+      ++stats_.duplicated;
     for (int k = 0; k < copies; ++k) {
       uint64_t delay = 1 + rng_.below(max_delay_);
       if (p.payload)
@@ -429,8 +435,8 @@ private:
   /// The vote is on disk, or a later term (in which case the node can never
   /// vote in `term` again).
   static bool durable_vote(const disk_state& d, term_t term, node_id whom) {
-    return d.state.term > term ||
-           (d.state.term == term && d.state.vote == whom);
+    return d.state.term > term
+           || (d.state.term == term && d.state.vote == whom);
   }
 
   static bool durable_ack(const disk_state& d, term_t term, log_index index) {
@@ -438,15 +444,16 @@ private:
   }
 
   static bool durable(const disk_state& d, log_index index) {
-    if (index <= d.snap.meta.index) return true;
-    return !d.log.empty() && d.log.front().index <= index &&
-           index <= d.log.back().index;
+    if (index <= d.snap.meta.index)
+      return true;
+    return !d.log.empty() && d.log.front().index <= index
+           && index <= d.log.back().index;
   }
 
   /// One vote per node and term, across crashes (§3.4).
   void note_vote(const sim_node& n, term_t term, node_id candidate) {
-    auto [it, fresh] =
-        votes_.emplace(std::make_pair(n.id.value(), term.value()), candidate);
+    auto [it, fresh]
+      = votes_.emplace(std::make_pair(n.id.value(), term.value()), candidate);
     if (!fresh && it->second != candidate)
       fail("node ", n.id, " voted for ", it->second, " and for ", candidate,
            " in term ", term);
@@ -454,9 +461,11 @@ private:
 
   std::optional<snapshot_file> snapshot_bytes(const sim_node& n,
                                               log_index index) const {
-    if (n.disk.snap.meta.index == index) return n.disk.snap;
+    if (n.disk.snap.meta.index == index)
+      return n.disk.snap;
     auto i = n.disk.files.find(index.value());
-    if (i != n.disk.files.end()) return i->second;
+    if (i != n.disk.files.end())
+      return i->second;
     return std::nullopt;
   }
 
@@ -471,10 +480,10 @@ private:
       }
       ++stats_.delivered;
       transcript_.add(2)
-          .add(p.msg.from.value())
-          .add(p.msg.to.value())
-          .add(p.msg.body.index())
-          .add(term_of(p.msg.body));
+        .add(p.msg.from.value())
+        .add(p.msg.to.value())
+        .add(p.msg.body.index())
+        .add(term_of(p.msg.body));
       if (auto is = std::get_if<install_snapshot>(&p.msg.body)) {
         // The shell made the bytes durable before stepping the message.
         dst.disk.files[is->meta.index.value()] = *p.payload;
@@ -488,30 +497,36 @@ private:
 
   void queue_writes(sim_node& n, output& out) {
     write_batch b;
-    if (out.snapshot) b.install = std::move(*out.snapshot);
+    if (out.snapshot)
+      b.install = std::move(*out.snapshot);
     b.entries = std::move(out.entries);
     b.state = out.state;
     b.after = std::move(out.messages_after_persist);
-    if (b.ops() == 0 && b.after.empty()) return;
+    if (b.ops() == 0 && b.after.empty())
+      return;
     // Now and then, crash before this write is durable: a vote, a term or
     // entries whose loss the protocol must survive.
-    if (opts_.faults && !settling_ && b.ops() > 0 && n.crash_at == never &&
-        rng_.chance(4))
+    if (opts_.faults && !settling_ && b.ops() > 0 && n.crash_at == never
+        && rng_.chance(4))
       n.crash_at = now_ + rng_.below(disk_delay_);
     // Group commit: while one write is in flight, later outputs merge into
     // the next one (the rules of core.hpp step 2).
-    if (opts_.trace) trace_node(n, "write: ", describe_batch(b));
-    if (group_commit_ && n.pending.size() == 2 && merge(n, b)) return;
+    if (opts_.trace)
+      trace_node(n, "write: ", describe_batch(b));
+    if (group_commit_ && n.pending.size() == 2 && merge(n, b))
+      return;
     enqueue(n, std::move(b));
   }
 
   static std::string describe_batch(const write_batch& b) {
     std::ostringstream out;
-    if (has(b.install)) out << "snapshot " << b.install.index << " ";
+    if (has(b.install))
+      out << "snapshot " << b.install.index << " ";
     if (!b.entries.empty())
       out << "entries " << b.entries.front().index << "-"
           << b.entries.back().index << " (t" << b.entries.back().term << ") ";
-    if (b.state) out << "state t" << b.state->term << " ";
+    if (b.state)
+      out << "state t" << b.state->term << " ";
     for (const auto& m : b.after) {
       out << "; " << body_name(m.body) << " to " << m.to;
       if (auto a = std::get_if<append_response>(&m.body))
@@ -527,18 +542,16 @@ private:
       return false;
     if (has(b.install)) {
       const auto& meta = b.install;
-      auto at =
-          std::find_if(tail.entries.begin(), tail.entries.end(),
+      auto at
+        = std::find_if(tail.entries.begin(), tail.entries.end(),
                        [&](const entry& e) { return e.index == meta.index; });
       bool keep = at != tail.entries.end() ? at->term == meta.term
                                            : stored_holds(n, meta);
       if (keep)
-        tail.entries.erase(std::remove_if(tail.entries.begin(),
-                                          tail.entries.end(),
-                                          [&](const entry& e) {
-                                            return e.index <= meta.index;
-                                          }),
-                           tail.entries.end());
+        tail.entries.erase(
+          std::remove_if(tail.entries.begin(), tail.entries.end(),
+                         [&](const entry& e) { return e.index <= meta.index; }),
+          tail.entries.end());
       else
         tail.entries.clear();
       tail.install = meta;
@@ -550,7 +563,8 @@ private:
       tail.entries.insert(tail.entries.end(), b.entries.begin(),
                           b.entries.end());
     }
-    if (b.state) tail.state = b.state;
+    if (b.state)
+      tail.state = b.state;
     tail.after.insert(tail.after.end(), b.after.begin(), b.after.end());
     return true;
   }
@@ -630,9 +644,9 @@ private:
     d.snap = file->second;
     if (keep)
       d.log.erase(
-          std::remove_if(d.log.begin(), d.log.end(),
-                         [&](const entry& e) { return e.index <= meta.index; }),
-          d.log.end());
+        std::remove_if(d.log.begin(), d.log.end(),
+                       [&](const entry& e) { return e.index <= meta.index; }),
+        d.log.end());
     else
       d.log.clear();
     d.files.erase(d.files.begin(), d.files.upper_bound(meta.index.value()));
@@ -640,15 +654,16 @@ private:
 
   static void make_current(disk_state& d, const snapshot_meta& meta,
                            size_t keep) {
-    if (meta.index <= d.snap.meta.index) return;
+    if (meta.index <= d.snap.meta.index)
+      return;
     d.snap = d.files.at(meta.index.value());
     d.files.erase(d.files.begin(), d.files.upper_bound(meta.index.value()));
-    auto cut =
-        meta.index.value() - std::min<uint64_t>(keep, meta.index.value());
+    auto cut
+      = meta.index.value() - std::min<uint64_t>(keep, meta.index.value());
     d.log.erase(
-        std::remove_if(d.log.begin(), d.log.end(),
-                       [&](const entry& e) { return e.index.value() <= cut; }),
-        d.log.end());
+      std::remove_if(d.log.begin(), d.log.end(),
+                     [&](const entry& e) { return e.index.value() <= cut; }),
+      d.log.end());
   }
 
   static void write_entry(node_id id, disk_state& d, const entry& e) {
@@ -686,17 +701,21 @@ private:
   // -- clients ---------------------------------------------------------------
 
   void client_actions() {
-    if (rng_.chance(100)) propose();
-    if (rng_.chance(40)) read();
-    if (rng_.chance(2)) transfer();
-    if (rng_.chance(8)) take_snapshot();
+    if (rng_.chance(100))
+      propose();
+    if (rng_.chance(40))
+      read();
+    if (rng_.chance(2))
+      transfer();
+    if (rng_.chance(8))
+      take_snapshot();
   }
 
   sim_node* current_leader() {
     sim_node* best = nullptr;
     for (auto& n : nodes_)
-      if (n.up && n.core->role() == role::leader &&
-          (!best || n.core->term() > best->core->term()))
+      if (n.up && n.core->role() == role::leader
+          && (!best || n.core->term() > best->core->term()))
         best = &n;
     return best;
   }
@@ -704,15 +723,18 @@ private:
   sim_node* random_up_node() {
     std::vector<sim_node*> up;
     for (auto& n : nodes_)
-      if (n.up) up.push_back(&n);
+      if (n.up)
+        up.push_back(&n);
     return up.empty() ? nullptr : up[rng_.below(up.size())];
   }
 
   void propose() {
     auto target = rng_.chance(800) ? current_leader() : random_up_node();
-    if (!target) return;
+    if (!target)
+      return;
     auto data = "p" + std::to_string(++proposal_seq_);
-    if (rng_.chance(50)) data.append(100 + rng_.below(200), 'x');
+    if (rng_.chance(50))
+      data.append(100 + rng_.below(200), 'x');
     auto index = target->core->propose(data);
     transcript_.add(3).add(target->id.value()).add(index.ok());
     if (index.ok()) {
@@ -724,7 +746,8 @@ private:
 
   void read() {
     auto target = random_up_node();
-    if (!target) return;
+    if (!target)
+      return;
     auto id = ++read_seq_;
     target->reads[id] = max_commit_;
     target->core->read_index(id);
@@ -734,7 +757,8 @@ private:
 
   void transfer() {
     auto leader = current_leader();
-    if (!leader) return;
+    if (!leader)
+      return;
     auto to = node_id{1 + rng_.below(opts_.nodes)};
     auto err = leader->core->transfer_leadership(to);
     transcript_.add(5).add(to.value()).add(static_cast<uint64_t>(err));
@@ -747,9 +771,11 @@ private:
 
   void take_snapshot() {
     auto n = random_up_node();
-    if (!n || n->sm.index <= n->core->snapshot_index()) return;
+    if (!n || n->sm.index <= n->core->snapshot_index())
+      return;
     auto e = n->core->entry_at(n->sm.index);
-    if (!e) return;
+    if (!e)
+      return;
     snapshot_meta meta{n->sm.index, e->term, n->core->voters()};
     auto keep = static_cast<size_t>(rng_.below(8));
     // The file is durable first; making it current and compacting the log
@@ -768,17 +794,22 @@ private:
   // -- faults ----------------------------------------------------------------
 
   void faults() {
-    if (rng_.chance(2)) partition_random();
-    if (rng_.chance(1)) isolate_leader();
-    if (rng_.chance(4) && !std::all_of(groups_.begin(), groups_.end(),
-                                       [](int g) { return g == 0; })) {
+    if (rng_.chance(2))
+      partition_random();
+    if (rng_.chance(1))
+      isolate_leader();
+    if (rng_.chance(4)
+        && !std::all_of(groups_.begin(), groups_.end(),
+                        [](int g) { return g == 0; })) {
       std::fill(groups_.begin(), groups_.end(), 0);
       transcript_.add(7);
       trace("healed the network");
     }
-    if (rng_.chance(crash_per_mille_)) crash(random_up_node());
+    if (rng_.chance(crash_per_mille_))
+      crash(random_up_node());
     for (auto& n : nodes_)
-      if (n.up && n.crash_at <= now_) crash(&n);
+      if (n.up && n.crash_at <= now_)
+        crash(&n);
   }
 
   void partition_random() {
@@ -794,7 +825,8 @@ private:
 
   void isolate_leader() {
     auto leader = current_leader();
-    if (!leader) return;
+    if (!leader)
+      return;
     std::fill(groups_.begin(), groups_.end(), 0);
     groups_[leader->id.value() - 1] = 1;
     ++stats_.partitions;
@@ -803,7 +835,8 @@ private:
   }
 
   void crash(sim_node* n) {
-    if (!n) return;
+    if (!n)
+      return;
     n->crash_at = never;
     n->up = false;
     n->core.reset();
@@ -816,9 +849,9 @@ private:
     }
     n->pending.clear();
     n->reads.clear();
-    n->restart_at =
-        now_ + 1 +
-        rng_.below(rng_.chance(300) ? 3 * tick_units : 40 * tick_units);
+    n->restart_at
+      = now_ + 1
+        + rng_.below(rng_.chance(300) ? 3 * tick_units : 40 * tick_units);
     ++stats_.crashes;
     transcript_.add(10).add(n->id.value());
     trace_node(*n, "crashed; restarts at ", n->restart_at);
@@ -835,15 +868,16 @@ private:
     for (const auto& line : out.log)
       trace(line.text);
     transcript_.add(11)
-        .add(n.id.value())
-        .add(c.term().value())
-        .add(static_cast<uint64_t>(c.role()))
-        .add(c.commit_index().value())
-        .add(c.last_index().value())
-        .add(out.entries.size())
-        .add(out.messages.size())
-        .add(out.messages_after_persist.size());
-    if (out.snapshot) load_snapshot(n, *out.snapshot);
+      .add(n.id.value())
+      .add(c.term().value())
+      .add(static_cast<uint64_t>(c.role()))
+      .add(c.commit_index().value())
+      .add(c.last_index().value())
+      .add(out.entries.size())
+      .add(out.messages.size())
+      .add(out.messages_after_persist.size());
+    if (out.snapshot)
+      load_snapshot(n, *out.snapshot);
     for (const auto& e : out.committed)
       apply_entry(n, e);
     for (const auto& r : out.reads)
@@ -856,10 +890,10 @@ private:
     }
     for (auto peer : out.snapshot_for) {
       bool found = std::any_of(
-          out.messages.begin(), out.messages.end(), [&](const message& m) {
-            return m.to == peer &&
-                   std::holds_alternative<install_snapshot>(m.body);
-          });
+        out.messages.begin(), out.messages.end(), [&](const message& m) {
+          return m.to == peer
+                 && std::holds_alternative<install_snapshot>(m.body);
+        });
       if (!found)
         fail("node ", n.id, ": snapshot_for ", peer,
              " without an install_snapshot message");
@@ -876,7 +910,8 @@ private:
 
   void load_snapshot(sim_node& n, const snapshot_meta& meta) {
     auto file = snapshot_bytes(n, meta.index);
-    if (!file) fail("node ", n.id, ": snapshot output without durable bytes");
+    if (!file)
+      fail("node ", n.id, ": snapshot output without durable bytes");
     if (meta.index <= n.sm.index)
       fail("node ", n.id, ": snapshot ", meta.index,
            " does not advance the state machine at ", n.sm.index);
@@ -894,12 +929,12 @@ private:
       fail("node ", n.id, ": applies ", e.index, " after ", n.sm.index);
     record(n, e);
     n.sm.hash = hasher{}
-                    .add(n.sm.hash)
-                    .add(e.index.value())
-                    .add(e.term.value())
-                    .add(static_cast<uint64_t>(e.type))
-                    .add(e.data)
-                    .value();
+                  .add(n.sm.hash)
+                  .add(e.index.value())
+                  .add(e.term.value())
+                  .add(static_cast<uint64_t>(e.type))
+                  .add(e.data)
+                  .value();
     n.sm.index = e.index;
     auto [it, fresh] = hash_at_.emplace(e.index.value(), n.sm.hash);
     if (!fresh && it->second != n.sm.hash)
@@ -908,8 +943,8 @@ private:
 
   /// State Machine Safety: one entry per committed index, ever.
   void record(const sim_node& n, const entry& e) {
-    auto [it, fresh] =
-        committed_.emplace(e.index.value(), committed_entry{e, n.core->term()});
+    auto [it, fresh]
+      = committed_.emplace(e.index.value(), committed_entry{e, n.core->term()});
     if (!fresh && !(it->second.e == e))
       fail("node ", n.id, ": index ", e.index, " committed as term ",
            it->second.e.term, " '", it->second.e.data.substr(0, 12),
@@ -919,16 +954,17 @@ private:
       size_t copies = 0;
       for (const auto& other : nodes_) {
         const auto& d = other.disk;
-        bool has = e.index <= d.snap.meta.index ||
-                   std::any_of(d.log.begin(), d.log.end(),
-                               [&](const entry& x) { return x == e; });
+        bool has = e.index <= d.snap.meta.index
+                   || std::any_of(d.log.begin(), d.log.end(),
+                                  [&](const entry& x) { return x == e; });
         copies += has ? 1 : 0;
       }
       if (copies < nodes_.size() / 2 + 1)
         fail("entry ", e.index, " committed while durable on only ", copies,
              " nodes");
     }
-    if (e.index > max_commit_) max_commit_ = e.index;
+    if (e.index > max_commit_)
+      max_commit_ = e.index;
   }
 
   void check_read(sim_node& n, const read_state& r) {
@@ -952,20 +988,23 @@ private:
     // Newly committed entries (those still in memory) join the record.
     for (auto k = n.checked_commit.value() + 1; k <= c.commit_index().value();
          ++k)
-      if (auto e = c.entry_at(log_index{k})) record(n, *e);
+      if (auto e = c.entry_at(log_index{k}))
+        record(n, *e);
     n.checked_commit = std::max(n.checked_commit, c.commit_index());
-    if (c.role() != role::leader) return;
+    if (c.role() != role::leader)
+      return;
     // Election Safety: at most one leader per term.
     auto [it, fresh] = leaders_.emplace(c.term().value(), c.id());
     if (!fresh && it->second != c.id())
       fail("two leaders in term ", c.term(), ": ", it->second, " and ", c.id());
-    if (!fresh) return;
+    if (!fresh)
+      return;
     ++stats_.leaders;
     trace_node(n, "LEADER of term ", c.term());
     // Leader Completeness: entries committed in earlier terms are here.
     for (const auto& [index, rec] : committed_) {
-      if (rec.commit_term >= c.term() ||
-          log_index{index} <= c.compacted_index())
+      if (rec.commit_term >= c.term()
+          || log_index{index} <= c.compacted_index())
         continue;
       auto e = c.entry_at(log_index{index});
       if (!e || !(*e == rec.e))
@@ -978,7 +1017,8 @@ private:
 
   template <class... Ts>
   void trace(const Ts&... xs) {
-    if (!opts_.trace) return;
+    if (!opts_.trace)
+      return;
     *opts_.trace << "[" << now_ << "] ";
     (*opts_.trace << ... << xs);
     *opts_.trace << '\n';
@@ -1040,9 +1080,9 @@ result run(const options& opts) {
 std::string describe(const result& res) {
   std::ostringstream out;
   out << "seed " << res.seed << ": "
-      << (res.ok ? "ok"
-                 : "FAILED at step " + std::to_string(res.step) + ": " +
-                       res.failure)
+      << (res.ok
+            ? "ok"
+            : "FAILED at step " + std::to_string(res.step) + ": " + res.failure)
       << " (leaders " << res.counts.leaders << ", max term "
       << res.counts.max_term << ", committed " << res.counts.committed
       << ", delivered " << res.counts.delivered << ", dropped "
