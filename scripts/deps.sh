@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  g++ cmake make pkg-config ccache
+  g++ cmake make pkg-config ccache clang-format
   libcaf-dev libprotobuf-dev protobuf-compiler
   libboost-log-dev catch2
 )
