@@ -141,6 +141,12 @@ using client_actor = caf::typed_actor<
   caf::replies_to<bye_atom>::with<pb::Response>,
   // Self-sent: sends again a request the node answered with `retry` (no
   // leader yet), until the request's deadline.
-  caf::reacts_to<retry_atom, uint64_t>>;
+  caf::reacts_to<retry_atom, uint64_t>,
+  // Subscribes an application actor to leadership changes of the cluster:
+  // it receives (leader_atom, pb::Leadership) messages; replies with the
+  // current leadership.
+  caf::replies_to<leader_atom, leadership_listener>::with<pb::Leadership>,
+  // A leadership change reported by the connected node.
+  caf::reacts_to<leader_atom, pb::Leadership>>;
 
 } // namespace conclave

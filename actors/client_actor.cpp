@@ -60,6 +60,36 @@ void fail_waiting(self_ptr self, const std::string& why) {
   st.hello_waiters.clear();
 }
 
+/// Tells every subscriber about `l` (if it is news).
+void publish_leadership(self_ptr self, const pb::Leadership& l) {
+  auto& st = self->state;
+  if (l.SerializeAsString() == st.leadership.SerializeAsString())
+    return;
+  st.leadership = l;
+  for (const auto& sub : st.leadership_subscribers)
+    self->send(sub, leader_atom::value, l);
+}
+
+/// Asks the connected node to report leadership changes to this actor.
+void subscribe_leadership(self_ptr self) {
+  auto& st = self->state;
+  if (!st.server || st.leadership_subscribers.empty())
+    return;
+  pb::Request req;
+  req.mutable_subscribe_leadership();
+  self
+    ->request(st.server, st.options.request_timeout, request_atom::value,
+              std::move(req))
+    .then(
+      [=](const pb::Response& resp) {
+        if (resp.has_leadership())
+          publish_leadership(self, resp.leadership());
+      },
+      [](const caf::error&) {
+        // The connection is gone; on_connected subscribes again.
+      });
+}
+
 void on_connected(self_ptr self, session_actor server, pb::Hello hello) {
   auto& st = self->state;
   st.server = std::move(server);
@@ -73,6 +103,7 @@ void on_connected(self_ptr self, session_actor server, pb::Hello hello) {
   st.queue.clear();
   for (auto& q : queue)
     forward(self, std::move(q));
+  subscribe_leadership(self);
 }
 
 void try_next(self_ptr self, size_t attempts_left, const std::string& why) {
@@ -190,6 +221,20 @@ client(client_actor::stateful_pointer<client_state> self,
       st.queue.push_back(std::move(q));
       ensure_connecting(self);
       return rp;
+    },
+    [=](leader_atom, leadership_listener subscriber) -> pb::Leadership {
+      auto& st = self->state;
+      st.leadership_subscribers.push_back(std::move(subscriber));
+      if (st.leadership_subscribers.size() == 1) {
+        if (st.server)
+          subscribe_leadership(self);
+        else
+          ensure_connecting(self);
+      }
+      return st.leadership;
+    },
+    [=](leader_atom, const pb::Leadership& leadership) {
+      publish_leadership(self, leadership);
     },
     [=](retry_atom, uint64_t id) {
       auto& st = self->state;

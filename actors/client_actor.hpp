@@ -56,6 +56,9 @@ struct client_state {
   int64_t last_zxid = 0;
   bool connecting = false;
   std::deque<queued> queue;
+  /// Application actors told about leadership changes, and the last one.
+  std::vector<leadership_listener> leadership_subscribers;
+  pb::Leadership leadership;
   /// Requests waiting to be sent again (see retry_atom).
   std::unordered_map<uint64_t, queued> retries;
   uint64_t next_retry_id = 1;

@@ -113,6 +113,7 @@ void close_session(self_ptr self, const caf::actor_addr& client,
   }
   auto sid = i->second;
   self->state.sessions.erase(i);
+  self->state.leadership_subscribers.erase(client);
   CONCLAVE_LOG("session", debug) << "closing session 0x" << std::hex << sid;
   propose_close(self, sid, std::move(rp));
 }
@@ -285,6 +286,13 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
           return transfer_leader(self, req.transfer_leader().target());
         case pb::Request::kSync:
           return linearizable_read(self, std::move(req));
+        case pb::Request::kSubscribeLeadership: {
+          st.leadership_subscribers[client]
+            = caf::actor_cast<client_actor>(self->current_sender());
+          pb::Response resp;
+          *resp.mutable_leadership() = st.leadership;
+          return resp;
+        }
         case pb::Request::kGetEphemerals:
           req.mutable_get_ephemerals()->set_session_id(i->second);
           break;
@@ -315,6 +323,8 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
     },
     [=](leader_atom, const pb::Leadership& leadership) {
       self->state.leadership = leadership;
+      for (const auto& [addr, subscriber] : self->state.leadership_subscribers)
+        self->send(subscriber, leader_atom::value, leadership);
     },
     [=](sweep_atom) {
       auto& st = self->state;

@@ -47,6 +47,8 @@ struct session_state {
   election_actor election;
   clock_fn clock;
   pb::Leadership leadership;
+  /// Client actors subscribed to leadership changes.
+  std::map<caf::actor_addr, client_actor> leadership_subscribers;
   /// Connected clients and their sessions.
   std::unordered_map<caf::actor_addr, int64_t> sessions;
   /// ZooKeeper-style session ids: node id in the top byte, start time and a

@@ -5,8 +5,11 @@
 #include <signal.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 
+#include "actors/client_actor.hpp"
 #include "tests/support/local_cluster.hpp"
 
 using namespace conclave;
@@ -182,4 +185,52 @@ TEST_CASE("cluster: transfer-leader hands leadership to the chosen node",
          && now_leader != static_cast<int>(target - 1))
     now_leader = cluster.wait_for_leader(1s);
   CHECK(now_leader == static_cast<int>(target - 1));
+}
+
+TEST_CASE("cluster: subscribed clients hear about leadership changes",
+          "[cluster]") {
+  local_cluster cluster{3};
+  auto leader = cluster.wait_for_leader(20s);
+  REQUIRE(leader >= 0);
+  // What the subscriber heard, guarded for the test thread.
+  struct heard_t {
+    std::mutex mtx;
+    std::condition_variable cv;
+    std::vector<pb::Leadership> changes;
+  };
+  auto heard = std::make_shared<heard_t>();
+  auto& sys = cluster.system();
+  auto listener = sys.spawn([heard]() -> leadership_listener::behavior_type {
+    return {
+      [heard](leader_atom, const pb::Leadership& l) {
+        std::lock_guard<std::mutex> guard{heard->mtx};
+        heard->changes.push_back(l);
+        heard->cv.notify_all();
+      },
+    };
+  });
+  client_options opts;
+  opts.servers = parse_server_list(cluster.server(0));
+  auto client = sys.spawn(conclave::client, opts);
+  caf::scoped_actor self{sys};
+  pb::Leadership now;
+  self->request(client, 10s, leader_atom::value, listener)
+    .receive([&](const pb::Leadership& l) { now = l; },
+             [&](const caf::error& err) { FAIL(sys.render(err)); });
+  auto heard_leader = [&](uint64_t id) {
+    std::unique_lock<std::mutex> lock{heard->mtx};
+    return heard->cv.wait_for(lock, 20s, [&] {
+      return std::any_of(
+        heard->changes.begin(), heard->changes.end(),
+        [&](const pb::Leadership& l) { return l.leader_id() == id; });
+    });
+  };
+  // The subscription reports the current leader first.
+  CHECK(heard_leader(static_cast<uint64_t>(leader + 1)));
+  auto target = static_cast<uint64_t>((leader + 1) % 3 + 1);
+  auto c = cluster.client(0);
+  REQUIRE(c->transfer_leader(target).ok());
+  CHECK(heard_leader(target));
+  caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
 }
