@@ -13,6 +13,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/temp_dir.hpp"
+
 #include "messages/raft.pb.h"
 #include "runtime/storage/crc32c.hpp"
 #include "runtime/storage/log_store.hpp"
@@ -20,24 +22,9 @@
 using namespace conclave;
 using namespace conclave::storage;
 namespace fs = std::filesystem;
+using conclave::test::temp_dir;
 
 namespace {
-
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/conclave-log-test-XXXXXX";
-    char* p = ::mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-};
 
 std::string read_file(const std::string& path) {
   std::ifstream in{path, std::ios::binary};

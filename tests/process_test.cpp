@@ -36,7 +36,7 @@ struct running_node {
       // A cluster of one that no peer dials: tests may run in parallel.
       "--conclave.peer-port=0",
       "--conclave.peers=[]",
-      "--conclave.data-dir=" + dir.path(),
+      "--conclave.data-dir=" + dir.path,
     };
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc = std::make_unique<child_process>(argv);
@@ -63,7 +63,7 @@ run_result node_with(std::vector<std::string> args) {
 
 std::string write_file(const temp_dir& dir, const std::string& name,
                        const std::string& text) {
-  auto path = dir.path() + "/" + name;
+  auto path = dir.path + "/" + name;
   std::ofstream{path} << text;
   return path;
 }
@@ -219,9 +219,9 @@ TEST_CASE("process: SIGTERM and SIGINT shut the node down cleanly",
 TEST_CASE("process: bad configs stop start-up with exit code 2",
           "[process][config]") {
   temp_dir dir;
-  auto data = "--conclave.data-dir=" + dir.path() + "/data";
+  auto data = "--conclave.data-dir=" + dir.path + "/data";
   SECTION("missing file") {
-    auto r = node_with({"--config-file=" + dir.path() + "/nope.conf"});
+    auto r = node_with({"--config-file=" + dir.path + "/nope.conf"});
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::Contains("nope.conf"));
   }

@@ -177,17 +177,4 @@ uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
-temp_dir::temp_dir() {
-  char pattern[] = "/tmp/conclave-test-XXXXXX";
-  auto p = ::mkdtemp(pattern);
-  if (p == nullptr)
-    throw std::runtime_error("mkdtemp failed");
-  path_ = p;
-}
-
-temp_dir::~temp_dir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 } // namespace conclave::test

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/temp_dir.hpp"
+
 namespace conclave::test {
 
 /// Result of running a program to completion.
@@ -67,16 +69,5 @@ private:
 
 /// A port that was free a moment ago (bind to port 0, read, close).
 uint16_t free_port();
-
-/// A fresh, empty temporary directory; removed by the destructor.
-class temp_dir {
-public:
-  temp_dir();
-  ~temp_dir();
-  const std::string& path() const noexcept { return path_; }
-
-private:
-  std::string path_;
-};
 
 } // namespace conclave::test

@@ -60,7 +60,7 @@ void local_cluster::start(size_t i) {
     "--conclave.client-port=" + std::to_string(client_ports_[i]),
     "--conclave.peer-port=" + std::to_string(peer_ports_[i]),
     "--conclave.peers=" + peers,
-    "--conclave.data-dir=" + dir_.path() + "/node" + id,
+    "--conclave.data-dir=" + dir_.path + "/node" + id,
     // Short timeouts keep the tests quick; the protocol is the same.
     "--conclave.tick-ms=20",
     "--conclave.election-timeout-ms=300",
