@@ -18,16 +18,26 @@ std::chrono::milliseconds retry_delay(uint32_t attempt) {
   return std::chrono::milliseconds(std::min(ms, 500u));
 }
 
+/// Takes request `id` out of the in-flight set; false if it was already
+/// answered (its server went down meanwhile).
+bool settle(self_ptr self, uint64_t id) {
+  return self->state.inflight.erase(id) > 0;
+}
+
 void forward(self_ptr self, client_state::queued q) {
   auto& st = self->state;
   auto& req = q.request;
   req.set_min_zxid(std::max(req.min_zxid(), st.last_zxid));
   auto copy = req;
+  auto id = st.next_inflight_id++;
+  st.inflight.emplace(id, q.promise);
   self
     ->request(st.server, st.options.request_timeout, request_atom::value,
               std::move(copy))
     .then(
       [=](pb::Response& resp) mutable {
+        if (!settle(self, id))
+          return;
         auto& st = self->state;
         st.last_zxid = std::max(st.last_zxid, resp.zxid());
         auto delay = retry_delay(q.attempt + 1);
@@ -35,18 +45,33 @@ void forward(self_ptr self, client_state::queued q) {
             && std::chrono::steady_clock::now() + delay < q.deadline) {
           // Nothing was done (no leader yet): try again shortly.
           ++q.attempt;
-          auto id = st.next_retry_id++;
-          st.retries.emplace(id, std::move(q));
-          self->delayed_send(self, delay, retry_atom::value, id);
+          auto rid = st.next_retry_id++;
+          st.retries.emplace(rid, std::move(q));
+          self->delayed_send(self, delay, retry_atom::value, rid);
           return;
         }
         q.promise.deliver(std::move(resp));
       },
       [=](const caf::error& err) mutable {
+        if (!settle(self, id))
+          return;
         q.promise.deliver(
           error_response(error_code::connection_loss,
                          "request failed: " + self->system().render(err)));
       });
+}
+
+/// The server went down: what it had not answered fails now (its outcome
+/// is unknown, as with ZooKeeper's ConnectionLoss); the next request
+/// connects to another server.
+void server_lost(self_ptr self) {
+  auto& st = self->state;
+  st.server = nullptr;
+  auto lost = std::move(st.inflight);
+  st.inflight.clear();
+  for (auto& [id, promise] : lost)
+    promise.deliver(error_response(error_code::connection_loss,
+                                   "connection to the server lost"));
 }
 
 /// Fails everything waiting for a connection.
@@ -199,7 +224,7 @@ client(client_actor::stateful_pointer<client_state> self,
   self->state.options = std::move(options);
   self->set_down_handler([=](const caf::down_msg& msg) {
     if (msg.source == self->state.server.address())
-      self->state.server = nullptr;
+      server_lost(self);
   });
   return {
     [=](request_atom, pb::Request& req) -> caf::result<pb::Response> {

@@ -59,6 +59,11 @@ struct client_state {
   /// Application actors told about leadership changes, and the last one.
   std::vector<leadership_listener> leadership_subscribers;
   pb::Leadership leadership;
+  /// Requests sent to the current server and not answered yet: failed at
+  /// once (ConnectionLoss) when the server goes down.
+  std::unordered_map<uint64_t, caf::typed_response_promise<pb::Response>>
+    inflight;
+  uint64_t next_inflight_id = 1;
   /// Requests waiting to be sent again (see retry_atom).
   std::unordered_map<uint64_t, queued> retries;
   uint64_t next_retry_id = 1;

@@ -166,6 +166,25 @@ TEST_CASE("cluster: a node that missed many snapshots catches up through "
   auto reader = cluster.client(2);
   REQUIRE(reader->sync("/").ok());
   CHECK(children_of(*reader, "/s").size() == 200);
+  reader.reset();
+  // A restart (kill -9) starts from the installed snapshot plus the log.
+  cluster.stop(2, SIGKILL);
+  cluster.start(2);
+  REQUIRE(cluster.wait_applied(ls->commit_index(), 30s));
+  reader = cluster.client(2);
+  REQUIRE(reader->sync("/").ok());
+  CHECK(children_of(*reader, "/s").size() == 200);
+  auto restarted = cluster.status(2);
+  REQUIRE(restarted);
+  CHECK(restarted->snapshot_index() > 0);
+  // Read the log once the restarted node has served a read: its registry
+  // loaded the snapshot before that (possibly after "ready" was printed).
+  auto output = cluster.output(2);
+  size_t loads = 0;
+  for (auto pos = output.find("loaded snapshot"); pos != std::string::npos;
+       pos = output.find("loaded snapshot", pos + 1))
+    ++loads;
+  CHECK(loads >= 2); // installed from the leader, then loaded at start-up
 }
 
 TEST_CASE("cluster: transfer-leader hands leadership to the chosen node",
