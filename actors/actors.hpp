@@ -80,9 +80,11 @@ using storage_actor = caf::typed_actor<
   // next expected offset, and with the file's path once the last chunk made
   // it durable and verified (empty path before that).
   caf::replies_to<chunk_atom, pb::SnapshotChunk>::with<uint64_t, std::string>,
-  // Reads up to the given number of bytes of the newest snapshot file from
-  // an offset, for streaming it to a follower.
-  caf::replies_to<fetch_atom, uint64_t, uint64_t>::with<pb::SnapshotChunk>>;
+  // Reads up to the given number of bytes from an offset of the snapshot
+  // file with the given index (0: the newest), for streaming it to a
+  // follower; each transfer keeps reading the file it started with.
+  caf::replies_to<fetch_atom, uint64_t, uint64_t,
+                  uint64_t>::with<pb::SnapshotChunk>>;
 
 /// Anything that wants to hear about leadership changes (the election
 /// actor's interface includes it).

@@ -280,8 +280,8 @@ void send_next_chunk(self_ptr self, node_id peer) {
     return;
   auto offset = t->second.offset;
   self
-    ->request(st.storage, caf::infinite, fetch_atom::value, offset,
-              static_cast<uint64_t>(st.options.snapshot_chunk_bytes))
+    ->request(st.storage, caf::infinite, fetch_atom::value, t->second.index,
+              offset, static_cast<uint64_t>(st.options.snapshot_chunk_bytes))
     .then(
       [=](pb::SnapshotChunk& chunk) {
         auto& st = self->state;
@@ -293,6 +293,7 @@ void send_next_chunk(self_ptr self, node_id peer) {
         auto t = st.transfers.find(peer);
         if (t == st.transfers.end())
           return; // leadership lost meanwhile
+        t->second.index = chunk.meta().index();
         chunk.set_from(st.self_id.value());
         chunk.set_term(t->second.term);
         auto done = chunk.done();
@@ -331,7 +332,7 @@ void start_transfers(self_ptr self, const std::vector<node_id>& peers) {
     CONCLAVE_LOG("log", info)
       << "peer " << peer << " fell behind the log; sending it a snapshot";
     st.transfers.emplace(
-      peer, snapshot_transfer{0, st.ticks, st.core->term().value()});
+      peer, snapshot_transfer{0, st.ticks, st.core->term().value(), 0});
     send_next_chunk(self, peer);
   }
 }

@@ -73,6 +73,8 @@ struct snapshot_transfer {
   /// The leader's term when the core asked for it; chunks carry this term,
   /// and the transfer ends when this node stops leading.
   uint64_t term = 0;
+  /// Index of the snapshot file being sent (0 until the first chunk).
+  uint64_t index = 0;
 };
 
 struct log_state {

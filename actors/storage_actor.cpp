@@ -122,27 +122,37 @@ caf::result<uint64_t, std::string> receive(self_ptr self,
   return caf::make_result(next, info->path);
 }
 
-/// Leader side: reads the newest snapshot file from `offset`.
-caf::result<pb::SnapshotChunk> fetch(self_ptr self, uint64_t offset,
-                                     uint64_t max_bytes) {
+/// Leader side: reads the snapshot file `index` (0: the newest) from
+/// `offset`.
+caf::result<pb::SnapshotChunk> fetch(self_ptr self, uint64_t index,
+                                     uint64_t offset, uint64_t max_bytes) {
   auto& st = self->state;
-  if (offset == 0 || !st.sending) {
+  auto known = st.sending.find(index);
+  if (index == 0 || known == st.sending.end()) {
     auto latest = st.snapshots.latest();
     if (!latest)
       return to_caf(latest.error());
     if (!*latest)
       return caf::make_error(caf::sec::runtime_error, "no snapshot to send");
-    st.sending = **latest;
+    auto info = **latest;
+    if (index != 0 && info.meta.index.value() != index)
+      return caf::make_error(caf::sec::runtime_error,
+                             "snapshot " + std::to_string(index)
+                               + " is gone; start again with the newest");
+    known = st.sending.insert_or_assign(info.meta.index.value(), info).first;
+    while (st.sending.size() > 2)
+      st.sending.erase(st.sending.begin());
   }
-  auto bytes = st.snapshots.read_chunk(st.sending->path, offset,
+  const auto& info = known->second;
+  auto bytes = st.snapshots.read_chunk(info.path, offset,
                                        static_cast<size_t>(max_bytes));
   if (!bytes)
     return to_caf(bytes.error());
   pb::SnapshotChunk chunk;
-  raft::encode(st.sending->meta, chunk.mutable_meta());
+  raft::encode(info.meta, chunk.mutable_meta());
   chunk.set_offset(offset);
-  chunk.set_total_bytes(st.sending->file_bytes);
-  chunk.set_done(offset + bytes->size() >= st.sending->file_bytes);
+  chunk.set_total_bytes(info.file_bytes);
+  chunk.set_done(offset + bytes->size() >= info.file_bytes);
   chunk.set_data(std::move(*bytes));
   return chunk;
 }
@@ -163,8 +173,8 @@ storage_worker(storage_actor::stateful_pointer<storage_state> self,
     [=](persist_atom, persist_batch& batch) { return persist(self, batch); },
     [=](compact_atom, uint64_t upto) { return compact(self, upto); },
     [=](chunk_atom, pb::SnapshotChunk& chunk) { return receive(self, chunk); },
-    [=](fetch_atom, uint64_t offset, uint64_t max_bytes) {
-      return fetch(self, offset, max_bytes);
+    [=](fetch_atom, uint64_t index, uint64_t offset, uint64_t max_bytes) {
+      return fetch(self, index, offset, max_bytes);
     },
   };
 }

@@ -10,6 +10,7 @@
 // retried safely).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -30,8 +31,9 @@ struct storage_state {
   /// A snapshot being received from the leader.
   std::optional<storage::snapshot_receiver> receiving;
   pb::SnapshotMeta receiving_meta;
-  /// The snapshot being streamed to followers (found at offset 0).
-  std::optional<storage::snapshot_info> sending;
+  /// Snapshot files being streamed to followers, by index (verified once,
+  /// when a transfer starts; the two newest are remembered).
+  std::map<uint64_t, storage::snapshot_info> sending;
 };
 
 /// `stores` are moved into the actor's state.
