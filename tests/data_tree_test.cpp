@@ -12,6 +12,7 @@
 
 #include "runtime/data_tree.hpp"
 
+#include "tests/support/aborts.hpp"
 #include "tests/support/printers.hpp"
 
 using namespace conclave;
@@ -1077,22 +1078,7 @@ TEST_CASE("data_tree: a moved tree keeps its content", "[data_tree]") {
 
 namespace {
 
-/// Runs `f` in a child process; true if it died of SIGABRT.
-template <class F>
-bool aborts(F f) {
-  std::fflush(nullptr);
-  auto pid = fork();
-  if (pid == 0) {
-    std::signal(SIGABRT, SIG_DFL); // bypass Catch's fatal-signal reporter
-    if (std::freopen("/dev/null", "w", stderr) == nullptr)
-      _exit(2);
-    f();
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-}
+using conclave::test::aborts;
 
 } // namespace
 

@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/file_bytes.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include "runtime/storage/hard_state_file.hpp"
@@ -16,19 +17,11 @@
 using namespace conclave;
 using namespace conclave::storage;
 namespace fs = std::filesystem;
+using conclave::test::read_file;
 using conclave::test::temp_dir;
+using conclave::test::write_file;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out{path, std::ios::binary | std::ios::trunc};
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 raft::hard_state hs(uint64_t term, uint64_t vote, uint64_t commit) {
   return {term_t{term}, node_id{vote}, log_index{commit}};

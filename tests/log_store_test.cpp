@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/file_bytes.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include "messages/raft.pb.h"
@@ -22,19 +23,11 @@
 using namespace conclave;
 using namespace conclave::storage;
 namespace fs = std::filesystem;
+using conclave::test::read_file;
 using conclave::test::temp_dir;
+using conclave::test::write_file;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out{path, std::ios::binary | std::ios::trunc};
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 raft::entry make_entry(uint64_t index, uint64_t term, std::string data = {}) {
   raft::entry e;

@@ -24,6 +24,7 @@
 #include "runtime/session_table.hpp"
 #include "runtime/storage/crc32c.hpp"
 
+#include "tests/support/aborts.hpp"
 #include "tests/support/printers.hpp"
 
 using namespace conclave;
@@ -51,22 +52,7 @@ session_id sid(int64_t x) {
   return session_id{x};
 }
 
-/// Runs `f` in a child process; true if it died of SIGABRT.
-template <class F>
-bool aborts(F f) {
-  std::fflush(nullptr);
-  auto pid = fork();
-  if (pid == 0) {
-    std::signal(SIGABRT, SIG_DFL); // bypass Catch's fatal-signal reporter
-    if (std::freopen("/dev/null", "w", stderr) == nullptr)
-      _exit(2);
-    f();
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-}
+using conclave::test::aborts;
 
 // -- byte helpers for hand-made snapshots -------------------------------------
 

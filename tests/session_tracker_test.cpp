@@ -19,6 +19,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/aborts.hpp"
+
 #include "runtime/session_table.hpp"
 #include "runtime/session_tracker.hpp"
 
@@ -37,22 +39,7 @@ std::vector<session_id> ids(std::initializer_list<int64_t> xs) {
   return out;
 }
 
-/// Runs `f` in a child process; true if it died of SIGABRT.
-template <class F>
-bool aborts(F f) {
-  std::fflush(nullptr);
-  auto pid = fork();
-  if (pid == 0) {
-    std::signal(SIGABRT, SIG_DFL); // bypass Catch's fatal-signal reporter
-    if (std::freopen("/dev/null", "w", stderr) == nullptr)
-      _exit(2);
-    f();
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-}
+using conclave::test::aborts;
 
 std::string pw(int64_t seed) {
   return std::string(session_password_bytes, static_cast<char>(seed));
