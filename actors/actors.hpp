@@ -28,19 +28,36 @@
 
 namespace conclave {
 
+/// Anything that receives watch notifications and connection-state events
+/// (ZooKeeper's WatchedEvent): a native client actor, an application actor
+/// the client routes a watch to.
+using watch_listener = caf::typed_actor<
+  // A watch fired (type > 0) or the connection state changed (type -1).
+  caf::reacts_to<event_atom, pb::WatchEvent>>;
+
 /// The node's client-facing endpoint, published on the client port.
 using session_actor = caf::typed_actor<
-  // Opens a session for the sending client; one session per client actor,
-  // closed (its ephemerals removed) when the client goes down or says bye.
-  caf::replies_to<hello_atom>::with<pb::Hello>,
+  // Opens a session for the sending client (Connect.session_id 0) or
+  // resumes one (its id and password); the sender receives watch events.
+  // SessionExpired if the session is unknown or the password is wrong;
+  // ConnectionLoss (retry elsewhere) if the node has no leader.
+  caf::replies_to<hello_atom, pb::Connect>::with<pb::Hello>,
   // Serves one client request: reads go to the registry, writes to the log.
   caf::replies_to<request_atom, pb::Request>::with<pb::Response>,
   // Closes the sender's session; replies once its ephemerals are gone.
   caf::replies_to<bye_atom>::with<pb::Response>,
   // Result of an entry this node proposed (from the registry, after apply).
   caf::reacts_to<applied_atom, uint64_t, pb::Response>,
+  // Sessions opened or ended by applied entries, or the whole table on
+  // request (from the registry).
+  caf::reacts_to<sessions_atom, pb::SessionChanges>,
+  // Sessions heard from on another node (leader only; from the log actor).
+  caf::reacts_to<touch_atom, pb::SessionTouches>,
   // Leadership changed (from the election actor).
   caf::reacts_to<leader_atom, pb::Leadership>,
+  // Periodic: forwards liveness to the leader; the leader expires silent
+  // sessions.
+  caf::reacts_to<expire_atom>,
   // Periodic: fails writes that waited longer than the request timeout.
   caf::reacts_to<sweep_atom>>;
 
@@ -50,8 +67,20 @@ using registry_actor = caf::typed_actor<
   // Applies committed entries, in log order. Entries proposed by this node
   // produce an `applied` message to the subscribed session actor.
   caf::reacts_to<apply_atom, pb::LogBatch>,
-  // Serves a read once the tree has applied Request.min_zxid.
+  // Serves a read once the tree has applied Request.min_zxid; a read with
+  // a watch flag, addWatch, removeWatches and setWatches also (un)register
+  // watches of Request.session_id.
   caf::replies_to<read_atom, pb::Request>::with<pb::Response>,
+  // Delivers the session's watch events to the listener from now on.
+  caf::reacts_to<watch_atom, int64_t, watch_listener>,
+  // The session's client left this node: drops its watches here.
+  caf::reacts_to<watch_atom, int64_t>,
+  // Checks a reconnecting session's password once the tree has applied the
+  // client's last zxid; ok with the session's info, or SessionExpired.
+  caf::replies_to<check_atom, pb::SessionCheck>::with<pb::Response>,
+  // The whole session table (a new leader's session tracker starts from
+  // it); later changes follow as (sessions_atom, changes) messages.
+  caf::replies_to<sessions_atom>::with<pb::SessionChanges>,
   // Subscribes the node's session actor to results of local proposals.
   caf::reacts_to<connect_atom, session_actor>,
   // Reports the tree's figures (znodes, applied index, digest, ...).
@@ -117,7 +146,13 @@ using log_actor = caf::typed_actor<
   // Reports Raft figures (role, term, indexes, peers' match indexes).
   caf::replies_to<status_atom>::with<pb::NodeStatus>,
   // Subscribes the election actor to leadership changes.
-  caf::reacts_to<connect_atom, leadership_listener>>;
+  caf::reacts_to<connect_atom, leadership_listener>,
+  // Sessions heard from: from the local session actor (a follower forwards
+  // them to the leader's log actor) or from a follower (the leader hands
+  // them to its session actor).
+  caf::reacts_to<touch_atom, pb::SessionTouches>,
+  // Subscribes the session actor to liveness forwarded by followers.
+  caf::reacts_to<connect_atom, session_actor>>;
 
 /// Leadership policy: drives the Raft clock and tells the node's actors when
 /// leadership changes.
@@ -149,6 +184,24 @@ using client_actor = caf::typed_actor<
   // current leadership.
   caf::replies_to<leader_atom, leadership_listener>::with<pb::Leadership>,
   // A leadership change reported by the connected node.
-  caf::reacts_to<leader_atom, pb::Leadership>>;
+  caf::reacts_to<leader_atom, pb::Leadership>,
+  // A watch notification or connection-state event from the connected
+  // node; the client routes it to the listeners that asked for it.
+  caf::reacts_to<event_atom, pb::WatchEvent>,
+  // Sends a request that leaves a watch (a read with the watch flag, or
+  // addWatch), or removes one (removeWatches); the listener receives the
+  // watch's events. The client re-registers its watches when it moves to
+  // another node, so none is lost across a failover.
+  caf::replies_to<watch_atom, pb::Request, watch_listener>::with<pb::Response>,
+  // Subscribes the listener to connection-state events (type -1: state 3
+  // connected, 0 disconnected, -112 expired); replies with the current
+  // state.
+  caf::replies_to<state_atom, watch_listener>::with<int32_t>,
+  // Self-sent every third of the session timeout: keeps the session alive
+  // and moves to another node if this one stops answering.
+  caf::reacts_to<ping_atom>,
+  // Self-sent: tries the servers again after a round in which none could
+  // serve (backing off).
+  caf::reacts_to<connect_atom>>;
 
 } // namespace conclave

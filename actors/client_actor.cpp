@@ -9,13 +9,39 @@ namespace conclave {
 namespace {
 
 using self_ptr = client_actor::stateful_pointer<client_state>;
+using clock_type = std::chrono::steady_clock;
 
 void connect_next(self_ptr self, size_t attempts_left);
+void ensure_connecting(self_ptr self);
 
 /// Delay before retry `attempt` (1, 2, ...): 20 ms doubling up to 500 ms.
 std::chrono::milliseconds retry_delay(uint32_t attempt) {
   auto ms = 20u << std::min(attempt, 5u);
   return std::chrono::milliseconds(std::min(ms, 500u));
+}
+
+bool session_over(const client_state& st) {
+  return st.state == connection_state::expired
+         || st.state == connection_state::closed;
+}
+
+pb::WatchEvent state_event(connection_state state) {
+  pb::WatchEvent ev;
+  ev.set_type(-1);
+  ev.set_state(static_cast<int32_t>(state));
+  ev.set_zxid(-1);
+  return ev;
+}
+
+/// Moves to `state` and tells the state listeners (if it is news).
+void set_state(self_ptr self, connection_state state) {
+  auto& st = self->state;
+  if (st.state == state)
+    return;
+  st.state = state;
+  auto ev = state_event(state);
+  for (const auto& l : st.state_listeners)
+    self->send(l, event_atom::value, ev);
 }
 
 /// Takes request `id` out of the in-flight set; false if it was already
@@ -41,8 +67,7 @@ void forward(self_ptr self, client_state::queued q) {
         auto& st = self->state;
         st.last_zxid = std::max(st.last_zxid, resp.zxid());
         auto delay = retry_delay(q.attempt + 1);
-        if (resp.retry()
-            && std::chrono::steady_clock::now() + delay < q.deadline) {
+        if (resp.retry() && clock_type::now() + delay < q.deadline) {
           // Nothing was done (no leader yet): try again shortly.
           ++q.attempt;
           auto rid = st.next_retry_id++;
@@ -50,6 +75,8 @@ void forward(self_ptr self, client_state::queued q) {
           self->delayed_send(self, delay, retry_atom::value, rid);
           return;
         }
+        if (q.on_response)
+          q.on_response(resp);
         q.promise.deliver(std::move(resp));
       },
       [=](const caf::error& err) mutable {
@@ -61,28 +88,94 @@ void forward(self_ptr self, client_state::queued q) {
       });
 }
 
-/// The server went down: what it had not answered fails now (its outcome
-/// is unknown, as with ZooKeeper's ConnectionLoss); the next request
-/// connects to another server.
-void server_lost(self_ptr self) {
+/// Sends `q` now if connected, else queues it until a connection exists.
+caf::result<pb::Response> submit(self_ptr self, client_state::queued q) {
   auto& st = self->state;
+  if (st.options.servers.empty())
+    return error_response(error_code::connection_loss, "no servers configured");
+  if (st.state == connection_state::expired)
+    return error_response(error_code::session_expired,
+                          "the session has expired");
+  if (st.state == connection_state::closed)
+    return error_response(error_code::session_expired,
+                          "the session was closed");
+  auto rp = q.promise;
+  if (st.server) {
+    forward(self, std::move(q));
+    return rp;
+  }
+  if (st.queue.size() >= st.options.max_queued_requests)
+    return error_response(error_code::throttled_op,
+                          "too many requests waiting for a connection");
+  st.queue.push_back(std::move(q));
+  ensure_connecting(self);
+  return rp;
+}
+
+/// Fails requests and handshakes waiting for a connection: all of them, or
+/// only those past their deadline.
+void fail_waiting(self_ptr self, const std::string& why, error_code code,
+                  bool only_late) {
+  auto& st = self->state;
+  auto now = clock_type::now();
+  for (auto i = st.queue.begin(); i != st.queue.end();) {
+    if (only_late && i->deadline > now) {
+      ++i;
+      continue;
+    }
+    i->promise.deliver(error_response(code, why));
+    i = st.queue.erase(i);
+  }
+  for (auto i = st.hello_waiters.begin(); i != st.hello_waiters.end();) {
+    if (only_late && i->deadline > now) {
+      ++i;
+      continue;
+    }
+    i->promise.deliver(caf::make_error(caf::sec::cannot_connect_to_node, why));
+    i = st.hello_waiters.erase(i);
+  }
+}
+
+/// The connection is gone (server down, silent, or without a leader): what
+/// it had not answered fails now (its outcome is unknown, as with
+/// ZooKeeper's ConnectionLoss); a live session reconnects elsewhere.
+void server_lost(self_ptr self, const std::string& why) {
+  auto& st = self->state;
+  if (st.server)
+    self->demonitor(st.server.address());
   st.server = nullptr;
+  st.ping_outstanding = false;
   auto lost = std::move(st.inflight);
   st.inflight.clear();
   for (auto& [id, promise] : lost)
     promise.deliver(error_response(error_code::connection_loss,
-                                   "connection to the server lost"));
+                                   "connection to the server lost: " + why));
+  if (session_over(st))
+    return;
+  set_state(self, connection_state::disconnected);
+  if (st.session_id != 0)
+    ensure_connecting(self);
 }
 
-/// Fails everything waiting for a connection.
-void fail_waiting(self_ptr self, const std::string& why) {
+/// The cluster says the session is gone: final.
+void on_expired(self_ptr self) {
   auto& st = self->state;
-  for (auto& q : st.queue)
-    q.promise.deliver(error_response(error_code::connection_loss, why));
-  st.queue.clear();
-  for (auto& w : st.hello_waiters)
-    w.deliver(caf::make_error(caf::sec::cannot_connect_to_node, why));
-  st.hello_waiters.clear();
+  if (st.server)
+    self->demonitor(st.server.address());
+  st.server = nullptr;
+  auto lost = std::move(st.inflight);
+  st.inflight.clear();
+  for (auto& [id, promise] : lost)
+    promise.deliver(
+      error_response(error_code::session_expired, "the session has expired"));
+  fail_waiting(self, "the session has expired", error_code::session_expired,
+               false);
+  // Every watcher hears it, as in ZooKeeper.
+  auto ev = state_event(connection_state::expired);
+  for (const auto& [id, l] : st.listeners)
+    self->send(l, event_atom::value, ev);
+  st.watches.clear();
+  set_state(self, connection_state::expired);
 }
 
 /// Tells every subscriber about `l` (if it is news).
@@ -115,20 +208,91 @@ void subscribe_leadership(self_ptr self) {
       });
 }
 
+std::chrono::milliseconds ping_interval(const client_state& st) {
+  return std::chrono::milliseconds(std::max(st.hello.timeout_ms() / 3, 10));
+}
+
+/// Re-registers every watch on a new connection; those whose node changed
+/// after the last zxid this client saw fire at once.
+void restore_watches(self_ptr self) {
+  auto& st = self->state;
+  if (st.watches.empty())
+    return;
+  auto lists = st.watches.lists();
+  pb::Request req;
+  auto out = req.mutable_set_watches();
+  out->set_relative_zxid(st.last_zxid);
+  for (auto& p : lists.data)
+    out->add_data(std::move(p));
+  for (auto& p : lists.exist)
+    out->add_exist(std::move(p));
+  for (auto& p : lists.child)
+    out->add_child(std::move(p));
+  for (auto& p : lists.persistent)
+    out->add_persistent(std::move(p));
+  for (auto& p : lists.recursive)
+    out->add_recursive(std::move(p));
+  req.set_min_zxid(st.last_zxid);
+  self
+    ->request(st.server, st.options.request_timeout, request_atom::value,
+              std::move(req))
+    .then([](const pb::Response&) {},
+          [](const caf::error&) {
+            // The connection is gone; the next one restores them.
+          });
+}
+
 void on_connected(self_ptr self, session_actor server, pb::Hello hello) {
   auto& st = self->state;
+  auto resumed = st.session_id != 0;
   st.server = std::move(server);
   st.hello = std::move(hello);
+  st.session_id = st.hello.session_id();
+  st.password = st.hello.password();
+  st.last_zxid = std::max(st.last_zxid, st.hello.zxid());
   st.connecting = false;
+  st.failed_rounds = 0;
   self->monitor(st.server);
+  if (resumed)
+    restore_watches(self);
+  set_state(self, connection_state::connected);
   for (auto& w : st.hello_waiters)
-    w.deliver(st.hello);
+    w.promise.deliver(st.hello);
   st.hello_waiters.clear();
   auto queue = std::move(st.queue);
   st.queue.clear();
   for (auto& q : queue)
     forward(self, std::move(q));
   subscribe_leadership(self);
+  if (!st.pinging) {
+    st.pinging = true;
+    self->delayed_send(self, ping_interval(st), ping_atom::value);
+  }
+}
+
+/// No server could serve in this round.
+void round_failed(self_ptr self, const std::string& why) {
+  auto& st = self->state;
+  st.connecting = false;
+  std::string servers;
+  for (const auto& s : st.options.servers)
+    servers += (servers.empty() ? "" : ",") + s.to_string();
+  auto message
+    = "cannot reach any server of " + servers + " (last: " + why + ")";
+  if (st.session_id == 0 && !st.worth_retrying) {
+    // Nothing answered at all and there is no session to keep: fail fast.
+    fail_waiting(self, message, error_code::connection_loss, false);
+    return;
+  }
+  fail_waiting(self, message, error_code::connection_loss, true);
+  if (st.session_id == 0 && st.queue.empty() && st.hello_waiters.empty())
+    return;
+  ++st.failed_rounds;
+  if (!st.reconnect_scheduled) {
+    st.reconnect_scheduled = true;
+    self->delayed_send(self, retry_delay(st.failed_rounds),
+                       connect_atom::value);
+  }
 }
 
 void try_next(self_ptr self, size_t attempts_left, const std::string& why) {
@@ -136,17 +300,14 @@ void try_next(self_ptr self, size_t attempts_left, const std::string& why) {
     connect_next(self, attempts_left - 1);
     return;
   }
-  self->state.connecting = false;
-  std::string servers;
-  for (const auto& s : self->state.options.servers)
-    servers += (servers.empty() ? "" : ",") + s.to_string();
-  fail_waiting(self, "cannot reach any server of " + servers + " (last: " + why
-                       + ")");
+  round_failed(self, why);
 }
 
 void connect_next(self_ptr self, size_t attempts_left) {
   auto& st = self->state;
   st.connecting = true;
+  if (attempts_left == st.options.servers.size())
+    st.worth_retrying = false;
   const auto& target = st.options.servers[st.next_server];
   st.next_server = (st.next_server + 1) % st.options.servers.size();
   auto mm = self->system().middleman().actor_handle();
@@ -164,10 +325,27 @@ void connect_next(self_ptr self, size_t attempts_left) {
           return;
         }
         auto server = caf::actor_cast<session_actor>(ptr);
-        self->request(server, timeout, hello_atom::value)
+        auto& st = self->state;
+        pb::Connect req;
+        req.set_session_id(st.session_id);
+        req.set_password(st.password);
+        req.set_timeout_ms(
+          static_cast<int32_t>(st.options.session_timeout.count()));
+        req.set_last_zxid(st.last_zxid);
+        self->request(server, timeout, hello_atom::value, std::move(req))
           .then(
             [=](pb::Hello& hello) {
-              on_connected(self, server, std::move(hello));
+              auto code = static_cast<error_code>(hello.error());
+              if (code == error_code::ok) {
+                on_connected(self, server, std::move(hello));
+              } else if (code == error_code::session_expired
+                         && self->state.session_id != 0) {
+                self->state.connecting = false;
+                on_expired(self);
+              } else {
+                self->state.worth_retrying = true;
+                try_next(self, attempts_left, label + ": " + hello.message());
+              }
             },
             [=](const caf::error& err) {
               try_next(self, attempts_left,
@@ -182,8 +360,121 @@ void connect_next(self_ptr self, size_t attempts_left) {
 
 void ensure_connecting(self_ptr self) {
   auto& st = self->state;
-  if (!st.server && !st.connecting)
+  if (!st.server && !st.connecting && !st.reconnect_scheduled
+      && !session_over(st))
     connect_next(self, st.options.servers.size());
+}
+
+/// The id of an application listener (monitored, so that its watches go
+/// when it does).
+uint64_t listener_id(self_ptr self, const watch_listener& listener) {
+  auto& st = self->state;
+  auto addr = listener.address();
+  if (auto i = st.listener_ids.find(addr); i != st.listener_ids.end())
+    return i->second;
+  auto id = st.next_listener_id++;
+  st.listener_ids.emplace(addr, id);
+  st.listeners.emplace(id, listener);
+  self->monitor(listener);
+  return id;
+}
+
+/// Sends a request that leaves (or removes) a watch for `listener`.
+caf::result<pb::Response> watch_request(self_ptr self, pb::Request req,
+                                        const watch_listener& listener) {
+  auto& st = self->state;
+  auto id = listener_id(self, listener);
+  std::function<void(const pb::Response&)> on_response;
+  auto ok = [](const pb::Response& r) { return r.error() == 0; };
+  switch (req.op_case()) {
+    case pb::Request::kGetData: {
+      req.mutable_get_data()->set_watch(true);
+      auto path = req.get_data().path();
+      on_response = [=](const pb::Response& r) {
+        if (ok(r))
+          self->state.watches.add(path, client_watch_kind::data, id);
+      };
+      break;
+    }
+    case pb::Request::kExists: {
+      req.mutable_exists()->set_watch(true);
+      auto path = req.exists().path();
+      on_response = [=](const pb::Response& r) {
+        // ZooKeeper files an exists watch on an existing node as a data
+        // watch, and as an exist watch only while the node is missing.
+        if (ok(r))
+          self->state.watches.add(path, client_watch_kind::data, id);
+        else if (r.error() == static_cast<int32_t>(error_code::no_node))
+          self->state.watches.add(path, client_watch_kind::exist, id);
+      };
+      break;
+    }
+    case pb::Request::kGetChildren: {
+      req.mutable_get_children()->set_watch(true);
+      auto path = req.get_children().path();
+      on_response = [=](const pb::Response& r) {
+        if (ok(r))
+          self->state.watches.add(path, client_watch_kind::child, id);
+      };
+      break;
+    }
+    case pb::Request::kAddWatch: {
+      auto path = req.add_watch().path();
+      auto kind = req.add_watch().mode() == 1
+                    ? client_watch_kind::persistent_recursive
+                    : client_watch_kind::persistent;
+      on_response = [=](const pb::Response& r) {
+        if (ok(r))
+          self->state.watches.add(path, kind, id);
+      };
+      break;
+    }
+    case pb::Request::kRemoveWatches: {
+      const auto& msg = req.remove_watches();
+      auto type = watcher_type_from_int(msg.type());
+      if (!type)
+        return error_response(error_code::bad_arguments,
+                              "unknown watcher type");
+      auto removed = st.watches.remove(msg.path(), *type, id);
+      if (removed == 0)
+        return error_response(error_code::no_watcher,
+                              "no such watch on " + msg.path());
+      if (st.watches.server_still_needs(msg.path(), *type))
+        return pb::Response{};
+      break; // the last local watch of that type: remove it on the node
+    }
+    default:
+      return error_response(error_code::bad_arguments,
+                            "not a request that leaves a watch");
+  }
+  req.set_linearizable(false);
+  auto rp = self->make_response_promise<pb::Response>();
+  return submit(
+    self, client_state::queued{std::move(req), rp,
+                               clock_type::now() + st.options.request_timeout,
+                               0, std::move(on_response)});
+}
+
+/// A notification or state event from the node.
+void on_event(self_ptr self, const pb::WatchEvent& ev) {
+  auto& st = self->state;
+  // Only the node we are connected to speaks for our session (a node we
+  // left may still be sending).
+  auto sender = self->current_sender();
+  if (!st.server || !sender || sender->node() != st.server->node())
+    return;
+  if (ev.type() == -1) {
+    if (ev.state() == static_cast<int32_t>(connection_state::expired))
+      on_expired(self);
+    else if (ev.state() == static_cast<int32_t>(connection_state::disconnected))
+      server_lost(self, "the node lost its leader");
+    return;
+  }
+  st.last_zxid = std::max(st.last_zxid, ev.zxid());
+  auto type = static_cast<watch_event>(ev.type());
+  for (auto id : st.watches.on_event(type, ev.path()))
+    if (auto i = st.listeners.find(id); i != st.listeners.end())
+      self->send(i->second, event_atom::value, ev);
 }
 
 } // namespace
@@ -223,30 +514,38 @@ client(client_actor::stateful_pointer<client_state> self,
        client_options options) {
   self->state.options = std::move(options);
   self->set_down_handler([=](const caf::down_msg& msg) {
-    if (msg.source == self->state.server.address())
-      server_lost(self);
+    auto& st = self->state;
+    if (st.server && msg.source == st.server.address()) {
+      server_lost(self, "the node went down");
+      return;
+    }
+    if (auto i = st.listener_ids.find(msg.source); i != st.listener_ids.end()) {
+      st.watches.remove_listener(i->second);
+      st.listeners.erase(i->second);
+      st.listener_ids.erase(i);
+    }
   });
   return {
     [=](request_atom, pb::Request& req) -> caf::result<pb::Response> {
       auto& st = self->state;
-      if (st.options.servers.empty())
-        return error_response(error_code::connection_loss,
-                              "no servers configured");
       auto rp = self->make_response_promise<pb::Response>();
-      client_state::queued q{
-        std::move(req), rp,
-        std::chrono::steady_clock::now() + st.options.request_timeout, 0};
-      if (st.server) {
-        forward(self, std::move(q));
-        return rp;
-      }
-      if (st.queue.size() >= st.options.max_queued_requests)
-        return error_response(error_code::throttled_op,
-                              "too many requests waiting for a connection");
-      st.queue.push_back(std::move(q));
-      ensure_connecting(self);
-      return rp;
+      return submit(self, client_state::queued{std::move(req), rp,
+                                               clock_type::now()
+                                                 + st.options.request_timeout,
+                                               0, nullptr});
     },
+    [=](watch_atom, pb::Request& req,
+        const watch_listener& listener) -> caf::result<pb::Response> {
+      return watch_request(self, std::move(req), listener);
+    },
+    [=](state_atom, const watch_listener& listener) -> int32_t {
+      auto& st = self->state;
+      st.state_listeners.push_back(listener);
+      if (st.session_id == 0 && !session_over(st))
+        ensure_connecting(self);
+      return static_cast<int32_t>(st.state);
+    },
+    [=](event_atom, const pb::WatchEvent& ev) { on_event(self, ev); },
     [=](leader_atom, leadership_listener subscriber) -> pb::Leadership {
       auto& st = self->state;
       st.leadership_subscribers.push_back(std::move(subscriber));
@@ -275,20 +574,64 @@ client(client_actor::stateful_pointer<client_state> self,
       st.queue.push_back(std::move(q));
       ensure_connecting(self);
     },
+    [=](ping_atom) {
+      auto& st = self->state;
+      if (session_over(st)) {
+        st.pinging = false;
+        return;
+      }
+      self->delayed_send(self, ping_interval(st), ping_atom::value);
+      if (!st.server || st.ping_outstanding)
+        return;
+      st.ping_outstanding = true;
+      auto server = st.server;
+      pb::Request req;
+      req.mutable_ping();
+      // A node that does not answer within a third of the timeout is
+      // treated as gone: there is still time to resume elsewhere.
+      self->request(server, ping_interval(st), request_atom::value, req)
+        .then(
+          [=](const pb::Response& resp) {
+            auto& st = self->state;
+            if (st.server != server)
+              return;
+            st.ping_outstanding = false;
+            if (resp.error() != 0)
+              server_lost(self, resp.message());
+          },
+          [=](const caf::error& err) {
+            auto& st = self->state;
+            if (st.server != server)
+              return;
+            st.ping_outstanding = false;
+            server_lost(self, "ping failed: " + self->system().render(err));
+          });
+    },
+    [=](connect_atom) {
+      self->state.reconnect_scheduled = false;
+      ensure_connecting(self);
+    },
     [=](hello_atom) -> caf::result<pb::Hello> {
       auto& st = self->state;
       if (st.options.servers.empty())
         return caf::make_error(caf::sec::cannot_connect_to_node,
                                "no servers configured");
+      if (session_over(st))
+        return caf::make_error(caf::sec::cannot_connect_to_node,
+                               "the session has expired or was closed");
       if (st.server)
         return st.hello;
       auto rp = self->make_response_promise<pb::Hello>();
-      st.hello_waiters.push_back(rp);
+      st.hello_waiters.push_back(client_state::hello_waiter{
+        rp, clock_type::now() + st.options.request_timeout});
       ensure_connecting(self);
       return rp;
     },
     [=](bye_atom) -> caf::result<pb::Response> {
       auto& st = self->state;
+      if (session_over(st))
+        return pb::Response{};
+      set_state(self, connection_state::closed);
       if (!st.server)
         return pb::Response{};
       auto rp = self->make_response_promise<pb::Response>();

@@ -18,4 +18,12 @@ inline int64_t system_clock_ms() {
     .count();
 }
 
+/// Monotonic milliseconds (any origin): for deadlines and liveness, which
+/// must not jump when the wall clock is set.
+inline int64_t steady_clock_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch())
+    .count();
+}
+
 } // namespace conclave

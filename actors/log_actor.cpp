@@ -627,6 +627,27 @@ replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
       self->state.reported = pb::Leadership{};
       report_leadership(self);
     },
+    [=](touch_atom, pb::SessionTouches& touches) {
+      auto& st = self->state;
+      if (st.core->role() == raft::role::leader) {
+        if (st.sessions)
+          self->send(st.sessions, touch_atom::value, std::move(touches));
+        return;
+      }
+      // Forward our own node's batch to the leader, once; a batch that
+      // reaches a node that is no longer leader is dropped (the sessions
+      // stay alive through their next batch to the new leader, which gives
+      // every session a full timeout anyway).
+      if (touches.from_node() != st.self_id.value())
+        return;
+      auto link = st.peers.find(st.core->leader());
+      if (link == st.peers.end() || !link->second.handle)
+        return;
+      self->send(link->second.handle, touch_atom::value, std::move(touches));
+    },
+    [=](connect_atom, session_actor sessions) {
+      self->state.sessions = std::move(sessions);
+    },
   };
 }
 

@@ -86,6 +86,8 @@ struct log_state {
   registry_actor registry;
   storage_actor storage;
   leadership_listener election;
+  /// Receives liveness batches forwarded by followers (while leader).
+  session_actor sessions;
   clock_fn clock;
   std::map<node_id, peer_link> peers;
   uint64_t ticks = 0;

@@ -1,5 +1,7 @@
 #include "actors/node.hpp"
 
+#include <algorithm>
+
 #include <random>
 
 #include <caf/io/middleman.hpp>
@@ -62,6 +64,9 @@ session_limits session_limits_of(const node_config& cfg) {
   limits.max_multi_ops = cfg.max_multi_ops;
   limits.max_pending_requests = cfg.max_pending_requests;
   limits.max_connections = cfg.max_connections;
+  // Liveness reaches the leader several times per shortest timeout.
+  limits.liveness_interval_ms = std::clamp<int64_t>(
+    static_cast<int64_t>(cfg.min_session_timeout_ms) / 8, 10, 500);
   return limits;
 }
 
@@ -88,6 +93,14 @@ std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
   registry_options ropts;
   ropts.limits.max_data_bytes = cfg.max_data_bytes;
   ropts.limits.max_path_bytes = cfg.max_path_bytes;
+  ropts.sessions.min_timeout_ms
+    = static_cast<int32_t>(cfg.min_session_timeout_ms);
+  ropts.sessions.max_timeout_ms
+    = static_cast<int32_t>(cfg.max_session_timeout_ms);
+  ropts.sessions.max_sessions = cfg.max_sessions;
+  ropts.watches.max_watches_per_session = cfg.max_watches_per_session;
+  ropts.watches.max_watches_per_path = cfg.max_watches;
+  ropts.max_watches = cfg.max_watches;
   ropts.snapshots = stores->snapshots;
   if (stores->snapshot) {
     ropts.initial_snapshot = stores->snapshot->path;
@@ -107,10 +120,11 @@ std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
                             std::chrono::milliseconds(cfg.tick_ms), node.log);
   node.session
     = sys.spawn(session_manager, cfg.id, session_limits_of(cfg), node.registry,
-                node.log, node.election, clock_fn{system_clock_ms});
+                node.log, node.election, clock_fn{steady_clock_ms});
   caf::anon_send(node.log, connect_atom::value,
                  caf::actor_cast<leadership_listener>(node.election));
   caf::anon_send(node.registry, connect_atom::value, node.session);
+  caf::anon_send(node.log, connect_atom::value, node.session);
   caf::anon_send(node.election, connect_atom::value, node.session);
   auto& mm = sys.middleman();
   // SO_REUSEADDR: a restarted node must get its ports back while old

@@ -8,6 +8,7 @@
 #include "actors/snapshot_files.hpp"
 #include "runtime/command_codec.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/path.hpp"
 
 namespace conclave {
 
@@ -33,8 +34,39 @@ pb::Response failed(error_code code, std::string_view path, int64_t applied) {
   std::abort();
 }
 
-/// Applies one committed entry; returns the response for its proposer.
-void apply_entry(self_ptr self, const pb::LogEntry& entry) {
+std::string hex(int64_t id) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+pb::WatchEvent to_event(const notification& n) {
+  pb::WatchEvent ev;
+  ev.set_type(static_cast<int32_t>(n.type));
+  ev.set_state(3); // SyncConnected
+  ev.set_path(n.path);
+  ev.set_zxid(n.zxid);
+  return ev;
+}
+
+/// Sends notifications to their sessions' listeners, in order.
+void deliver(self_ptr self, const std::vector<notification>& notes) {
+  auto& st = self->state;
+  for (const auto& n : notes)
+    if (auto i = st.listeners.find(n.session.value()); i != st.listeners.end())
+      self->send(i->second, event_atom::value, to_event(n));
+}
+
+/// Forgets the watches and the listener of a session.
+void drop_watches(self_ptr self, int64_t session) {
+  auto& st = self->state;
+  st.watches.remove_session(session_id{session});
+  st.listeners.erase(session);
+}
+
+/// Applies one committed entry; session changes go to `changes`.
+void apply_entry(self_ptr self, const pb::LogEntry& entry,
+                 pb::SessionChanges& changes) {
   auto& st = self->state;
   if (entry.index() != st.applied_index + 1)
     fatal("broken invariant: expected log index "
@@ -52,10 +84,177 @@ void apply_entry(self_ptr self, const pb::LogEntry& entry) {
     fatal("cannot decode committed entry " + std::to_string(entry.index())
           + ": " + std::string{to_string(cmd.error())}
           + "; refusing to continue");
-  auto res = st.tree.apply(*cmd, id, entry.time_ms());
-  if (entry.origin_node() == st.self_id.value() && st.sessions)
-    self->send(st.sessions, applied_atom::value, entry.request_id(),
-               to_response(*cmd, res, id));
+  auto res = st.machine.apply(*cmd, id, entry.time_ms());
+  if (!res.result.events.empty())
+    deliver(self, st.watches.on_events(res.result.events, id.value()));
+  if (res.session) {
+    auto change = changes.add_changes();
+    change->set_session_id(res.session->id.value());
+    change->set_timeout_ms(res.session->timeout_ms);
+    change->set_opened(res.session->opened);
+    if (!res.session->opened) {
+      CONCLAVE_LOG("registry", debug)
+        << "session " << hex(res.session->id.value())
+        << (res.session->expired ? " expired" : " closed");
+      drop_watches(self, res.session->id.value());
+    }
+  }
+  if (entry.origin_node() != st.self_id.value() || !st.sessions)
+    return;
+  pb::Response resp;
+  if (res.result.error == error_code::session_expired) {
+    resp = error_response(error_code::session_expired,
+                          "session " + hex(cmd->session.value())
+                            + " is not open (it expired or was closed)",
+                          id);
+  } else if (std::holds_alternative<open_session_op>(cmd->body)) {
+    resp = to_response(*cmd, res.result, id);
+    if (res.session) {
+      auto info = resp.mutable_session();
+      info->set_session_id(res.session->id.value());
+      info->set_timeout_ms(res.session->timeout_ms);
+    }
+  } else {
+    resp = to_response(*cmd, res.result, id);
+  }
+  self->send(st.sessions, applied_atom::value, entry.request_id(),
+             std::move(resp));
+}
+
+/// Registers a watch, enforcing the node-wide limit too.
+error_code add_watch(registry_state& st, int64_t session, std::string_view path,
+                     watch_kind kind) {
+  auto sid = session_id{session};
+  if (!st.watches.has_watch(sid, path, kind)
+      && st.watches.watch_count() >= st.options.max_watches)
+    return error_code::quota_exceeded;
+  return st.watches.add_watch(sid, path, kind);
+}
+
+pb::Response quota_error(const registry_state& st, int64_t applied) {
+  return error_response(
+    error_code::quota_exceeded,
+    "watch limit reached (max-watches-per-session "
+      + std::to_string(st.options.watches.max_watches_per_session)
+      + ", max-watches " + std::to_string(st.options.max_watches)
+      + " on this node); remove watches or let them fire",
+    zxid{applied});
+}
+
+/// Serves a read, registering or removing the watches it asks for.
+pb::Response serve(self_ptr self, const pb::Request& req) {
+  auto& st = self->state;
+  const auto& tree = st.machine.tree();
+  auto applied = static_cast<int64_t>(st.applied_index);
+  auto sid = req.session_id();
+  auto max_path = st.options.limits.max_path_bytes;
+  auto with_watch
+    = [&](const std::string& path, watch_kind kind, bool only_if_ok) {
+        auto resp = serve_read(tree, req, applied);
+        if (only_if_ok && resp.error() != 0)
+          return resp;
+        if (path::validate(path, max_path) != error_code::ok)
+          return resp;
+        if (add_watch(st, sid, path, kind) != error_code::ok)
+          return quota_error(st, applied);
+        return resp;
+      };
+  switch (req.op_case()) {
+    case pb::Request::kGetData:
+      if (req.get_data().watch() && sid != 0)
+        return with_watch(req.get_data().path(), watch_kind::data, true);
+      break;
+    case pb::Request::kExists:
+      if (req.exists().watch() && sid != 0)
+        return with_watch(req.exists().path(), watch_kind::data, false);
+      break;
+    case pb::Request::kGetChildren:
+      if (req.get_children().watch() && sid != 0)
+        return with_watch(req.get_children().path(), watch_kind::child, true);
+      break;
+    case pb::Request::kAddWatch: {
+      const auto& msg = req.add_watch();
+      auto kind = watch_kind_from_add_mode(msg.mode());
+      if (!kind || sid == 0)
+        return error_response(error_code::bad_arguments,
+                              "addWatch mode must be 0 (persistent) or 1 "
+                              "(persistent recursive)",
+                              zxid{applied});
+      if (path::validate(msg.path(), max_path) != error_code::ok)
+        return failed(error_code::bad_arguments, msg.path(), applied);
+      if (add_watch(st, sid, msg.path(), *kind) != error_code::ok)
+        return quota_error(st, applied);
+      return ok_response(applied);
+    }
+    case pb::Request::kRemoveWatches: {
+      const auto& msg = req.remove_watches();
+      auto type = watcher_type_from_int(msg.type());
+      if (!type)
+        return error_response(
+          error_code::bad_arguments,
+          "unknown watcher type " + std::to_string(msg.type()), zxid{applied});
+      auto removed
+        = st.watches.remove_watches(session_id{sid}, msg.path(), *type);
+      if (!removed)
+        return error_response(removed.error(), "no such watch on " + msg.path(),
+                              zxid{applied});
+      return ok_response(applied);
+    }
+    case pb::Request::kSetWatches: {
+      const auto& msg = req.set_watches();
+      auto list = [](const auto& field) {
+        return std::vector<std::string>(field.begin(), field.end());
+      };
+      auto wanted = static_cast<size_t>(
+        msg.data_size() + msg.exist_size() + msg.child_size()
+        + msg.persistent_size() + msg.recursive_size());
+      if (st.watches.watch_count() + wanted > st.options.max_watches)
+        return quota_error(st, applied);
+      auto fired = st.watches.set_watches(
+        session_id{sid}, msg.relative_zxid(), list(msg.data()),
+        list(msg.exist()), list(msg.child()), list(msg.persistent()),
+        list(msg.recursive()), tree);
+      if (!fired)
+        return quota_error(st, applied);
+      deliver(self, *fired);
+      return ok_response(applied);
+    }
+    default:
+      break;
+  }
+  return serve_read(tree, req, applied);
+}
+
+/// Judges a reconnecting session against the applied session table.
+pb::Response check_session(const registry_state& st,
+                           const pb::SessionCheck& check) {
+  auto applied = zxid{static_cast<int64_t>(st.applied_index)};
+  auto sid = session_id{check.session_id()};
+  const auto& table = st.machine.sessions();
+  if (!table.check_password(sid, check.password()))
+    return error_response(error_code::session_expired,
+                          "session " + hex(check.session_id())
+                            + " has expired or is unknown",
+                          applied);
+  pb::Response resp;
+  resp.set_zxid(applied.value());
+  auto info = resp.mutable_session();
+  info->set_session_id(check.session_id());
+  info->set_timeout_ms(table.find(sid)->timeout_ms);
+  return resp;
+}
+
+/// The whole session table as one message.
+pb::SessionChanges all_sessions(const registry_state& st) {
+  pb::SessionChanges out;
+  out.set_reset(true);
+  for (const auto& [id, info] : st.machine.sessions().sessions()) {
+    auto change = out.add_changes();
+    change->set_session_id(id.value());
+    change->set_timeout_ms(info.timeout_ms);
+    change->set_opened(true);
+  }
+  return out;
 }
 
 /// Serves the parked reads the tree has caught up with.
@@ -63,8 +262,12 @@ void serve_parked(self_ptr self) {
   auto& st = self->state;
   auto applied = static_cast<int64_t>(st.applied_index);
   for (auto i = st.parked.begin(); i != st.parked.end();) {
-    if (i->request.min_zxid() <= applied) {
-      i->promise.deliver(serve_read(st.tree, i->request, applied));
+    auto min = i->check ? i->check->min_zxid() : i->request.min_zxid();
+    if (min <= applied) {
+      if (i->check)
+        i->promise.deliver(check_session(st, *i->check));
+      else
+        i->promise.deliver(serve(self, i->request));
       i = st.parked.erase(i);
     } else {
       ++i;
@@ -85,7 +288,8 @@ caf::result<pb::SnapshotMeta> start_snapshot(self_ptr self) {
   for (auto v : st.options.voters)
     meta.add_voters(v);
   std::string error;
-  auto pid = fork_snapshot_writer(st.tree, meta, st.options.snapshots, error);
+  auto pid
+    = fork_snapshot_writer(st.machine, meta, st.options.snapshots, error);
   if (pid < 0)
     return caf::make_error(caf::sec::runtime_error, error);
   CONCLAVE_LOG("registry", info)
@@ -125,16 +329,30 @@ void load_snapshot(self_ptr self, const std::string& path, uint64_t index,
                    uint64_t term) {
   auto& st = self->state;
   std::string error;
-  auto tree
-    = load_tree_snapshot(st.options.snapshots, path, st.options.limits, error);
-  if (!tree)
+  auto machine = load_state_snapshot(
+    st.options.snapshots, path, st.options.limits, st.options.sessions, error);
+  if (!machine)
     fatal("cannot load snapshot " + path + ": " + error);
-  st.tree = std::move(tree).value();
+  st.machine = std::move(machine).value();
+  // The tree jumped over changes no watch saw: every client connected here
+  // reconnects and re-registers its watches (SetWatches fires what changed).
+  pb::WatchEvent gone;
+  gone.set_type(-1);
+  gone.set_state(0); // Disconnected
+  gone.set_zxid(no_zxid);
+  for (const auto& [sid, listener] : st.listeners)
+    self->send(listener, event_atom::value, gone);
+  st.listeners.clear();
+  st.watches = watch_manager{st.options.watches};
+  if (st.sessions)
+    self->send(st.sessions, sessions_atom::value, all_sessions(st));
   st.applied_index = index;
   st.applied_term = term;
   st.snapshot_index = index;
-  CONCLAVE_LOG("registry", info) << "loaded snapshot at index " << index << " ("
-                                 << st.tree.node_count() << " znodes)";
+  CONCLAVE_LOG("registry", info)
+    << "loaded snapshot at index " << index << " ("
+    << st.machine.tree().node_count() << " znodes, "
+    << st.machine.sessions().size() << " sessions)";
 }
 
 } // namespace
@@ -207,7 +425,8 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
   auto& st = self->state;
   st.self_id = id;
   st.options = std::move(options);
-  st.tree = data_tree{st.options.limits};
+  st.machine = state_machine{st.options.limits, st.options.sessions};
+  st.watches = watch_manager{st.options.watches};
   if (!st.options.initial_snapshot.empty())
     load_snapshot(self, st.options.initial_snapshot,
                   st.options.initial_snapshot_index,
@@ -222,25 +441,52 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
   });
   return {
     [=](apply_atom, const pb::LogBatch& batch) {
+      pb::SessionChanges changes;
       for (const auto& entry : batch.entries())
-        apply_entry(self, entry);
+        apply_entry(self, entry, changes);
+      if (changes.changes_size() > 0 && self->state.sessions)
+        self->send(self->state.sessions, sessions_atom::value,
+                   std::move(changes));
       if (!self->state.parked.empty())
         serve_parked(self);
     },
     [=](read_atom, pb::Request& req) -> caf::result<pb::Response> {
       auto& st = self->state;
       auto applied = static_cast<int64_t>(st.applied_index);
-      if (req.min_zxid() <= applied)
-        return serve_read(st.tree, req, applied);
+      auto wanted = std::max(
+        req.min_zxid(),
+        req.has_set_watches() ? req.set_watches().relative_zxid() : int64_t{0});
+      req.set_min_zxid(wanted);
+      if (wanted <= applied)
+        return serve(self, req);
       if (st.parked.size() >= st.options.max_parked_reads)
         return error_response(error_code::throttled_op,
                               "too many reads waiting for this node to "
                               "catch up",
                               zxid{applied});
       auto rp = self->make_response_promise<pb::Response>();
-      st.parked.push_back(parked_read{std::move(req), rp});
+      st.parked.push_back(parked_read{std::move(req), std::nullopt, rp});
       return rp;
     },
+    [=](watch_atom, int64_t session, watch_listener listener) {
+      self->state.listeners[session] = std::move(listener);
+    },
+    [=](watch_atom, int64_t session) { drop_watches(self, session); },
+    [=](check_atom, pb::SessionCheck& check) -> caf::result<pb::Response> {
+      auto& st = self->state;
+      auto applied = static_cast<int64_t>(st.applied_index);
+      if (check.min_zxid() <= applied)
+        return check_session(st, check);
+      if (st.parked.size() >= st.options.max_parked_reads)
+        return error_response(error_code::throttled_op,
+                              "too many requests waiting for this node to "
+                              "catch up",
+                              zxid{applied});
+      auto rp = self->make_response_promise<pb::Response>();
+      st.parked.push_back(parked_read{{}, std::move(check), rp});
+      return rp;
+    },
+    [=](sessions_atom) { return all_sessions(self->state); },
     [=](connect_atom, session_actor sessions) {
       self->state.sessions = std::move(sessions);
     },
@@ -250,10 +496,13 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
       status.set_node_id(st.self_id.value());
       status.set_applied_index(st.applied_index);
       status.set_snapshot_index(st.snapshot_index);
-      status.set_znode_count(st.tree.node_count());
-      status.set_ephemeral_count(st.tree.ephemeral_count());
-      status.set_approximate_data_bytes(st.tree.approximate_data_bytes());
-      status.set_digest(st.tree.digest());
+      const auto& tree = st.machine.tree();
+      status.set_znode_count(tree.node_count());
+      status.set_ephemeral_count(tree.ephemeral_count());
+      status.set_approximate_data_bytes(tree.approximate_data_bytes());
+      status.set_digest(tree.digest());
+      status.set_session_count(st.machine.sessions().size());
+      status.set_watch_count(st.watches.watch_count());
       return status;
     },
     [=](snapshot_atom) { return start_snapshot(self); },
@@ -271,11 +520,11 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
           ++i;
           continue;
         }
+        auto min = i->check ? i->check->min_zxid() : i->request.min_zxid();
         i->promise.deliver(error_response(
           error_code::operation_timeout,
-          "this node has not reached zxid "
-            + std::to_string(i->request.min_zxid()) + " (it is at "
-            + std::to_string(applied) + "); try another node",
+          "this node has not reached zxid " + std::to_string(min)
+            + " (it is at " + std::to_string(applied) + "); try another node",
           zxid{applied}));
         i = st.parked.erase(i);
       }

@@ -1,11 +1,21 @@
-// registry_actor: hosts the node's znode tree (runtime/data_tree).
+// registry_actor: hosts the node's replicated state (runtime/state_machine:
+// the znode tree and the session table) and the watches of the clients
+// connected to this node (runtime/watch_manager).
 //
-// It is the only actor that touches the tree. It applies committed log
-// entries strictly in index order (an entry out of order is a broken
-// invariant: the actor aborts loudly), serves reads locally (ZooKeeper's
-// sequential consistency) once it has applied what the reader already saw,
-// and returns the results of entries proposed by this node to the node's
-// session actor.
+// It is the only actor that touches them. It applies committed log entries
+// strictly in index order (an entry out of order is a broken invariant: the
+// actor aborts loudly), serves reads locally (ZooKeeper's sequential
+// consistency) once it has applied what the reader already saw, and returns
+// the results of entries proposed by this node to the node's session actor.
+//
+// Watches live here, next to the tree, so that registering a watch with a
+// read is atomic (no change can slip between the read and the watch) and a
+// watch's notification leaves before any later read result: both go from
+// this actor to the same client, and CAF keeps one sender's messages to one
+// receiver in order. After loading a snapshot (a follower that fell too far
+// behind) the tree jumped over changes no watch saw: the registry drops
+// every watch and tells each listener it is disconnected, so its client
+// reconnects and re-registers with SetWatches, which fires what changed.
 //
 // Snapshots are taken without stopping service: the registry fork()s, the
 // child process (a copy-on-write image of the tree at the applied index)
@@ -19,11 +29,15 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "actors/actors.hpp"
-#include "runtime/data_tree.hpp"
+#include <unordered_map>
+
+#include "runtime/state_machine.hpp"
+#include "runtime/watch_manager.hpp"
 #include "runtime/storage/snapshot_store.hpp"
 #include "runtime/strong_id.hpp"
 
@@ -32,6 +46,12 @@ namespace conclave {
 /// Where and how the registry keeps snapshots.
 struct registry_options {
   data_tree_limits limits;
+  /// Session limits (identical on every node: opens clamp with them).
+  session_limits_config sessions;
+  /// Watches per session and per path on this node.
+  watch_limits watches;
+  /// Watches of all sessions on this node.
+  size_t max_watches = 1000000;
   /// Where snapshots are written and read.
   storage::snapshot_store snapshots;
   /// Snapshot to load at start-up (empty for an empty tree), and the index
@@ -48,9 +68,12 @@ struct registry_options {
   std::chrono::seconds parked_read_timeout{10};
 };
 
-/// A read waiting until the tree has applied `min_zxid`.
+/// A read (or a session check) waiting until the tree has applied its
+/// `min_zxid`.
 struct parked_read {
   pb::Request request;
+  /// Set for a session check instead of a read.
+  std::optional<pb::SessionCheck> check;
   caf::typed_response_promise<pb::Response> promise;
   /// Sweeps seen while parked.
   int64_t sweeps = 0;
@@ -59,7 +82,10 @@ struct parked_read {
 struct registry_state {
   static inline const char* name = "registry";
 
-  data_tree tree;
+  state_machine machine;
+  watch_manager watches;
+  /// Where each session's watch events go (its client's connection here).
+  std::unordered_map<int64_t, watch_listener> listeners;
   node_id self_id;
   registry_options options;
   /// Receives results of entries this node proposed.
@@ -83,7 +109,7 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
          registry_options options);
 
 /// Serves one read request from `tree`, reporting `applied` as its zxid
-/// (exposed for tests and reuse).
+/// (exposed for tests and reuse). Registers no watches.
 pb::Response serve_read(const data_tree& tree, const pb::Request& req,
                         int64_t applied);
 

@@ -1,10 +1,13 @@
 #include "actors/session_actor.hpp"
 
 #include <chrono>
+#include <cstdio>
+#include <random>
 #include <string>
 
 #include "runtime/command_codec.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/session_table.hpp"
 
 namespace conclave {
 
@@ -45,14 +48,22 @@ std::string check_limits(const session_limits& limits,
   return std::visit(
     [&](const auto& op) -> std::string {
       using op_type = std::decay_t<decltype(op)>;
-      if constexpr (std::is_same_v<
-                      op_type,
-                      multi_op> || std::is_same_v<op_type, close_session_op>)
-        return {};
-      else
+      if constexpr (names_a_path_v<op_type>)
         return check_op(op);
+      else
+        return {};
     },
     body);
+}
+
+std::string hex(int64_t id) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+bool has_leader(const session_state& st) {
+  return st.leadership.leader_id() != 0;
 }
 
 /// Answers and forgets pending write `rid`, if it is still waiting.
@@ -60,22 +71,27 @@ void finish(self_ptr self, uint64_t rid, pb::Response resp) {
   auto i = self->state.pending.find(rid);
   if (i == self->state.pending.end())
     return;
-  i->second.promise.deliver(std::move(resp));
+  auto done = std::move(i->second.done);
   self->state.pending.erase(i);
+  done(std::move(resp));
 }
 
-/// Proposes `cmd`; `rp` (if valid) receives the applied result. Returns the
-/// request id the result will carry.
+/// Proposes `cmd`; `done` (if set) receives the applied result. Only the
+/// leader appends a proposal marked `leader_only`; a follower refuses it
+/// instead of forwarding it. Returns the request id the result will carry.
 uint64_t propose(self_ptr self, command cmd,
-                 caf::typed_response_promise<pb::Response> rp) {
+                 std::function<void(pb::Response&&)> done,
+                 bool leader_only = false) {
   auto& st = self->state;
   auto rid = st.next_request_id++;
-  if (rp.pending())
+  if (done)
     st.pending.emplace(
-      rid, pending_write{rp, st.clock() + st.limits.request_timeout_ms});
+      rid, pending_write{std::move(done),
+                         st.clock() + st.limits.request_timeout_ms});
   pb::Proposal proposal;
   proposal.set_origin_node(st.self_id.value());
   proposal.set_request_id(rid);
+  proposal.set_forwarded(leader_only);
   *proposal.mutable_command() = encode(cmd);
   self
     ->request(st.log, std::chrono::milliseconds(st.limits.request_timeout_ms),
@@ -92,30 +108,294 @@ uint64_t propose(self_ptr self, command cmd,
   return rid;
 }
 
+std::function<void(pb::Response&&)>
+deliver_to(caf::typed_response_promise<pb::Response> rp) {
+  if (!rp.pending())
+    return {};
+  return [rp](pb::Response&& resp) mutable { rp.deliver(std::move(resp)); };
+}
+
 /// Proposes closing session `sid` (again); the sweep retries it until the
 /// registry reports it applied.
 void propose_close(self_ptr self, int64_t sid,
                    caf::typed_response_promise<pb::Response> rp) {
   auto& st = self->state;
   auto rid = propose(self, command{session_id{sid}, close_session_op{}},
-                     std::move(rp));
+                     deliver_to(rp));
   st.closing[sid] = {rid, st.clock() + st.limits.request_timeout_ms};
 }
 
-/// Ends the session of `client`, removing its ephemerals.
+/// Forgets the connection of `client` (the session lives on).
+void detach(self_ptr self, const caf::actor_addr& client) {
+  auto& st = self->state;
+  st.leadership_subscribers.erase(client);
+  auto i = st.connections.find(client);
+  if (i == st.connections.end())
+    return;
+  auto sid = i->second.session;
+  st.connections.erase(i);
+  if (auto j = st.by_session.find(sid);
+      j != st.by_session.end() && j->second == client) {
+    st.by_session.erase(j);
+    self->send(st.registry, watch_atom::value, sid);
+  }
+}
+
+/// Records a client's connection to session `sid` here.
+void attach(self_ptr self, const caf::strong_actor_ptr& sender, int64_t sid,
+            int32_t timeout_ms) {
+  auto& st = self->state;
+  auto client = caf::actor_cast<caf::actor_addr>(sender);
+  if (auto j = st.by_session.find(sid);
+      j != st.by_session.end() && j->second != client) {
+    // The session moved to a new connection (the client reconnected before
+    // its old connection here was noticed gone).
+    st.connections.erase(j->second);
+    st.by_session.erase(j);
+  }
+  auto listener = caf::actor_cast<watch_listener>(sender);
+  st.connections[client] = client_connection{sid, timeout_ms, listener};
+  st.by_session[sid] = client;
+  self->monitor(sender);
+  self->send(st.registry, watch_atom::value, sid, listener);
+  st.touched.insert(sid);
+}
+
+/// Ends the session of `client` at once, removing its ephemerals.
 void close_session(self_ptr self, const caf::actor_addr& client,
                    caf::typed_response_promise<pb::Response> rp) {
-  auto i = self->state.sessions.find(client);
-  if (i == self->state.sessions.end()) {
+  auto i = self->state.connections.find(client);
+  if (i == self->state.connections.end()) {
     if (rp.pending())
       rp.deliver(pb::Response{});
     return;
   }
-  auto sid = i->second;
-  self->state.sessions.erase(i);
-  self->state.leadership_subscribers.erase(client);
-  CONCLAVE_LOG("session", debug) << "closing session 0x" << std::hex << sid;
+  auto sid = i->second.session;
+  detach(self, client);
+  CONCLAVE_LOG("session", debug) << "closing session " << hex(sid);
   propose_close(self, sid, std::move(rp));
+}
+
+pb::WatchEvent state_event(int32_t state) {
+  pb::WatchEvent ev;
+  ev.set_type(-1);
+  ev.set_state(state);
+  ev.set_zxid(-1);
+  return ev;
+}
+
+constexpr int32_t state_disconnected = 0;
+constexpr int32_t state_expired = -112;
+
+/// This node cannot serve: every client is told so and let go.
+void disconnect_all(self_ptr self) {
+  auto& st = self->state;
+  if (st.connections.empty())
+    return;
+  CONCLAVE_LOG("session", info)
+    << "no leader: disconnecting " << st.connections.size() << " clients";
+  auto ev = state_event(state_disconnected);
+  std::vector<caf::actor_addr> clients;
+  for (const auto& [addr, conn] : st.connections) {
+    self->send(conn.listener, event_atom::value, ev);
+    clients.push_back(addr);
+  }
+  for (const auto& addr : clients) {
+    self->demonitor(addr);
+    detach(self, addr);
+  }
+}
+
+pb::Hello hello_error(const session_state& st, error_code code,
+                      std::string message) {
+  pb::Hello hello;
+  hello.set_node_id(st.self_id.value());
+  hello.set_version(CONCLAVE_VERSION);
+  hello.set_error(static_cast<int32_t>(code));
+  hello.set_message(std::move(message));
+  return hello;
+}
+
+/// Draws a session password from the operating system's random source.
+std::string draw_password() {
+  std::random_device rd;
+  std::string out(session_password_bytes, '\0');
+  for (size_t i = 0; i < out.size(); i += 4) {
+    auto word = rd();
+    for (size_t k = 0; k < 4 && i + k < out.size(); ++k)
+      out[i + k] = static_cast<char>((word >> (8 * k)) & 0xFF);
+  }
+  return out;
+}
+
+caf::result<pb::Hello> open_session(self_ptr self, const pb::Connect& req) {
+  auto& st = self->state;
+  auto sid = make_session_id(st.self_id, st.session_counter++,
+                             st.session_time_base_ms);
+  while (!is_valid_session_id(sid))
+    sid = make_session_id(st.self_id, st.session_counter++,
+                          st.session_time_base_ms);
+  auto password = draw_password();
+  // Before make_response_promise(), which takes the sender over.
+  auto sender = self->current_sender();
+  auto rp = self->make_response_promise<pb::Hello>();
+  propose(self, command{sid, open_session_op{req.timeout_ms(), password}},
+          [=](pb::Response&& resp) mutable {
+            auto& st = self->state;
+            if (resp.error() != 0) {
+              auto code = static_cast<error_code>(resp.error());
+              if (code == error_code::runtime_inconsistency)
+                code = error_code::connection_loss; // id taken: try again
+              rp.deliver(hello_error(st, code, resp.message()));
+              return;
+            }
+            auto timeout = resp.session().timeout_ms();
+            attach(self, sender, sid.value(), timeout);
+            CONCLAVE_LOG("session", debug)
+              << "opened session " << hex(sid.value()) << " (timeout "
+              << timeout << " ms)";
+            pb::Hello hello;
+            hello.set_node_id(st.self_id.value());
+            hello.set_version(CONCLAVE_VERSION);
+            hello.set_session_id(sid.value());
+            hello.set_password(password);
+            hello.set_timeout_ms(timeout);
+            hello.set_zxid(resp.zxid());
+            rp.deliver(std::move(hello));
+          });
+  return rp;
+}
+
+caf::result<pb::Hello> resume_session(self_ptr self, const pb::Connect& req) {
+  // Before make_response_promise(), which takes the sender over.
+  auto sender = self->current_sender();
+  auto rp = self->make_response_promise<pb::Hello>();
+  pb::SessionCheck check;
+  check.set_session_id(req.session_id());
+  check.set_password(req.password());
+  check.set_min_zxid(req.last_zxid());
+  self
+    ->request(self->state.registry, caf::infinite, check_atom::value,
+              std::move(check))
+    .then(
+      [=](pb::Response& resp) mutable {
+        auto& st = self->state;
+        if (resp.error() != 0) {
+          rp.deliver(hello_error(st, static_cast<error_code>(resp.error()),
+                                 resp.message()));
+          return;
+        }
+        auto timeout = resp.session().timeout_ms();
+        attach(self, sender, req.session_id(), timeout);
+        if (st.tracker)
+          st.tracker->touch(session_id{req.session_id()}, st.clock());
+        pb::Hello hello;
+        hello.set_node_id(st.self_id.value());
+        hello.set_version(CONCLAVE_VERSION);
+        hello.set_session_id(req.session_id());
+        hello.set_password(req.password());
+        hello.set_timeout_ms(timeout);
+        hello.set_zxid(resp.zxid());
+        rp.deliver(std::move(hello));
+      },
+      [=](const caf::error& err) mutable {
+        rp.deliver(hello_error(self->state, error_code::connection_loss,
+                               self->system().render(err)));
+      });
+  return rp;
+}
+
+// -- liveness -----------------------------------------------------------------
+
+/// Starts a fresh tracker (this node just became leader) from the session
+/// table; until it arrives no session can expire.
+void start_tracking(self_ptr self) {
+  auto& st = self->state;
+  st.tracker.emplace();
+  st.tracker_ready = false;
+  st.quorum_ok = true;
+  st.expiring.clear();
+  self->request(st.registry, caf::infinite, sessions_atom::value)
+    .then(
+      [=](const pb::SessionChanges& all) {
+        auto& st = self->state;
+        if (!st.tracker)
+          return;
+        auto now = st.clock();
+        *st.tracker = session_tracker{};
+        for (const auto& c : all.changes())
+          st.tracker->add(session_id{c.session_id()}, c.timeout_ms(), now);
+        st.tracker_ready = true;
+        CONCLAVE_LOG("session", info)
+          << "tracking " << st.tracker->size()
+          << " sessions, each with a fresh full timeout";
+      },
+      [=](const caf::error& err) {
+        CONCLAVE_LOG("session", error)
+          << "cannot read the session table: " << self->system().render(err);
+      });
+}
+
+/// Leader: proposes expiries for silent sessions, right after confirming
+/// that this node still leads a quorum.
+void check_expiry(self_ptr self) {
+  auto& st = self->state;
+  if (!st.tracker || !st.tracker_ready || st.confirming)
+    return;
+  st.confirming = true;
+  self
+    ->request(st.log, std::chrono::milliseconds(st.limits.request_timeout_ms),
+              read_index_atom::value)
+    .then(
+      [=](uint64_t) {
+        auto& st = self->state;
+        st.confirming = false;
+        if (!st.tracker)
+          return;
+        auto now = st.clock();
+        if (!st.quorum_ok) {
+          // We may have missed liveness while cut off: start over.
+          st.quorum_ok = true;
+          st.tracker->reset_all(now);
+          CONCLAVE_LOG("session", info)
+            << "quorum confirmed again: every session gets a fresh timeout";
+          return;
+        }
+        for (auto sid : st.tracker->expired(now)) {
+          st.tracker->mark_closing(sid);
+          st.expiring[sid.value()] = now + st.limits.request_timeout_ms;
+          CONCLAVE_LOG("session", info)
+            << "expiring session " << hex(sid.value())
+            << ": not heard from within its timeout";
+          propose(self, command{sid, close_session_op{true}}, {}, true);
+        }
+      },
+      [=](const caf::error&) {
+        auto& st = self->state;
+        st.confirming = false;
+        st.quorum_ok = false;
+      });
+}
+
+/// Periodic: liveness to the leader (or into the tracker), expiry checks.
+void liveness_round(self_ptr self) {
+  auto& st = self->state;
+  if (st.leading) {
+    if (st.tracker) {
+      auto now = st.clock();
+      for (auto sid : st.touched)
+        st.tracker->touch(session_id{sid}, now);
+      st.touched.clear();
+    }
+    check_expiry(self);
+  } else if (!st.touched.empty() && has_leader(st)) {
+    pb::SessionTouches batch;
+    batch.set_from_node(st.self_id.value());
+    for (auto sid : st.touched)
+      batch.add_session_ids(sid);
+    st.touched.clear();
+    self->send(st.log, touch_atom::value, std::move(batch));
+  }
 }
 
 pb::Response system_error(self_ptr self, const caf::error& err) {
@@ -138,7 +418,9 @@ caf::result<pb::Response> status(self_ptr self) {
               log_status.set_approximate_data_bytes(
                 reg.approximate_data_bytes());
               log_status.set_digest(reg.digest());
-              log_status.set_session_count(self->state.sessions.size());
+              log_status.set_session_count(reg.session_count());
+              log_status.set_watch_count(reg.watch_count());
+              log_status.set_connection_count(self->state.connections.size());
               log_status.set_version(CONCLAVE_VERSION);
               pb::Response resp;
               resp.set_zxid(static_cast<int64_t>(reg.applied_index()));
@@ -215,16 +497,31 @@ caf::result<pb::Response> handle_write(self_ptr self, int64_t sid,
                             + std::to_string(st.limits.max_pending_requests)
                             + ") writes in flight");
   auto rp = self->make_response_promise<pb::Response>();
-  propose(self, command{session_id{sid}, std::move(body).value()}, rp);
+  propose(self, command{session_id{sid}, std::move(body).value()},
+          deliver_to(rp));
   return rp;
 }
 
-} // namespace
-
-int64_t initial_session_id(node_id id, int64_t start_ms) {
-  auto time_bits = static_cast<uint64_t>(start_ms) << 24 >> 8;
-  return static_cast<int64_t>(time_bits | (id.value() << 56));
+/// Whether a request asks for a watch (or removes or re-registers some):
+/// served by the registry, where the watches live, never linearizable.
+bool touches_watches(const pb::Request& req) {
+  switch (req.op_case()) {
+    case pb::Request::kGetData:
+      return req.get_data().watch();
+    case pb::Request::kExists:
+      return req.exists().watch();
+    case pb::Request::kGetChildren:
+      return req.get_children().watch();
+    case pb::Request::kAddWatch:
+    case pb::Request::kRemoveWatches:
+    case pb::Request::kSetWatches:
+      return true;
+    default:
+      return false;
+  }
 }
+
+} // namespace
 
 session_actor::behavior_type
 session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
@@ -237,49 +534,69 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
   st.log = std::move(log);
   st.election = std::move(election);
   st.clock = std::move(clock);
-  st.next_session_id = initial_session_id(id, st.clock());
-  st.next_request_id = static_cast<uint64_t>(st.clock()) << 20;
-  self->set_down_handler(
-    [=](const caf::down_msg& msg) { close_session(self, msg.source, {}); });
+  st.session_time_base_ms = system_clock_ms();
+  st.next_request_id = static_cast<uint64_t>(system_clock_ms()) << 20;
+  self->set_down_handler([=](const caf::down_msg& msg) {
+    // The connection dropped; the session lives on until the client
+    // resumes it (here or elsewhere) or the leader expires it.
+    detach(self, msg.source);
+  });
   self->delayed_send(self, sweep_interval, sweep_atom::value);
+  self->delayed_send(self,
+                     std::chrono::milliseconds(limits.liveness_interval_ms),
+                     expire_atom::value);
   return {
-    [=](hello_atom) -> caf::result<pb::Hello> {
+    [=](hello_atom, const pb::Connect& req) -> caf::result<pb::Hello> {
       auto& st = self->state;
       auto client = caf::actor_cast<caf::actor_addr>(self->current_sender());
-      pb::Hello hello;
-      hello.set_node_id(st.self_id.value());
-      hello.set_version(CONCLAVE_VERSION);
-      if (auto i = st.sessions.find(client); i != st.sessions.end()) {
-        hello.set_session_id(i->second);
+      if (auto i = st.connections.find(client);
+          i != st.connections.end() && i->second.session == req.session_id()) {
+        pb::Hello hello;
+        hello.set_node_id(st.self_id.value());
+        hello.set_version(CONCLAVE_VERSION);
+        hello.set_session_id(i->second.session);
+        hello.set_password(req.password());
+        hello.set_timeout_ms(i->second.timeout_ms);
         return hello;
       }
-      if (st.sessions.size() >= st.limits.max_connections) {
+      if (!has_leader(st))
+        return hello_error(st, error_code::connection_loss,
+                           "node " + std::to_string(st.self_id.value())
+                             + " has no leader; try another node");
+      if (st.connections.size() >= st.limits.max_connections) {
         CONCLAVE_LOG("session", warning)
           << "refusing client: max-connections (" << st.limits.max_connections
           << ") reached";
-        return caf::make_error(caf::sec::runtime_error,
-                               "node at max-connections");
+        return hello_error(st, error_code::throttled_op,
+                           "node at max-connections ("
+                             + std::to_string(st.limits.max_connections) + ")");
       }
-      auto sid = st.next_session_id++;
-      st.sessions.emplace(client, sid);
-      self->monitor(self->current_sender());
-      hello.set_session_id(sid);
-      return hello;
+      if (req.session_id() == 0)
+        return open_session(self, req);
+      return resume_session(self, req);
     },
     [=](request_atom, pb::Request& req) -> caf::result<pb::Response> {
       auto& st = self->state;
       auto client = caf::actor_cast<caf::actor_addr>(self->current_sender());
-      auto i = st.sessions.find(client);
-      if (i == st.sessions.end())
-        return error_response(error_code::session_expired,
-                              "no session: say hello first");
+      auto i = st.connections.find(client);
+      if (i == st.connections.end())
+        return error_response(error_code::connection_loss,
+                              "not connected to this node: say hello first");
+      auto sid = i->second.session;
+      st.touched.insert(sid);
       if (req.ByteSizeLong() > st.limits.max_request_bytes)
         return error_response(error_code::bad_arguments,
                               "request of " + std::to_string(req.ByteSizeLong())
                                 + " bytes exceeds max-request-bytes ("
                                 + std::to_string(st.limits.max_request_bytes)
                                 + ")");
+      req.set_session_id(sid);
       switch (req.op_case()) {
+        case pb::Request::kPing:
+          if (!has_leader(st))
+            return error_response(error_code::connection_loss,
+                                  "node has no leader");
+          return pb::Response{};
         case pb::Request::kStatus:
           return status(self);
         case pb::Request::kTransferLeader:
@@ -294,14 +611,14 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
           return resp;
         }
         case pb::Request::kGetEphemerals:
-          req.mutable_get_ephemerals()->set_session_id(i->second);
+          req.mutable_get_ephemerals()->set_session_id(sid);
           break;
         default:
           break;
       }
       if (is_write(req))
-        return handle_write(self, i->second, req);
-      if (req.linearizable())
+        return handle_write(self, sid, req);
+      if (req.linearizable() && !touches_watches(req))
         return linearizable_read(self, std::move(req));
       return self->delegate(st.registry, read_atom::value, std::move(req));
     },
@@ -321,10 +638,68 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
         }
       finish(self, request_id, std::move(resp));
     },
+    [=](sessions_atom, const pb::SessionChanges& changes) {
+      auto& st = self->state;
+      auto now = st.clock();
+      if (changes.reset() && st.tracker) {
+        *st.tracker = session_tracker{};
+        for (const auto& c : changes.changes())
+          st.tracker->add(session_id{c.session_id()}, c.timeout_ms(), now);
+        return;
+      }
+      for (const auto& c : changes.changes()) {
+        auto sid = c.session_id();
+        if (c.opened()) {
+          if (st.tracker)
+            st.tracker->add(session_id{sid}, c.timeout_ms(), now);
+          continue;
+        }
+        if (st.tracker)
+          st.tracker->remove(session_id{sid});
+        st.expiring.erase(sid);
+        // A client still connected here learns that its session is gone.
+        if (auto j = st.by_session.find(sid); j != st.by_session.end()) {
+          auto addr = j->second;
+          if (auto k = st.connections.find(addr); k != st.connections.end())
+            self->send(k->second.listener, event_atom::value,
+                       state_event(state_expired));
+          st.by_session.erase(j);
+          st.connections.erase(addr);
+          st.leadership_subscribers.erase(addr);
+          self->demonitor(addr);
+        }
+      }
+    },
+    [=](touch_atom, const pb::SessionTouches& touches) {
+      auto& st = self->state;
+      if (!st.tracker)
+        return;
+      auto now = st.clock();
+      for (auto sid : touches.session_ids())
+        st.tracker->touch(session_id{sid}, now);
+    },
     [=](leader_atom, const pb::Leadership& leadership) {
-      self->state.leadership = leadership;
-      for (const auto& [addr, subscriber] : self->state.leadership_subscribers)
+      auto& st = self->state;
+      st.leadership = leadership;
+      for (const auto& [addr, subscriber] : st.leadership_subscribers)
         self->send(subscriber, leader_atom::value, leadership);
+      auto leading = leadership.leader_id() == st.self_id.value();
+      if (leading && !st.leading)
+        start_tracking(self);
+      else if (!leading && st.leading) {
+        st.tracker.reset();
+        st.expiring.clear();
+      }
+      st.leading = leading;
+      if (!has_leader(st))
+        disconnect_all(self);
+    },
+    [=](expire_atom) {
+      liveness_round(self);
+      self->delayed_send(
+        self,
+        std::chrono::milliseconds(self->state.limits.liveness_interval_ms),
+        expire_atom::value);
     },
     [=](sweep_atom) {
       auto& st = self->state;
@@ -340,6 +715,14 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
           retry.push_back(sid);
       for (auto sid : retry)
         propose_close(self, sid, {});
+      // Expiries lost in the log (still leader: propose them again).
+      if (st.tracker)
+        for (auto& [sid, deadline] : st.expiring)
+          if (deadline <= now) {
+            deadline = now + st.limits.request_timeout_ms;
+            propose(self, command{session_id{sid}, close_session_op{true}}, {},
+                    true);
+          }
       for (auto rid : expired)
         finish(self, rid,
                error_response(error_code::operation_timeout,

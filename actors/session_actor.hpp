@@ -1,26 +1,46 @@
-// session_actor: a node's client-facing endpoint (published on client-port).
+// session_actor: a node's client-facing endpoint (published on client-port)
+// and its part in keeping sessions alive.
 //
-// Each connected client actor gets a session at `hello`; the session ends —
-// and a close-session command removes its ephemeral nodes — when the client
-// says `bye` or its actor goes down (the connection drops). Reads are
-// delegated to the registry; writes are checked against the limits, turned
-// into commands and proposed to the log, and answered when the registry
-// reports the applied result. The sessions issue grows this actor into the
-// full session manager (timeouts, heartbeats, replicated session table).
+// Sessions are replicated (runtime/session_table, applied by the registry):
+// a client's `hello` either opens a session — this node draws the id (its
+// node id in the top byte) and a random password and proposes the open —
+// or resumes one with its id and password, which any node can check against
+// its applied table. A session outlives its connection: when a client's
+// connection drops, the session stays (with its ephemeral nodes) until the
+// client resumes it elsewhere or the leader expires it; only `bye` closes
+// it at once.
+//
+// Liveness: every request and ping marks the session as heard from. A
+// follower forwards the ids it heard from to the leader in batches (through
+// the log actors, every liveness interval); the leader feeds them to its
+// session_tracker and proposes an expiry for sessions silent longer than
+// their timeout. It does so only right after confirming it still leads a
+// quorum (ReadIndex), and after any failed confirmation it first gives every
+// session a fresh full timeout, as after a leader change: a leader cut off
+// from its followers never hears their clients, and must not expire them.
+//
+// A node without a leader cannot serve its clients: it tells each one it is
+// disconnected (a state event), drops the connection, and refuses new ones,
+// so clients move to a node that can. Clients learn that their session
+// expired only from a node that applied the expiry.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "actors/actors.hpp"
 #include "actors/clock.hpp"
+#include "runtime/session_tracker.hpp"
 #include "runtime/strong_id.hpp"
 
 namespace conclave {
 
-/// Limits the session actor enforces before anything enters the log.
+/// Limits and timing the session actor works with.
 struct session_limits {
   /// A write not applied within this time is answered OperationTimeout.
   int64_t request_timeout_ms = 10000;
@@ -29,12 +49,22 @@ struct session_limits {
   size_t max_multi_ops = 1000;
   size_t max_pending_requests = 10000;
   size_t max_connections = 10000;
+  /// How often liveness goes to the leader and the leader checks for
+  /// expired sessions (a fraction of the shortest session timeout).
+  int64_t liveness_interval_ms = 500;
 };
 
-/// A write waiting for its applied result.
+/// A write (or session open) waiting for its applied result.
 struct pending_write {
-  caf::typed_response_promise<pb::Response> promise;
+  std::function<void(pb::Response&&)> done;
   int64_t deadline_ms = 0;
+};
+
+/// A client connected to this node.
+struct client_connection {
+  int64_t session = 0;
+  int32_t timeout_ms = 0;
+  watch_listener listener;
 };
 
 struct session_state {
@@ -45,29 +75,45 @@ struct session_state {
   registry_actor registry;
   log_actor log;
   election_actor election;
+  /// Monotonic milliseconds (deadlines, liveness).
   clock_fn clock;
   pb::Leadership leadership;
   /// Client actors subscribed to leadership changes.
   std::map<caf::actor_addr, client_actor> leadership_subscribers;
-  /// Connected clients and their sessions.
-  std::unordered_map<caf::actor_addr, int64_t> sessions;
-  /// ZooKeeper-style session ids: node id in the top byte, start time and a
-  /// counter below, so ids stay unique across restarts.
-  int64_t next_session_id = 0;
-  /// Request ids start from this boot's clock (ms << 20), so that results of
-  /// entries an earlier run of this node proposed never answer a new write.
+  /// Connected clients, and which client holds which session here.
+  std::unordered_map<caf::actor_addr, client_connection> connections;
+  std::unordered_map<int64_t, caf::actor_addr> by_session;
+  /// Session ids this node issues: make_session_id(self, counter, base),
+  /// with the wall clock at start as base (ZooKeeper's scheme).
+  int64_t session_time_base_ms = 0;
+  uint64_t session_counter = 0;
+  /// Request ids start from this boot's wall clock (ms << 20), so that
+  /// results of entries an earlier run of this node proposed never answer a
+  /// new write.
   uint64_t next_request_id = 1;
   /// Sessions whose close is proposed but not yet applied: session id ->
   /// (request id, deadline); re-proposed until applied (closing twice is
-  /// harmless), so a dead client's ephemerals always go.
+  /// harmless), so a departed client's ephemerals always go.
   std::map<int64_t, std::pair<uint64_t, int64_t>> closing;
   /// Writes waiting for their applied result.
   std::unordered_map<uint64_t, pending_write> pending;
+
+  // -- liveness ---------------------------------------------------------------
+  /// Sessions heard from since the last batch went to the leader.
+  std::set<int64_t> touched;
+  /// This node leads; the tracker exists only then (and is ready once the
+  /// registry sent the session table).
+  bool leading = false;
+  std::optional<session_tracker> tracker;
+  bool tracker_ready = false;
+  /// The last quorum confirmation succeeded; a confirmation is running.
+  bool quorum_ok = true;
+  bool confirming = false;
+  /// Expiries proposed and not yet applied: session id -> retry deadline.
+  std::map<int64_t, int64_t> expiring;
 };
 
-/// First session id of a node started at `start_ms` (ZooKeeper's scheme).
-int64_t initial_session_id(node_id id, int64_t start_ms);
-
+/// Behavior of node `id`'s session actor. `clock` must be monotonic.
 session_actor::behavior_type
 session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
                 session_limits limits, registry_actor registry, log_actor log,

@@ -8,7 +8,8 @@
 
 namespace conclave {
 
-pid_t fork_snapshot_writer(const data_tree& tree, const pb::SnapshotMeta& meta,
+pid_t fork_snapshot_writer(const state_machine& machine,
+                           const pb::SnapshotMeta& meta,
                            const storage::snapshot_store& store,
                            std::string& error) {
   // begin() allocates and opens the file here, in the parent; the child
@@ -28,7 +29,7 @@ pid_t fork_snapshot_writer(const data_tree& tree, const pb::SnapshotMeta& meta,
     // must not unwind into the parent's code).
     try {
       auto& w = *writer;
-      auto ok = tree.save(
+      auto ok = machine.save(
         [&](std::string_view chunk) { return w.write(chunk).ok(); });
       ::_exit(ok && w.commit().ok() ? 0 : 1);
     } catch (...) {
@@ -39,10 +40,11 @@ pid_t fork_snapshot_writer(const data_tree& tree, const pb::SnapshotMeta& meta,
   return pid;
 }
 
-result<data_tree> load_tree_snapshot(const storage::snapshot_store& store,
-                                     const std::string& path,
-                                     data_tree_limits limits,
-                                     std::string& error) {
+result<state_machine> load_state_snapshot(const storage::snapshot_store& store,
+                                          const std::string& path,
+                                          data_tree_limits tree_limits,
+                                          session_limits_config session_limits,
+                                          std::string& error) {
   uint64_t offset = 0;
   std::string chunk;
   size_t used = 0;
@@ -64,11 +66,11 @@ result<data_tree> load_tree_snapshot(const storage::snapshot_store& store,
     used += n;
     return n;
   };
-  auto tree = data_tree::load(source, limits);
-  if (!tree && error.empty())
-    error = path + ": the snapshot payload is not a valid tree ("
-            + std::string{to_string(tree.error())} + ")";
-  return tree;
+  auto machine = state_machine::load(source, tree_limits, session_limits);
+  if (!machine && error.empty())
+    error = path + ": the snapshot payload is not a valid state ("
+            + std::string{to_string(machine.error())} + ")";
+  return machine;
 }
 
 } // namespace conclave

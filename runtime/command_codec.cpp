@@ -140,7 +140,14 @@ pb::Command encode(const command& cmd) {
                  for (const auto& op : x.ops)
                    encode(op, out->add_ops());
                },
-               [&](const close_session_op&) { msg.mutable_close_session(); },
+               [&](const close_session_op& x) {
+                 msg.mutable_close_session()->set_expired(x.expired);
+               },
+               [&](const open_session_op& x) {
+                 auto out = msg.mutable_open_session();
+                 out->set_timeout_ms(x.timeout_ms);
+                 out->set_password(x.password);
+               },
              },
              cmd.body);
   return msg;
@@ -168,7 +175,11 @@ result<command> decode(const pb::Command& msg) {
       body = lift(decode_op(msg.multi()));
       break;
     case pb::Command::kCloseSession:
-      body = command_body{close_session_op{}};
+      body = command_body{close_session_op{msg.close_session().expired()}};
+      break;
+    case pb::Command::kOpenSession:
+      body = command_body{open_session_op{msg.open_session().timeout_ms(),
+                                          msg.open_session().password()}};
       break;
     default:
       break;
@@ -295,13 +306,10 @@ pb::Response to_response(const command& cmd, const apply_result& res, zxid id) {
     std::string_view path;
     std::visit(
       [&](const auto& op) {
-        if constexpr (
-          std::is_same_v<
-            std::decay_t<decltype(op)>,
-            multi_op> || std::is_same_v<std::decay_t<decltype(op)>, close_session_op>)
-          path = {};
-        else
+        if constexpr (names_a_path_v<std::decay_t<decltype(op)>>)
           path = op.path;
+        else
+          path = {};
       },
       cmd.body);
     resp.set_message(describe_failure(

@@ -583,6 +583,24 @@ const std::vector<key_spec>& schema() {
     int_key("conclave.max-connections", 1, 1000000,
             CONCLAVE_SET(max_connections), CONCLAVE_GET(max_connections),
             "native client connections per node"),
+    int_key("conclave.min-session-timeout-ms", 100, 3600000,
+            CONCLAVE_SET(min_session_timeout_ms),
+            CONCLAVE_GET(min_session_timeout_ms),
+            "shortest session timeout; shorter requests are raised to it"),
+    int_key("conclave.max-session-timeout-ms", 100, 3600000,
+            CONCLAVE_SET(max_session_timeout_ms),
+            CONCLAVE_GET(max_session_timeout_ms),
+            "longest session timeout; longer requests are lowered to it"),
+    int_key("conclave.max-sessions", 1, 10000000, CONCLAVE_SET(max_sessions),
+            CONCLAVE_GET(max_sessions),
+            "sessions the cluster holds at once; more opens are throttled"),
+    int_key("conclave.max-watches-per-session", 1, 100000000,
+            CONCLAVE_SET(max_watches_per_session),
+            CONCLAVE_GET(max_watches_per_session),
+            "watches one session may hold on the node it is connected to"),
+    int_key("conclave.max-watches", 1, 1000000000, CONCLAVE_SET(max_watches),
+            CONCLAVE_GET(max_watches),
+            "watches all sessions may hold on one node"),
     int_key("conclave.tick-ms", 1, 10000, CONCLAVE_SET(tick_ms),
             CONCLAVE_GET(tick_ms),
             "period of the Raft clock; timeouts are whole ticks"),
@@ -1037,6 +1055,17 @@ std::optional<config_error> check_timing(const node_config& cfg,
                 "expected less than conclave.election-timeout-ms ("
                   + std::to_string(cfg.election_timeout_ms) + "), got "
                   + std::to_string(cfg.heartbeat_interval_ms));
+  if (cfg.max_session_timeout_ms < cfg.min_session_timeout_ms)
+    return fail("conclave.max-session-timeout-ms",
+                "expected at least conclave.min-session-timeout-ms ("
+                  + std::to_string(cfg.min_session_timeout_ms) + "), got "
+                  + std::to_string(cfg.max_session_timeout_ms));
+  if (cfg.min_session_timeout_ms < 2 * cfg.heartbeat_interval_ms)
+    return fail("conclave.min-session-timeout-ms",
+                "expected at least two heartbeats (2 x "
+                "conclave.heartbeat-interval-ms = "
+                  + std::to_string(2 * cfg.heartbeat_interval_ms) + "), got "
+                  + std::to_string(cfg.min_session_timeout_ms));
   return std::nullopt;
 }
 

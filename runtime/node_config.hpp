@@ -96,6 +96,22 @@ struct node_config {
   /// `conclave.max-connections`: native client connections per node.
   size_t max_connections = 10000;
 
+  // -- sessions and watches (identical on every node) ------------------------
+
+  /// `conclave.min-session-timeout-ms`: requested session timeouts are
+  /// raised to this (ZooKeeper's minSessionTimeout, 2 x its tickTime).
+  size_t min_session_timeout_ms = 4000;
+  /// `conclave.max-session-timeout-ms`: ... and lowered to this
+  /// (ZooKeeper's maxSessionTimeout, 20 x its tickTime).
+  size_t max_session_timeout_ms = 40000;
+  /// `conclave.max-sessions`: sessions the cluster holds at once.
+  size_t max_sessions = 100000;
+  /// `conclave.max-watches-per-session`: watches one session may hold on
+  /// the node it is connected to.
+  size_t max_watches_per_session = 100000;
+  /// `conclave.max-watches`: watches all sessions may hold on one node.
+  size_t max_watches = 1000000;
+
   // -- replication ------------------------------------------------------------
 
   /// `conclave.tick-ms`: the Raft clock's period; timeouts are whole ticks.

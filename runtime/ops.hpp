@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -77,10 +78,31 @@ struct multi_op {
 
 /// Ends a session: removes every ephemeral node the command's session owns,
 /// atomically, in one zxid.
-struct close_session_op {};
+struct close_session_op {
+  /// The leader expired the session (it stopped hearing from it), as
+  /// opposed to the client closing it.
+  bool expired = false;
+};
+
+/// Opens the command's session (see runtime/session_table.hpp). The tree
+/// itself does not change.
+struct open_session_op {
+  /// Requested timeout; clamped by the session limits when applied.
+  int32_t timeout_ms = 0;
+  /// session_password_bytes random bytes drawn by the proposing node.
+  std::string password;
+};
 
 using command_body = std::variant<create_op, delete_op, set_data_op, check_op,
-                                  multi_op, close_session_op>;
+                                  multi_op, close_session_op, open_session_op>;
+
+/// Whether a command body names one znode (every single-op write does;
+/// multi and the session commands do not).
+template <class T>
+constexpr bool names_a_path_v
+  = !std::is_same_v<
+      T,
+      multi_op> && !std::is_same_v<T, close_session_op> && !std::is_same_v<T, open_session_op>;
 
 /// A write as the log carries it.
 struct command {

@@ -83,11 +83,10 @@ public:
       auto r = std::visit(
         [&](const auto& op) -> op_result {
           using T = std::decay_t<decltype(op)>;
-          if constexpr (std::is_same_v<
-                          T, multi_op> || std::is_same_v<T, close_session_op>)
-            return {};
-          else
+          if constexpr (names_a_path_v<T>)
             return run(nodes, op, c, events);
+          else
+            return {};
         },
         cmd.body);
       out.error = r.error;

@@ -20,6 +20,7 @@ namespace {
 struct probe_log {
   std::vector<pb::Response> responses;
   std::vector<int64_t> sessions;
+  std::vector<pb::WatchEvent> events;
 };
 
 /// A log actor that commits each proposal immediately, stamping the time.
@@ -53,7 +54,18 @@ log_actor::behavior_type instant_log(log_actor::pointer self,
       return s;
     },
     [=](connect_atom, leadership_listener) {},
+    [=](touch_atom, pb::SessionTouches&) {},
+    [=](connect_atom, session_actor) {},
   };
+}
+
+/// Tells a session actor that node 1 (itself) leads term 1.
+void make_leader(const session_actor& session) {
+  pb::Leadership l;
+  l.set_term(1);
+  l.set_leader_id(1);
+  l.set_role("leader");
+  caf::anon_send(session, leader_atom::value, l);
 }
 
 election_actor::behavior_type idle_election() {
@@ -81,12 +93,15 @@ struct node_fixture {
     return cfg;
   }
 
-  explicit node_fixture(session_limits limits = {})
+  explicit node_fixture(
+    session_limits limits = {},
+    std::function<void(registry_options&)> tune = [](registry_options&) {})
       : sys(prepare(cfg)),
         sched(
           dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
     registry_options ropts;
     ropts.limits.max_data_bytes = limits.max_data_bytes;
+    tune(ropts);
     registry = sys.spawn(conclave::registry, node_id{1}, ropts);
     log = sys.spawn(instant_log, registry,
                     std::function<int64_t()>{[this] { return now_ms; }});
@@ -94,6 +109,7 @@ struct node_fixture {
     session = sys.spawn(session_manager, node_id{1}, limits, registry, log,
                         election, clock_fn{[this] { return now_ms; }});
     caf::anon_send(registry, connect_atom::value, session);
+    make_leader(session);
     sched.run();
   }
 
@@ -113,10 +129,13 @@ struct node_fixture {
     auto probe = sys.spawn([=](caf::event_based_actor* self) -> caf::behavior {
       return {
         [=](hello_atom) {
-          self->request(target, caf::infinite, hello_atom::value)
+          self->request(target, caf::infinite, hello_atom::value, pb::Connect{})
             .then([=](const pb::Hello& h) {
               seen->sessions.push_back(h.session_id());
             });
+        },
+        [=](event_atom, const pb::WatchEvent& ev) {
+          seen->events.push_back(ev);
         },
         [=](request_atom, pb::Request& req) {
           self
@@ -157,6 +176,20 @@ pb::Request get_req(const std::string& path) {
   return req;
 }
 
+pb::Request set_req(const std::string& path, const std::string& data) {
+  pb::Request req;
+  req.mutable_set_data()->set_path(path);
+  req.mutable_set_data()->set_data(data);
+  req.mutable_set_data()->set_version(-1);
+  return req;
+}
+
+pb::Request ping_req() {
+  pb::Request req;
+  req.mutable_ping();
+  return req;
+}
+
 pb::Request status_req() {
   pb::Request req;
   req.mutable_status();
@@ -181,18 +214,18 @@ TEST_CASE("node actors: a write goes through the log and is read back",
   auto created = f.ask(probe, seen, create_req("/app", "v1"));
   CHECK(created.error() == 0);
   CHECK(created.op().path() == "/app");
-  CHECK(created.zxid() == 1);
+  CHECK(created.zxid() == 2); // zxid 1 opened the session
   // The timestamp is the log's (leader's) clock, carried in the entry.
   CHECK(created.op().stat().ctime_ms() == f.now_ms);
 
   auto got = f.ask(probe, seen, get_req("/app"));
   CHECK(got.error() == 0);
   CHECK(got.data().data() == "v1");
-  CHECK(got.zxid() == 1);
+  CHECK(got.zxid() == 2);
 
   auto status = f.ask(probe, seen, status_req());
-  CHECK(status.status().applied_index() == 1);
-  CHECK(status.status().commit_index() == 1);
+  CHECK(status.status().applied_index() == 2);
+  CHECK(status.status().commit_index() == 2);
   CHECK(status.status().znode_count() >= 2);
   CHECK(status.status().session_count() == 1);
 }
@@ -211,9 +244,10 @@ TEST_CASE("node actors: expected failures come back as typed errors",
   CHECK(no_node.error() == code(error_code::no_node));
 }
 
-TEST_CASE("node actors: a client's ephemerals vanish when it goes down",
+TEST_CASE("node actors: ephemerals outlive the connection until the leader "
+          "expires the silent session",
           "[actors]") {
-  node_fixture f;
+  node_fixture f; // sessions: 4000 ms minimum timeout
   auto seen = std::make_shared<probe_log>();
   auto owner = f.spawn_probe(seen);
   auto other_seen = std::make_shared<probe_log>();
@@ -223,12 +257,113 @@ TEST_CASE("node actors: a client's ephemerals vanish when it goes down",
             .error()
           == 0);
   REQUIRE(f.ask(other, other_seen, get_req("/svc/i1")).error() == 0);
+  // A liveness round takes note of both sessions' activity.
+  f.sched.trigger_timeouts();
+  f.sched.run();
+  // The owner's connection drops: its session (and node) live on.
   caf::anon_send_exit(owner, caf::exit_reason::kill);
+  f.sched.run();
+  CHECK(f.ask(other, other_seen, get_req("/svc/i1")).error() == 0);
+  // 3 s later the other client is heard from; the owner stays silent.
+  f.now_ms += 3000;
+  REQUIRE(f.ask(other, other_seen, ping_req()).error() == 0);
+  f.sched.trigger_timeouts();
+  f.sched.run();
+  CHECK(f.ask(other, other_seen, get_req("/svc/i1")).error() == 0);
+  // 4001 ms after the owner was last heard from, its session expires.
+  f.now_ms += 1001;
+  f.sched.trigger_timeouts();
   f.sched.run();
   CHECK(f.ask(other, other_seen, get_req("/svc/i1")).error()
         == code(error_code::no_node));
-  // The persistent parent stays.
+  // The persistent parent stays, and the other session is alive.
   CHECK(f.ask(other, other_seen, get_req("/svc")).error() == 0);
+  CHECK(f.ask(other, other_seen, status_req()).status().session_count() == 1);
+}
+
+TEST_CASE("node actors: a watch fires once, before the read of the change",
+          "[actors]") {
+  node_fixture f;
+  auto seen = std::make_shared<probe_log>();
+  auto watcher = f.spawn_probe(seen);
+  auto writer_seen = std::make_shared<probe_log>();
+  auto writer = f.spawn_probe(writer_seen);
+  REQUIRE(f.ask(writer, writer_seen, create_req("/w", "1")).error() == 0);
+  auto req = get_req("/w");
+  req.mutable_get_data()->set_watch(true);
+  REQUIRE(f.ask(watcher, seen, req).error() == 0);
+  auto exists = pb::Request{};
+  exists.mutable_exists()->set_path("/later");
+  exists.mutable_exists()->set_watch(true);
+  CHECK(f.ask(watcher, seen, exists).error() == code(error_code::no_node));
+  REQUIRE(f.ask(writer, writer_seen, set_req("/w", "2")).error() == 0);
+  REQUIRE(f.ask(writer, writer_seen, set_req("/w", "3")).error() == 0);
+  REQUIRE(f.ask(writer, writer_seen, create_req("/later", "")).error() == 0);
+  // One data-changed event (one-shot) and one created event, in zxid order.
+  REQUIRE(seen->events.size() == 2);
+  CHECK(seen->events[0].type() == 3);
+  CHECK(seen->events[0].path() == "/w");
+  CHECK(seen->events[1].type() == 1);
+  CHECK(seen->events[1].path() == "/later");
+  CHECK(seen->events[0].zxid() < seen->events[1].zxid());
+  CHECK(writer_seen->events.empty());
+  // A persistent recursive watch sees every change below it.
+  pb::Request add;
+  add.mutable_add_watch()->set_path("/");
+  add.mutable_add_watch()->set_mode(1);
+  REQUIRE(f.ask(watcher, seen, add).error() == 0);
+  REQUIRE(f.ask(writer, writer_seen, set_req("/later", "x")).error() == 0);
+  REQUIRE(f.ask(writer, writer_seen, set_req("/later", "y")).error() == 0);
+  REQUIRE(seen->events.size() == 4);
+  CHECK(seen->events[3].path() == "/later");
+}
+
+TEST_CASE("node actors: set_watches fires what changed after the client's "
+          "zxid",
+          "[actors]") {
+  node_fixture f;
+  auto seen = std::make_shared<probe_log>();
+  auto probe = f.spawn_probe(seen);
+  REQUIRE(f.ask(probe, seen, create_req("/a", "")).error() == 0);
+  auto seen_zxid = f.ask(probe, seen, create_req("/b", "")).zxid();
+  REQUIRE(f.ask(probe, seen, set_req("/a", "new")).error() == 0);
+  pb::Request req;
+  auto sw = req.mutable_set_watches();
+  sw->set_relative_zxid(seen_zxid);
+  sw->add_data("/a");     // changed after seen_zxid: fires now
+  sw->add_data("/b");     // unchanged: registered
+  sw->add_exist("/c");    // missing: registered
+  sw->add_child("/gone"); // missing: fires NodeDeleted now
+  auto before = seen->events.size();
+  REQUIRE(f.ask(probe, seen, req).error() == 0);
+  REQUIRE(seen->events.size() == before + 2);
+  CHECK(seen->events[before].path() == "/a");
+  CHECK(seen->events[before].type() == 3);
+  CHECK(seen->events[before + 1].path() == "/gone");
+  CHECK(seen->events[before + 1].type() == 2);
+  REQUIRE(f.ask(probe, seen, create_req("/c", "")).error() == 0);
+  REQUIRE(seen->events.size() == before + 3);
+  CHECK(seen->events.back().type() == 1);
+}
+
+TEST_CASE("node actors: watch limits answer quota_exceeded", "[actors]") {
+  node_fixture f{session_limits{}, [](registry_options& o) {
+                   o.watches.max_watches_per_session = 2;
+                 }};
+  auto seen = std::make_shared<probe_log>();
+  auto probe = f.spawn_probe(seen);
+  for (auto path : {"/x1", "/x2", "/x3"}) {
+    pb::Request req;
+    req.mutable_exists()->set_path(path);
+    req.mutable_exists()->set_watch(true);
+    auto resp = f.ask(probe, seen, req);
+    if (std::string{path} == "/x3") {
+      CHECK(resp.error() == code(error_code::quota_exceeded));
+      CHECK_THAT(resp.message(), Catch::Contains("max-watches-per-session"));
+    } else {
+      CHECK(resp.error() == code(error_code::no_node));
+    }
+  }
 }
 
 TEST_CASE("node actors: oversized writes are refused before the log",
@@ -248,8 +383,8 @@ TEST_CASE("node actors: oversized writes are refused before the log",
   auto many = f.ask(probe, seen, multi);
   CHECK(many.error() == code(error_code::bad_arguments));
   CHECK_THAT(many.message(), Catch::Contains("max-multi-ops"));
-  // Nothing entered the log.
-  CHECK(f.ask(probe, seen, status_req()).status().commit_index() == 0);
+  // Nothing entered the log but the session's open.
+  CHECK(f.ask(probe, seen, status_req()).status().commit_index() == 1);
 }
 
 TEST_CASE("node actors: writes beyond max-pending-requests are throttled",
@@ -280,7 +415,7 @@ TEST_CASE("node actors: requests without a session are refused", "[actors]") {
   });
   f.sched.run();
   REQUIRE(seen->responses.size() == 1);
-  CHECK(seen->responses[0].error() == code(error_code::session_expired));
+  CHECK(seen->responses[0].error() == code(error_code::connection_loss));
 }
 
 TEST_CASE("node actors: a read waits until the node applied the client's "
@@ -290,12 +425,12 @@ TEST_CASE("node actors: a read waits until the node applied the client's "
   auto seen = std::make_shared<probe_log>();
   auto probe = f.spawn_probe(seen);
   auto req = get_req("/late");
-  req.set_min_zxid(2);
+  req.set_min_zxid(3);
   caf::anon_send(probe, request_atom::value, req);
   f.sched.run();
-  CHECK(seen->responses.empty()); // parked: the node is at zxid 0
+  CHECK(seen->responses.empty()); // parked: the node is at zxid 1
   REQUIRE(f.ask(probe, seen, create_req("/other", "")).error() == 0);
-  CHECK(seen->responses.size() == 1); // zxid 1: still waiting
+  CHECK(seen->responses.size() == 1); // zxid 2: still waiting
   caf::anon_send(probe, request_atom::value, create_req("/late", "v"));
   f.sched.run();
   // The create and the parked read both answered: the read once zxid 2 was
@@ -305,35 +440,45 @@ TEST_CASE("node actors: a read waits until the node applied the client's "
                  ? seen->responses[1]
                  : seen->responses[2];
   CHECK(late.data().data() == "v");
-  CHECK(late.zxid() == 2);
+  CHECK(late.zxid() == 3);
 }
 
 TEST_CASE("node actors: a write that is never applied times out", "[actors]") {
   session_limits limits;
   limits.request_timeout_ms = 5000;
   node_fixture f{limits};
-  auto seen = std::make_shared<probe_log>();
-  auto probe = f.spawn_probe(seen);
   // Replace the log's answers: this one accepts proposals but never commits.
-  auto black_hole = f.sys.spawn([]() -> log_actor::behavior_type {
-    return {
-      [](propose_atom, pb::Proposal&) -> uint64_t { return 1; },
-      [](raft_atom, pb::RaftMessage&) {},
-      [](chunk_atom, pb::SnapshotChunk&) -> uint64_t { return 0; },
-      [](read_index_atom) -> uint64_t { return 0; },
-      [](transfer_atom, uint64_t t, bool) -> uint64_t { return t; },
-      [](tick_atom) {},
-      [](flush_atom) {},
-      [](status_atom) { return pb::NodeStatus{}; },
-      [](connect_atom, leadership_listener) {},
-    };
-  });
+  auto real_log = f.log;
+  auto black_hole = f.sys.spawn(
+    [real_log](log_actor::pointer self) -> log_actor::behavior_type {
+      return {
+        [=](propose_atom, pb::Proposal& p) -> caf::result<uint64_t> {
+          // Sessions open; nothing else ever commits.
+          if (p.command().has_open_session())
+            return self->delegate(real_log, propose_atom::value, std::move(p));
+          return uint64_t{1};
+        },
+        [](raft_atom, pb::RaftMessage&) {},
+        [](chunk_atom, pb::SnapshotChunk&) -> uint64_t { return 0; },
+        [](read_index_atom) -> uint64_t { return 0; },
+        [](transfer_atom, uint64_t t, bool) -> uint64_t { return t; },
+        [](tick_atom) {},
+        [](flush_atom) {},
+        [](status_atom) { return pb::NodeStatus{}; },
+        [](connect_atom, leadership_listener) {},
+        [](touch_atom, pb::SessionTouches&) {},
+        [](connect_atom, session_actor) {},
+      };
+    });
   auto session
     = f.sys.spawn(session_manager, node_id{1}, limits, f.registry, black_hole,
                   f.election, clock_fn{[&f] { return f.now_ms; }});
+  make_leader(session);
+  // The registry reports applied results to it from now on.
+  caf::anon_send(f.registry, connect_atom::value, session);
   auto stuck = std::make_shared<probe_log>();
   auto client = f.sys.spawn([=](caf::event_based_actor* self) {
-    self->request(session, caf::infinite, hello_atom::value)
+    self->request(session, caf::infinite, hello_atom::value, pb::Connect{})
       .then([=](const pb::Hello&) {
         self
           ->request(session, caf::infinite, request_atom::value,
@@ -347,6 +492,7 @@ TEST_CASE("node actors: a write that is never applied times out", "[actors]") {
   f.sched.trigger_timeouts();
   f.sched.run();
   REQUIRE(stuck->responses.size() == 1);
+  INFO(stuck->responses[0].message());
   CHECK(stuck->responses[0].error() == code(error_code::operation_timeout));
   caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(session, caf::exit_reason::user_shutdown);
