@@ -46,23 +46,79 @@ reply<int64_t> blocking_client::connect() {
   return out;
 }
 
-reply<pb::Response> blocking_client::call(pb::Request req) {
+namespace {
+
+template <class Handle>
+reply<pb::Response> await_response(caf::actor_system& sys, Handle&& handle) {
   reply<pb::Response> out;
+  std::forward<Handle>(handle).receive(
+    [&](pb::Response& resp) {
+      auto code = error_code_from_int(resp.error());
+      out.error = code ? *code : error_code::system_error;
+      out.message = resp.message();
+      out.zxid = resp.zxid();
+      out.value = std::move(resp);
+    },
+    [&](const caf::error& err) {
+      out.error = error_code::connection_loss;
+      out.message = sys.render(err);
+    });
+  return out;
+}
+
+} // namespace
+
+reply<pb::Response> blocking_client::call(pb::Request req) {
   if (linearizable_ && !is_write(req))
     req.set_linearizable(true);
-  self_->request(client_, timeout_, request_atom::value, std::move(req))
-    .receive(
-      [&](pb::Response& resp) {
-        auto code = error_code_from_int(resp.error());
-        out.error = code ? *code : error_code::system_error;
-        out.message = resp.message();
-        out.zxid = resp.zxid();
-        out.value = std::move(resp);
-      },
-      [&](const caf::error& err) {
-        out.error = error_code::connection_loss;
-        out.message = sys_.render(err);
-      });
+  return await_response(
+    sys_,
+    self_->request(client_, timeout_, request_atom::value, std::move(req)));
+}
+
+reply<pb::Response> blocking_client::call_watch(pb::Request req) {
+  auto listener = caf::actor_cast<watch_listener>(self_.ptr());
+  return await_response(sys_,
+                        self_->request(client_, timeout_, watch_atom::value,
+                                       std::move(req), listener));
+}
+
+reply<none_t> blocking_client::add_watch(std::string_view path,
+                                         bool recursive) {
+  pb::Request req;
+  req.mutable_add_watch()->set_path(std::string{path});
+  req.mutable_add_watch()->set_mode(recursive ? 1 : 0);
+  auto resp = call_watch(std::move(req));
+  if (!resp)
+    return failure_of<none_t>(resp);
+  return success(resp, none_t{});
+}
+
+reply<none_t> blocking_client::remove_watches(std::string_view path,
+                                              watcher_type type) {
+  pb::Request req;
+  req.mutable_remove_watches()->set_path(std::string{path});
+  req.mutable_remove_watches()->set_type(static_cast<int32_t>(type));
+  auto resp = call_watch(std::move(req));
+  if (!resp)
+    return failure_of<none_t>(resp);
+  return success(resp, none_t{});
+}
+
+std::optional<pb::WatchEvent>
+blocking_client::next_event(std::chrono::milliseconds timeout) {
+  std::optional<pb::WatchEvent> out;
+  self_->receive([&](event_atom, pb::WatchEvent& ev) { out = std::move(ev); },
+                 caf::after(timeout) >> [] {});
+  return out;
+}
+
+connection_state blocking_client::watch_state() {
+  auto out = connection_state::disconnected;
+  auto listener = caf::actor_cast<watch_listener>(self_.ptr());
+  self_->request(client_, timeout_, state_atom::value, listener)
+    .receive([&](int32_t state) { out = static_cast<connection_state>(state); },
+             [](const caf::error&) {});
   return out;
 }
 
@@ -106,29 +162,31 @@ reply<none_t> blocking_client::remove(std::string_view path, int32_t version) {
   return success(resp, none_t{});
 }
 
-reply<node_data> blocking_client::get(std::string_view path) {
+reply<node_data> blocking_client::get(std::string_view path, bool watch) {
   pb::Request req;
   req.mutable_get_data()->set_path(std::string{path});
-  auto resp = call(std::move(req));
+  auto resp = watch ? call_watch(std::move(req)) : call(std::move(req));
   if (!resp)
     return failure_of<node_data>(resp);
   const auto& d = resp.value.data();
   return success(resp, node_data{d.data(), decode(d.stat())});
 }
 
-reply<conclave::stat> blocking_client::exists(std::string_view path) {
+reply<conclave::stat> blocking_client::exists(std::string_view path,
+                                              bool watch) {
   pb::Request req;
   req.mutable_exists()->set_path(std::string{path});
-  auto resp = call(std::move(req));
+  auto resp = watch ? call_watch(std::move(req)) : call(std::move(req));
   if (!resp)
     return failure_of<conclave::stat>(resp);
   return success(resp, decode(resp.value.stat()));
 }
 
-reply<node_children> blocking_client::children(std::string_view path) {
+reply<node_children> blocking_client::children(std::string_view path,
+                                               bool watch) {
   pb::Request req;
   req.mutable_get_children()->set_path(std::string{path});
-  auto resp = call(std::move(req));
+  auto resp = watch ? call_watch(std::move(req)) : call(std::move(req));
   if (!resp)
     return failure_of<node_children>(resp);
   const auto& c = resp.value.children();

@@ -8,7 +8,9 @@
 // blocking_client from one thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "actors/client_actor.hpp"
 #include "runtime/data_tree.hpp"
 #include "runtime/ops.hpp"
+#include "runtime/watch_manager.hpp"
 
 namespace conclave {
 
@@ -55,10 +58,27 @@ public:
   reply<conclave::stat> set(std::string_view path, std::string_view data,
                             int32_t version = any_version);
   reply<none_t> remove(std::string_view path, int32_t version = any_version);
-  reply<node_data> get(std::string_view path);
+  /// With `watch`, each of these also leaves a one-shot watch whose event
+  /// next_event() returns (get/children only if the node exists; exists
+  /// always, so that it fires when the node is created).
+  reply<node_data> get(std::string_view path, bool watch = false);
   /// The stat, or no_node.
-  reply<conclave::stat> exists(std::string_view path);
-  reply<node_children> children(std::string_view path);
+  reply<conclave::stat> exists(std::string_view path, bool watch = false);
+  reply<node_children> children(std::string_view path, bool watch = false);
+
+  // -- watches ---------------------------------------------------------------
+
+  /// ZooKeeper 3.6's addWatch: a persistent watch on `path` (recursive:
+  /// on every node below it too), until remove_watches().
+  reply<none_t> add_watch(std::string_view path, bool recursive);
+  /// Removes this client's watches of `type` on `path`.
+  reply<none_t> remove_watches(std::string_view path, watcher_type type);
+  /// The next watch notification or connection-state event (type -1, see
+  /// connection_state), waiting at most `timeout`; nullopt if none came.
+  std::optional<pb::WatchEvent> next_event(std::chrono::milliseconds timeout);
+  /// Also deliver connection-state changes to next_event(); returns the
+  /// current state.
+  connection_state watch_state();
   /// Atomic multi; value holds one result per op (also when it failed).
   reply<std::vector<op_result>> multi(const std::vector<txn_op>& ops);
   /// Ephemeral nodes of this client's session under `prefix`.
@@ -78,6 +98,8 @@ public:
 
   /// Sends a raw request.
   reply<pb::Response> call(pb::Request req);
+  /// Sends a raw request that leaves or removes a watch for next_event().
+  reply<pb::Response> call_watch(pb::Request req);
 
   /// Closes the session now.
   reply<none_t> close();

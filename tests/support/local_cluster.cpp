@@ -65,6 +65,8 @@ void local_cluster::start(size_t i) {
     "--conclave.tick-ms=20",
     "--conclave.election-timeout-ms=300",
     "--conclave.heartbeat-interval-ms=40",
+    // Sessions as short as half a second, so expiry tests stay quick.
+    "--conclave.min-session-timeout-ms=500",
   };
   argv.insert(argv.end(), extra_.begin(), extra_.end());
   procs_[i] = std::make_unique<child_process>(argv);
@@ -93,17 +95,21 @@ std::string local_cluster::servers() const {
   return out;
 }
 
-std::unique_ptr<blocking_client> local_cluster::client(size_t i) {
+std::unique_ptr<blocking_client>
+local_cluster::client(size_t i, std::chrono::milliseconds session_timeout) {
   client_options opts;
   opts.servers = parse_server_list(server(i));
   opts.request_timeout = std::chrono::seconds(5);
+  opts.session_timeout = session_timeout;
   return std::make_unique<blocking_client>(*sys_, opts);
 }
 
-std::unique_ptr<blocking_client> local_cluster::client_all() {
+std::unique_ptr<blocking_client>
+local_cluster::client_all(std::chrono::milliseconds session_timeout) {
   client_options opts;
   opts.servers = parse_server_list(servers());
   opts.request_timeout = std::chrono::seconds(5);
+  opts.session_timeout = session_timeout;
   return std::make_unique<blocking_client>(*sys_, opts);
 }
 

@@ -37,9 +37,14 @@ public:
   /// All client ports, comma-separated (for a client that tries them all).
   std::string servers() const;
 
-  /// A client of node i only, or of all nodes.
-  std::unique_ptr<blocking_client> client(size_t i);
-  std::unique_ptr<blocking_client> client_all();
+  /// A client of node i only, or of all nodes, asking for a session of
+  /// `session_timeout` (the nodes allow 500 ms and up).
+  std::unique_ptr<blocking_client>
+  client(size_t i,
+         std::chrono::milliseconds session_timeout = std::chrono::seconds(10));
+  std::unique_ptr<blocking_client>
+  client_all(std::chrono::milliseconds session_timeout
+             = std::chrono::seconds(10));
 
   /// Waits until all running nodes agree on one leader; returns its index
   /// (0-based), or -1 at the deadline.
