@@ -166,6 +166,16 @@ using election_actor = caf::typed_actor<
   // Hands leadership to the node (0: the most up-to-date follower).
   caf::replies_to<transfer_atom, uint64_t>::with<uint64_t>>;
 
+/// A subscriber to a service's instances (see service_watcher.hpp): any
+/// actor of the application's with these handlers.
+using service_listener = caf::typed_actor<
+  // An instance is live (also each one live when the subscription starts).
+  caf::reacts_to<service_up>,
+  // An instance is gone.
+  caf::reacts_to<service_down>,
+  // An instance changed its registration.
+  caf::reacts_to<service_changed>>;
+
 /// A native client's connection to a cluster (see client_actor.hpp).
 using client_actor = caf::typed_actor<
   // Sends a request to the connected node (connecting first if needed) and

@@ -1,5 +1,7 @@
 #include "actors/client_actor.hpp"
 
+#include <algorithm>
+
 #include <caf/io/middleman.hpp>
 
 #include "runtime/command_codec.hpp"
@@ -170,10 +172,13 @@ void on_expired(self_ptr self) {
       error_response(error_code::session_expired, "the session has expired"));
   fail_waiting(self, "the session has expired", error_code::session_expired,
                false);
-  // Every watcher hears it, as in ZooKeeper.
+  // Every watcher hears it, as in ZooKeeper (once: state listeners hear it
+  // from set_state).
   auto ev = state_event(connection_state::expired);
   for (const auto& [id, l] : st.listeners)
-    self->send(l, event_atom::value, ev);
+    if (std::find(st.state_listeners.begin(), st.state_listeners.end(), l)
+        == st.state_listeners.end())
+      self->send(l, event_atom::value, ev);
   st.watches.clear();
   set_state(self, connection_state::expired);
 }
@@ -524,6 +529,12 @@ client(client_actor::stateful_pointer<client_state> self,
       st.listeners.erase(i->second);
       st.listener_ids.erase(i);
     }
+    auto& sl = st.state_listeners;
+    sl.erase(std::remove_if(sl.begin(), sl.end(),
+                            [&](const watch_listener& l) {
+                              return l.address() == msg.source;
+                            }),
+             sl.end());
   });
   return {
     [=](request_atom, pb::Request& req) -> caf::result<pb::Response> {
@@ -540,7 +551,12 @@ client(client_actor::stateful_pointer<client_state> self,
     },
     [=](state_atom, const watch_listener& listener) -> int32_t {
       auto& st = self->state;
-      st.state_listeners.push_back(listener);
+      auto known = std::find(st.state_listeners.begin(),
+                             st.state_listeners.end(), listener);
+      if (known == st.state_listeners.end()) {
+        st.state_listeners.push_back(listener);
+        self->monitor(listener);
+      }
       if (st.session_id == 0 && !session_over(st))
         ensure_connecting(self);
       return static_cast<int32_t>(st.state);

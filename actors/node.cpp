@@ -67,6 +67,9 @@ session_limits session_limits_of(const node_config& cfg) {
   // Liveness reaches the leader several times per shortest timeout.
   limits.liveness_interval_ms = std::clamp<int64_t>(
     static_cast<int64_t>(cfg.min_session_timeout_ms) / 8, 10, 500);
+  limits.stall_grace_ms
+    = limits.liveness_interval_ms
+      + static_cast<int64_t>(cfg.min_session_timeout_ms) / 2;
   return limits;
 }
 

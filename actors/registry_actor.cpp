@@ -34,12 +34,6 @@ pb::Response failed(error_code code, std::string_view path, int64_t applied) {
   std::abort();
 }
 
-std::string hex(int64_t id) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(id));
-  return buf;
-}
-
 pb::WatchEvent to_event(const notification& n) {
   pb::WatchEvent ev;
   ev.set_type(static_cast<int32_t>(n.type));

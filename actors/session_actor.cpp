@@ -56,12 +56,6 @@ std::string check_limits(const session_limits& limits,
     body);
 }
 
-std::string hex(int64_t id) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(id));
-  return buf;
-}
-
 bool has_leader(const session_state& st) {
   return st.leadership.leader_id() != 0;
 }
@@ -380,9 +374,18 @@ void check_expiry(self_ptr self) {
 /// Periodic: liveness to the leader (or into the tracker), expiry checks.
 void liveness_round(self_ptr self) {
   auto& st = self->state;
+  auto now = st.clock();
+  auto late = st.last_round_ms != 0
+              && now - st.last_round_ms > st.limits.stall_grace_ms;
+  st.last_round_ms = now;
+  if (late && st.tracker) {
+    st.tracker->reset_all(now);
+    CONCLAVE_LOG("session", warning)
+      << "the liveness check ran late (this process stalled?): every "
+         "session gets a fresh timeout";
+  }
   if (st.leading) {
     if (st.tracker) {
-      auto now = st.clock();
       for (auto sid : st.touched)
         st.tracker->touch(session_id{sid}, now);
       st.touched.clear();

@@ -52,6 +52,11 @@ struct session_limits {
   /// How often liveness goes to the leader and the leader checks for
   /// expired sessions (a fraction of the shortest session timeout).
   int64_t liveness_interval_ms = 500;
+  /// A liveness round that comes this much later than the previous one
+  /// means this process stalled (a pause, an overloaded machine): liveness
+  /// that arrived meanwhile may not have been counted yet, so the leader
+  /// gives every session a fresh timeout instead of expiring them.
+  int64_t stall_grace_ms = 2000;
 };
 
 /// A write (or session open) waiting for its applied result.
@@ -111,6 +116,8 @@ struct session_state {
   bool confirming = false;
   /// Expiries proposed and not yet applied: session id -> retry deadline.
   std::map<int64_t, int64_t> expiring;
+  /// When the last liveness round ran (0: never).
+  int64_t last_round_ms = 0;
 };
 
 /// Behavior of node `id`'s session actor. `clock` must be monotonic.

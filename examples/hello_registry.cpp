@@ -2,8 +2,13 @@
 //
 //   hello_registry [HOST:PORT[,HOST:PORT...]]      (default 127.0.0.1:4181)
 //
-// The instance is an ephemeral znode under /services/hello: it exists as
-// long as this program's session does, and vanishes when the program exits.
+// The instance is the ephemeral znode /services/hello/<pid>: it exists as
+// long as this program's session does, and vanishes when the program exits
+// (or, if it is killed, when its session times out). See
+// examples/service_subscriber.cpp for the other side: an actor that hears
+// instances come and go.
+#include <unistd.h>
+
 #include <iostream>
 
 #include <caf/actor_system.hpp>
@@ -14,19 +19,6 @@
 #include "runtime/blocking_client.hpp"
 
 using namespace conclave;
-
-namespace {
-
-/// Creates a persistent znode unless it is already there.
-bool ensure(blocking_client& client, const char* path) {
-  auto r = client.create(path, "");
-  if (r || r.error == error_code::node_exists)
-    return true;
-  std::cerr << "cannot create " << path << ": " << r.message << '\n';
-  return false;
-}
-
-} // namespace
 
 int main(int argc, char** argv) {
   client_options opts;
@@ -40,26 +32,21 @@ int main(int argc, char** argv) {
   cfg.load<caf::io::middleman>();
   caf::actor_system sys{cfg};
   blocking_client client{sys, opts};
-  if (!ensure(client, "/services") || !ensure(client, "/services/hello"))
-    return 1;
-  // Register this process: an ephemeral-sequential node holding its endpoint.
-  auto me = client.create("/services/hello/instance-",
-                          R"({"endpoint":"127.0.0.1:8080"})",
-                          create_mode::ephemeral_sequential);
+  auto me = client.register_service("hello", std::to_string(::getpid()),
+                                    "127.0.0.1:8080", {{"version", "1.0"}});
   if (!me) {
     std::cerr << "cannot register: " << me.message << '\n';
     return 1;
   }
   std::cout << "registered " << me.value << '\n';
-  auto instances = client.children("/services/hello");
+  auto instances = client.discover("hello");
   if (!instances) {
     std::cerr << "cannot list: " << instances.message << '\n';
     return 1;
   }
   std::cout << "instances of hello:\n";
-  for (const auto& name : instances.value.names) {
-    auto data = client.get("/services/hello/" + name);
-    std::cout << "  " << name << ' ' << (data ? data.value.data : "?") << '\n';
-  }
+  for (const auto& i : instances.value)
+    std::cout << "  " << i.id() << " at " << i.endpoint() << " (version "
+              << i.metadata().at("version") << ")\n";
   return 0;
 }

@@ -44,6 +44,8 @@ typename Inspector::result_type inspect(Inspector& f, Message& x) {
 
 } // namespace conclave::pb
 
+#include "messages/service_events.hpp"
+
 CAF_BEGIN_TYPE_ID_BLOCK(conclave, caf::first_custom_type_id)
 
 CAF_ADD_TYPE_ID(conclave, (conclave::pb::Command))
@@ -63,6 +65,10 @@ CAF_ADD_TYPE_ID(conclave, (conclave::pb::WatchEvent))
 CAF_ADD_TYPE_ID(conclave, (conclave::pb::SessionTouches))
 CAF_ADD_TYPE_ID(conclave, (conclave::pb::SessionChanges))
 CAF_ADD_TYPE_ID(conclave, (conclave::pb::SessionCheck))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::ServiceInstance))
+CAF_ADD_TYPE_ID(conclave, (conclave::service_up))
+CAF_ADD_TYPE_ID(conclave, (conclave::service_down))
+CAF_ADD_TYPE_ID(conclave, (conclave::service_changed))
 
 // Atoms: at most 10 characters each.
 CAF_ADD_ATOM(conclave, conclave, hello_atom, "hello")

@@ -1,6 +1,7 @@
 #include "runtime/blocking_client.hpp"
 
 #include "runtime/command_codec.hpp"
+#include "runtime/services.hpp"
 
 namespace conclave {
 
@@ -257,6 +258,125 @@ reply<uint64_t> blocking_client::transfer_leader(uint64_t target) {
   if (!resp)
     return failure_of<uint64_t>(resp);
   return success(resp, resp.value.target());
+}
+
+reply<std::string> blocking_client::register_service(
+  std::string_view name, std::string_view instance_id,
+  std::string_view endpoint,
+  const std::map<std::string, std::string>& metadata) {
+  auto parent = service_path(name);
+  auto path = instance_path(name, instance_id);
+  if (!path) {
+    reply<std::string> out;
+    out.error = error_code::bad_arguments;
+    out.message = "invalid service name or instance id (1..255 bytes, no "
+                  "'/', not '.' or '..')";
+    return out;
+  }
+  pb::ServiceInstance instance;
+  instance.set_service(std::string{name});
+  instance.set_id(std::string{instance_id});
+  instance.set_endpoint(std::string{endpoint});
+  for (const auto& [k, v] : metadata)
+    (*instance.mutable_metadata())[k] = v;
+  auto data = encode_instance(instance);
+  for (const auto& p : {std::string{services_root}, *parent}) {
+    auto made = create(p, "");
+    if (!made && made.error != error_code::node_exists)
+      return made;
+  }
+  auto made = create(*path, data, create_mode::ephemeral);
+  if (made || made.error != error_code::node_exists)
+    return made;
+  // Taken: ours (a re-registration updates it) or another session's.
+  auto owner = exists(*path);
+  auto session = connect();
+  if (owner && session && owner.value.ephemeral_owner == session.value) {
+    auto updated = set(*path, data);
+    reply<std::string> out;
+    out.error = updated.error;
+    out.message = updated.message;
+    out.zxid = updated.zxid;
+    if (updated)
+      out.value = *path;
+    return out;
+  }
+  made.message = "instance " + std::string{instance_id} + " of service "
+                 + std::string{name} + " is registered by another session";
+  return made;
+}
+
+reply<none_t>
+blocking_client::deregister_service(std::string_view name,
+                                    std::string_view instance_id) {
+  auto path = instance_path(name, instance_id);
+  if (!path) {
+    reply<none_t> out;
+    out.error = error_code::bad_arguments;
+    out.message = "invalid service name or instance id";
+    return out;
+  }
+  return remove(*path);
+}
+
+reply<std::vector<pb::ServiceInstance>>
+blocking_client::discover(std::string_view name) {
+  reply<std::vector<pb::ServiceInstance>> out;
+  auto path = service_path(name);
+  if (!path) {
+    out.error = error_code::bad_arguments;
+    out.message = "invalid service name";
+    return out;
+  }
+  auto ids = children(*path);
+  if (!ids) {
+    if (ids.error == error_code::no_node)
+      out.zxid = ids.zxid; // no instance ever registered: none live
+    else
+      out.error = ids.error, out.message = ids.message;
+    return out;
+  }
+  out.zxid = ids.zxid;
+  for (const auto& id : ids.value.names) {
+    auto got = get(*path + "/" + id);
+    if (!got) {
+      if (got.error == error_code::no_node)
+        continue; // gone meanwhile
+      out.error = got.error;
+      out.message = got.message;
+      return out;
+    }
+    auto decoded = decode_instance(got.value.data);
+    pb::ServiceInstance instance;
+    if (decoded)
+      instance = std::move(decoded).value();
+    instance.set_service(std::string{name});
+    instance.set_id(id);
+    instance.set_czxid(got.value.stat.czxid);
+    instance.set_mzxid(got.value.stat.mzxid);
+    out.value.push_back(std::move(instance));
+    out.zxid = std::max(out.zxid, got.zxid);
+  }
+  return out;
+}
+
+reply<std::vector<std::string>> blocking_client::services() {
+  reply<std::vector<std::string>> out;
+  auto names = children(services_root);
+  if (!names) {
+    if (names.error != error_code::no_node)
+      out.error = names.error, out.message = names.message;
+    return out;
+  }
+  out.zxid = names.zxid;
+  out.value = std::move(names.value.names);
+  return out;
+}
+
+service_watcher_actor blocking_client::subscribe(std::string_view name,
+                                                 service_listener listener) {
+  return conclave::subscribe(sys_, client_, std::string{name},
+                             std::move(listener));
 }
 
 reply<none_t> blocking_client::close() {

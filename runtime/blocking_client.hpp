@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include "actors/client_actor.hpp"
+#include "actors/service_watcher.hpp"
 #include "runtime/data_tree.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/watch_manager.hpp"
@@ -95,6 +97,32 @@ public:
   /// Makes every later read linearizable (ReadIndex on the leader first)
   /// instead of sequentially consistent.
   void set_linearizable(bool value) noexcept { linearizable_ = value; }
+
+  // -- service registry (see runtime/services.hpp) ----------------------------
+
+  /// Registers this process as instance `instance_id` of service `name`:
+  /// an ephemeral /services/NAME/ID owned by this client's session, so it
+  /// vanishes when the session ends. Registering an id this session already
+  /// holds updates its registration; an id held by another session is
+  /// node_exists. Returns the instance's path.
+  reply<std::string>
+  register_service(std::string_view name, std::string_view instance_id,
+                   std::string_view endpoint,
+                   const std::map<std::string, std::string>& metadata = {});
+  /// Removes this session's registration of the instance.
+  reply<none_t> deregister_service(std::string_view name,
+                                   std::string_view instance_id);
+  /// The live instances of a service, in id order (none: an empty list).
+  reply<std::vector<pb::ServiceInstance>> discover(std::string_view name);
+  /// The names of all services with at least one znode under /services.
+  reply<std::vector<std::string>> services();
+  /// Subscribes `listener` to the service's instances: it receives
+  /// service_up for each live one, then service_up / service_down /
+  /// service_changed as they change (see actors/service_watcher.hpp).
+  /// The subscription ends when the listener or the returned watcher
+  /// goes down.
+  service_watcher_actor subscribe(std::string_view name,
+                                  service_listener listener);
 
   /// Sends a raw request.
   reply<pb::Response> call(pb::Request req);

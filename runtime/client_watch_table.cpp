@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "runtime/path.hpp"
+
 namespace conclave {
 
 namespace {
@@ -65,19 +67,6 @@ uint8_t kinds_of_type(watcher_type type) noexcept {
       return recursive_bit;
   }
   return 0;
-}
-
-/// Moves `p` to its parent ("/a/b" -> "/a" -> "/"), as ZooKeeper's
-/// PathParentIterator does; false once there is no parent ("/", or not a
-/// path).
-bool step_up(std::string_view& p) noexcept {
-  if (p.empty() || p == "/")
-    return false;
-  auto pos = p.rfind('/');
-  if (pos == std::string_view::npos)
-    return false;
-  p = pos == 0 ? p.substr(0, 1) : p.substr(0, pos);
-  return true;
 }
 
 template <class Lists>
@@ -216,7 +205,7 @@ std::vector<uint64_t> client_watch_table::on_event(watch_event type,
     auto p = path;
     do {
       collect(p, client_watch_kind::persistent_recursive, false, hit);
-    } while (step_up(p));
+    } while (path::step_up(p));
   }
   std::sort(hit.begin(), hit.end());
   hit.erase(std::unique(hit.begin(), hit.end()), hit.end());

@@ -1,5 +1,6 @@
 #include "runtime/logging.hpp"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -143,6 +144,13 @@ void stop_logging() {
 logger_type& global_logger() {
   static logger_type instance;
   return instance;
+}
+
+std::string hex(int64_t value) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx",
+                static_cast<unsigned long long>(value));
+  return buf;
 }
 
 } // namespace conclave

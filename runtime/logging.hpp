@@ -8,6 +8,7 @@
 // through this: they return values the actor shells log.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <boost/log/sources/record_ostream.hpp>
@@ -39,6 +40,10 @@ using logger_type
 
 /// The process-wide logger; the channel is the component name.
 logger_type& global_logger();
+
+/// "0x..." for ids in messages (session ids, zxids), as ZooKeeper prints
+/// them.
+std::string hex(int64_t value);
 
 } // namespace conclave
 

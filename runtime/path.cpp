@@ -125,4 +125,14 @@ bool is_protected(std::string_view p) noexcept {
   return p == reserved_root || p == "/zookeeper/quota" || p == config_node;
 }
 
+bool step_up(std::string_view& p) noexcept {
+  if (p.empty() || p == "/")
+    return false;
+  auto pos = p.rfind('/');
+  if (pos == std::string_view::npos)
+    return false;
+  p = pos == 0 ? p.substr(0, 1) : p.substr(0, pos);
+  return true;
+}
+
 } // namespace conclave::path

@@ -46,6 +46,11 @@ error_code validate_for_create(std::string_view p, bool sequential,
 /// Precondition: `p` starts with '/'.
 std::string_view parent(std::string_view p) noexcept;
 
+/// Moves `p` to its parent ("/a/b" -> "/a" -> "/"), as ZooKeeper's
+/// PathParentIterator does; false (leaving `p` alone) once there is no
+/// parent: at "/", or for something that is not a path.
+bool step_up(std::string_view& p) noexcept;
+
 /// Everything after the last '/': basename("/a/b") == "b",
 /// basename("/") == "", basename("/a/") == "".
 std::string_view basename(std::string_view p) noexcept;

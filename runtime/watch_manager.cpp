@@ -6,6 +6,8 @@
 #include <tuple>
 #include <utility>
 
+#include "runtime/path.hpp"
+
 // ZooKeeper sources the rules follow (current, with WatchStats; see the
 // header):
 // - server/watch/WatchManager.java: triggerWatch walks the event path and,
@@ -79,18 +81,6 @@ uint8_t kinds_of_type(watcher_type type) noexcept {
       return recursive_bit;
   }
   return 0;
-}
-
-/// Moves `p` to its parent, as ZooKeeper's PathParentIterator does ("/a/b"
-/// -> "/a" -> "/"); false once there is no parent ("/", or not a path).
-bool step_up(std::string_view& p) noexcept {
-  if (p.empty() || p == "/")
-    return false;
-  auto pos = p.rfind('/');
-  if (pos == std::string_view::npos)
-    return false;
-  p = pos == 0 ? p.substr(0, 1) : p.substr(0, pos);
-  return true;
 }
 
 bool by_session(session_id a, session_id b) noexcept {
@@ -353,7 +343,7 @@ void watch_manager::fire_ancestors(std::string_view path,
                                    std::vector<session_id>& hit) {
   if (recursive_count_ == 0)
     return;
-  for (auto p = path; step_up(p);)
+  for (auto p = path; path::step_up(p);)
     if (auto* e = find_entry(p); e != nullptr)
       hit.insert(hit.end(), e->recursive.begin(), e->recursive.end());
 }

@@ -668,3 +668,31 @@ TEST_CASE("node_config: timing keys are checked against each other",
   check_error(expect_error("", {"--conclave.election-timeout-ms=100"}),
               std::string{command_line_origin}, "conclave.election-timeout-ms");
 }
+
+TEST_CASE("node_config: session and watch limits", "[config]") {
+  auto cfg = expect_ok("conclave {\n  min-session-timeout-ms = 2000\n"
+                       "  max-session-timeout-ms = 60000\n"
+                       "  max-sessions = 50\n"
+                       "  max-watches-per-session = 7\n"
+                       "  max-watches = 70\n}\n");
+  CHECK(cfg.min_session_timeout_ms == 2000);
+  CHECK(cfg.max_session_timeout_ms == 60000);
+  CHECK(cfg.max_sessions == 50);
+  CHECK(cfg.max_watches_per_session == 7);
+  CHECK(cfg.max_watches == 70);
+  // ZooKeeper's defaults (tickTime 2000: 2 to 20 ticks).
+  node_config defaults;
+  CHECK(defaults.min_session_timeout_ms == 4000);
+  CHECK(defaults.max_session_timeout_ms == 40000);
+  check_error(expect_error("conclave {\n  min-session-timeout-ms = 5000\n"
+                           "  max-session-timeout-ms = 4000\n}\n"),
+              test_file, "conclave.max-session-timeout-ms",
+              {"at least conclave.min-session-timeout-ms"});
+  check_error(expect_error("conclave {\n  heartbeat-interval-ms = 400\n"
+                           "  min-session-timeout-ms = 500\n}\n"),
+              test_file, "conclave.min-session-timeout-ms", {"two heartbeats"});
+  check_error(expect_error("conclave {\n  max-watches = 0\n}\n"), test_file,
+              "conclave.max-watches");
+  check_error(expect_error("conclave {\n  max-sessions = \"many\"\n}\n"),
+              test_file, "conclave.max-sessions");
+}

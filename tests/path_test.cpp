@@ -1,5 +1,6 @@
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -129,4 +130,21 @@ TEST_CASE("path: the built-in /zookeeper nodes are protected", "[path]") {
   CHECK_FALSE(path::is_protected("/"));
   CHECK_FALSE(path::is_protected("/zookeeperx"));
   CHECK_FALSE(path::is_protected("/a/zookeeper"));
+}
+
+TEST_CASE("path: step_up walks to the root like ZooKeeper's "
+          "PathParentIterator",
+          "[path]") {
+  std::string_view p = "/a/bc/d";
+  std::vector<std::string_view> seen;
+  while (path::step_up(p))
+    seen.push_back(p);
+  CHECK(seen == std::vector<std::string_view>{"/a/bc", "/a", "/"});
+  std::string_view root = "/";
+  CHECK_FALSE(path::step_up(root));
+  CHECK(root == "/");
+  std::string_view not_a_path = "abc";
+  CHECK_FALSE(path::step_up(not_a_path));
+  std::string_view empty;
+  CHECK_FALSE(path::step_up(empty));
 }

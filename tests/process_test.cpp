@@ -199,13 +199,61 @@ TEST_CASE("process: ephemeral registrations live as long as their session",
   auto r = run({bin_dir + "/hello_registry", node.server});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  CHECK_THAT(r.out, Catch::Contains("registered /services/hello/instance-")
+  CHECK_THAT(r.out, Catch::Contains("registered /services/hello/")
                       && Catch::Contains("instances of hello:")
                       && Catch::Contains("127.0.0.1:8080"));
   // The example has exited: its session closed and its instance is gone.
   auto ls = node.ctl({"ls", "/services/hello"});
   CHECK(ls.exit_code == 0);
   CHECK(ls.out.empty());
+}
+
+TEST_CASE("process: conclavectl watch prints changes as they happen",
+          "[process]") {
+  running_node node;
+  REQUIRE(node.ctl({"create", "/w", ""}).exit_code == 0);
+  child_process watch{{bin_dir + "/conclavectl", "--server", node.server,
+                       "watch", "/w", "-r", "-n", "3"}};
+  REQUIRE(watch.wait_for_line("watching /w and below", 30s));
+  REQUIRE(node.ctl({"create", "/w/a", "1"}).exit_code == 0);
+  REQUIRE(node.ctl({"set", "/w/a", "2"}).exit_code == 0);
+  REQUIRE(node.ctl({"delete", "/w/a"}).exit_code == 0);
+  REQUIRE(watch.wait_for_line("NodeDeleted /w/a", 30s));
+  CHECK(watch.stop(SIGTERM, 10s) == 0);
+  // In order, each once.
+  auto created = watch.out().find("NodeCreated /w/a");
+  auto changed = watch.out().find("NodeDataChanged /w/a");
+  auto deleted = watch.out().find("NodeDeleted /w/a");
+  CHECK(created < changed);
+  CHECK(changed < deleted);
+  CHECK(deleted != std::string::npos);
+  CHECK(watch.out().find("NodeCreated /w/a", created + 1) == std::string::npos);
+}
+
+TEST_CASE("process: conclavectl services lists services and live instances",
+          "[process]") {
+  running_node node;
+  auto empty = node.ctl({"services"});
+  CHECK(empty.exit_code == 0);
+  CHECK(empty.out.empty());
+  // hello_registry registers and exits (closing its session): nothing stays.
+  REQUIRE(run({bin_dir + "/hello_registry", node.server}).exit_code == 0);
+  auto after = node.ctl({"services"});
+  CHECK(after.exit_code == 0);
+  CHECK_THAT(after.out, Catch::Contains("hello (0 instances)"));
+  // A live instance, registered by a process that stays.
+  child_process instance{{bin_dir + "/service_subscriber",
+                          "--servers=" + node.server, "--service=api",
+                          "--instance=i1"}};
+  REQUIRE(instance.wait_for_line("registered /services/api/i1", 30s));
+  auto listed = node.ctl({"services", "api"});
+  CHECK(listed.exit_code == 0);
+  CHECK_THAT(listed.out, Catch::Contains("api (1 instance)")
+                           && Catch::Contains("  i1  127.0.0.1:"));
+  auto json = node.ctl({"--json", "services"});
+  CHECK_THAT(json.out, Catch::Contains("{\"name\":\"api\",\"instances\":[{"
+                                       "\"id\":\"i1\""));
+  CHECK(instance.stop(SIGTERM, 10s) == 0);
 }
 
 TEST_CASE("process: SIGTERM and SIGINT shut the node down cleanly",

@@ -24,9 +24,12 @@ struct probe_log {
 };
 
 /// A log actor that commits each proposal immediately, stamping the time.
+/// While `*quorum` is false it cannot confirm leadership (ReadIndex fails),
+/// like a leader cut off from its followers.
 log_actor::behavior_type instant_log(log_actor::pointer self,
                                      registry_actor registry,
-                                     std::function<int64_t()> clock) {
+                                     std::function<int64_t()> clock,
+                                     std::shared_ptr<bool> quorum) {
   auto last = std::make_shared<uint64_t>(0);
   return {
     [=](propose_atom, pb::Proposal& p) -> uint64_t {
@@ -43,7 +46,11 @@ log_actor::behavior_type instant_log(log_actor::pointer self,
     },
     [=](raft_atom, pb::RaftMessage&) {},
     [=](chunk_atom, pb::SnapshotChunk&) -> uint64_t { return 0; },
-    [=](read_index_atom) -> uint64_t { return *last; },
+    [=](read_index_atom) -> caf::result<uint64_t> {
+      if (!*quorum)
+        return caf::make_error(caf::sec::runtime_error, "no quorum");
+      return *last;
+    },
     [=](transfer_atom, uint64_t t, bool) -> uint64_t { return t; },
     [=](tick_atom) {},
     [=](flush_atom) {},
@@ -86,6 +93,7 @@ struct node_fixture {
   log_actor log;
   election_actor election;
   session_actor session;
+  std::shared_ptr<bool> quorum = std::make_shared<bool>(true);
 
   static caf::actor_system_config& prepare(caf::actor_system_config& cfg) {
     announce_message_types(cfg);
@@ -103,8 +111,9 @@ struct node_fixture {
     ropts.limits.max_data_bytes = limits.max_data_bytes;
     tune(ropts);
     registry = sys.spawn(conclave::registry, node_id{1}, ropts);
-    log = sys.spawn(instant_log, registry,
-                    std::function<int64_t()>{[this] { return now_ms; }});
+    log
+      = sys.spawn(instant_log, registry,
+                  std::function<int64_t()>{[this] { return now_ms; }}, quorum);
     election = sys.spawn(idle_election);
     session = sys.spawn(session_manager, node_id{1}, limits, registry, log,
                         election, clock_fn{[this] { return now_ms; }});
@@ -120,6 +129,17 @@ struct node_fixture {
                      caf::actor_cast<caf::actor>(registry)})
       caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
     sched.run();
+  }
+
+  /// Lets `ms` pass in steps of a quarter second, running every timer
+  /// that falls due (the liveness rounds see a steady clock, as in a node
+  /// that does not stall).
+  void advance(int64_t ms) {
+    for (; ms > 0; ms -= 250) {
+      now_ms += std::min<int64_t>(ms, 250);
+      sched.trigger_timeouts();
+      sched.run();
+    }
   }
 
   /// A client actor that relays test requests to the session actor and
@@ -265,20 +285,79 @@ TEST_CASE("node actors: ephemerals outlive the connection until the leader "
   f.sched.run();
   CHECK(f.ask(other, other_seen, get_req("/svc/i1")).error() == 0);
   // 3 s later the other client is heard from; the owner stays silent.
-  f.now_ms += 3000;
+  f.advance(3000);
   REQUIRE(f.ask(other, other_seen, ping_req()).error() == 0);
-  f.sched.trigger_timeouts();
-  f.sched.run();
+  f.advance(250);
   CHECK(f.ask(other, other_seen, get_req("/svc/i1")).error() == 0);
   // 4001 ms after the owner was last heard from, its session expires.
-  f.now_ms += 1001;
-  f.sched.trigger_timeouts();
-  f.sched.run();
+  f.advance(751);
   CHECK(f.ask(other, other_seen, get_req("/svc/i1")).error()
         == code(error_code::no_node));
   // The persistent parent stays, and the other session is alive.
   CHECK(f.ask(other, other_seen, get_req("/svc")).error() == 0);
   CHECK(f.ask(other, other_seen, status_req()).status().session_count() == 1);
+}
+
+TEST_CASE("node actors: a leader that cannot confirm its quorum expires "
+          "nothing, and then gives every session a fresh timeout",
+          "[actors]") {
+  node_fixture f; // sessions: 4000 ms minimum timeout
+  auto seen = std::make_shared<probe_log>();
+  auto owner = f.spawn_probe(seen);
+  auto reader_seen = std::make_shared<probe_log>();
+  auto reader = f.spawn_probe(reader_seen);
+  REQUIRE(
+    f.ask(owner, seen, create_req("/e", "", create_mode::ephemeral)).error()
+    == 0);
+  f.sched.trigger_timeouts();
+  f.sched.run();
+  caf::anon_send_exit(owner, caf::exit_reason::kill); // silent from now on
+  f.sched.run();
+  // Cut off: 10 s pass, far beyond the timeout; nothing expires.
+  *f.quorum = false;
+  f.advance(10000);
+  CHECK(f.ask(reader, reader_seen, get_req("/e")).error() == 0);
+  // Back in touch: every session starts a fresh timeout now.
+  *f.quorum = true;
+  f.advance(250);
+  f.advance(3000);
+  REQUIRE(f.ask(reader, reader_seen, ping_req()).error() == 0);
+  f.advance(250);
+  CHECK(f.ask(reader, reader_seen, get_req("/e")).error() == 0);
+  // Over 4000 ms after the quorum came back the silent owner expires; the
+  // reader, heard from meanwhile, does not.
+  f.advance(1000);
+  CHECK(f.ask(reader, reader_seen, get_req("/e")).error()
+        == code(error_code::no_node));
+  CHECK(f.ask(reader, reader_seen, status_req()).status().session_count() == 1);
+}
+
+TEST_CASE("node actors: a leader that stalled gives every session a fresh "
+          "timeout instead of expiring them",
+          "[actors]") {
+  node_fixture f; // sessions: 4000 ms; stall grace 2000 ms
+  auto seen = std::make_shared<probe_log>();
+  auto owner = f.spawn_probe(seen);
+  REQUIRE(
+    f.ask(owner, seen, create_req("/e", "", create_mode::ephemeral)).error()
+    == 0);
+  f.advance(250);
+  // The process freezes for 6 s (its timers run late, all at once).
+  f.now_ms += 6000;
+  f.sched.trigger_timeouts();
+  f.sched.run();
+  CHECK(f.ask(owner, seen, get_req("/e")).error() == 0);
+  // Not heard from for a full timeout after the stall: it expires.
+  caf::anon_send_exit(owner, caf::exit_reason::kill);
+  f.sched.run();
+  auto reader_seen = std::make_shared<probe_log>();
+  auto reader = f.spawn_probe(reader_seen);
+  // (Its last request, just after the stall, counted at the next round.)
+  f.advance(3750);
+  CHECK(f.ask(reader, reader_seen, get_req("/e")).error() == 0);
+  f.advance(1000);
+  CHECK(f.ask(reader, reader_seen, get_req("/e")).error()
+        == code(error_code::no_node));
 }
 
 TEST_CASE("node actors: a watch fires once, before the read of the change",

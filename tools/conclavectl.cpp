@@ -4,6 +4,8 @@
 //
 // Exit codes: 0 success; 1 a ZooKeeper-style error (the message names it);
 // 2 a usage error or no server reachable.
+#include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <ctime>
 #include <functional>
@@ -21,6 +23,7 @@
 
 #include "messages/type_ids.hpp"
 #include "runtime/blocking_client.hpp"
+#include "runtime/logging.hpp"
 
 namespace {
 
@@ -48,6 +51,11 @@ Commands:
   ls PATH                        list a znode's children
   stat PATH                      print a znode's stat
   tree [PATH]                    print the subtree below PATH (default /)
+  watch PATH [-r] [-n COUNT]     print changes of PATH as they happen (-r: of
+                                 every node below it too) until interrupted
+                                 (or after COUNT events)
+  services [NAME]                list registered services and their live
+                                 instances (or NAME's instances)
   status                         print the status of every node in --server
   transfer-leader [NODE]         hand leadership to NODE (default: the most
                                  up-to-date follower)
@@ -112,12 +120,6 @@ std::string json_list(const std::vector<std::string>& items) {
 }
 
 // -- human output ------------------------------------------------------------
-
-std::string hex(int64_t value) {
-  std::ostringstream out;
-  out << "0x" << std::hex << value;
-  return out.str();
-}
 
 std::string time_text(int64_t ms) {
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
@@ -454,6 +456,160 @@ int cmd_transfer_leader(context& ctx, const options& opts,
   return exit_ok;
 }
 
+const char* event_name(int32_t type) {
+  switch (type) {
+    case 1:
+      return "NodeCreated";
+    case 2:
+      return "NodeDeleted";
+    case 3:
+      return "NodeDataChanged";
+    case 4:
+      return "NodeChildrenChanged";
+    default:
+      return "None";
+  }
+}
+
+const char* state_name(int32_t state) {
+  switch (state) {
+    case 3:
+      return "SyncConnected";
+    case 0:
+      return "Disconnected";
+    case -112:
+      return "Expired";
+    default:
+      return "Unknown";
+  }
+}
+
+std::atomic<bool> interrupted{false};
+
+int cmd_watch(context& ctx, const options& opts,
+              std::vector<std::string> args) {
+  bool recursive = false;
+  long count = -1;
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "-r") {
+      recursive = true;
+    } else if (args[i] == "-n") {
+      if (i + 1 == args.size())
+        throw usage_error{"-n needs a COUNT"};
+      char* end = nullptr;
+      count = std::strtol(args[i + 1].c_str(), &end, 10);
+      if (*end != '\0' || count < 1)
+        throw usage_error{"bad count '" + args[i + 1] + "'"};
+      ++i;
+    } else {
+      rest.push_back(args[i]);
+    }
+  }
+  expect_args(rest, 1, 1, "watch PATH [-r] [-n COUNT]");
+  auto& client = ctx.client();
+  auto r = client.add_watch(rest[0], recursive);
+  if (!r)
+    return fail(opts, r);
+  client.watch_state();
+  if (opts.json)
+    std::cout << "{\"ok\":true,\"watching\":" << json_string(rest[0])
+              << ",\"recursive\":" << (recursive ? "true" : "false") << "}"
+              << std::endl;
+  else
+    std::cout << "watching " << rest[0] << (recursive ? " and below" : "")
+              << std::endl;
+  std::signal(SIGINT, [](int) { interrupted = true; });
+  std::signal(SIGTERM, [](int) { interrupted = true; });
+  long seen = 0;
+  while (!interrupted && (count < 0 || seen < count)) {
+    auto ev = client.next_event(std::chrono::milliseconds(200));
+    if (!ev)
+      continue;
+    if (ev->type() == -1) {
+      if (opts.json)
+        std::cout << "{\"state\":\"" << state_name(ev->state()) << "\"}"
+                  << std::endl;
+      else
+        std::cout << "state " << state_name(ev->state()) << std::endl;
+      if (ev->state() == -112)
+        return exit_zk_error;
+      continue;
+    }
+    ++seen;
+    if (opts.json)
+      std::cout << "{\"type\":\"" << event_name(ev->type())
+                << "\",\"path\":" << json_string(ev->path())
+                << ",\"zxid\":" << ev->zxid() << "}" << std::endl;
+    else
+      std::cout << event_name(ev->type()) << ' ' << ev->path() << " zxid "
+                << hex(ev->zxid()) << std::endl;
+  }
+  return exit_ok;
+}
+
+std::string json_instance(const pb::ServiceInstance& i) {
+  std::ostringstream out;
+  out << "{\"id\":" << json_string(i.id())
+      << ",\"endpoint\":" << json_string(i.endpoint()) << ",\"metadata\":{";
+  std::map<std::string, std::string> sorted(i.metadata().begin(),
+                                            i.metadata().end());
+  bool first = true;
+  for (const auto& [k, v] : sorted) {
+    out << (first ? "" : ",") << json_string(k) << ':' << json_string(v);
+    first = false;
+  }
+  out << "},\"czxid\":" << i.czxid() << "}";
+  return out.str();
+}
+
+int cmd_services(context& ctx, const options& opts,
+                 std::vector<std::string> args) {
+  expect_args(args, 0, 1, "services [NAME]");
+  auto& client = ctx.client();
+  std::vector<std::string> names;
+  if (args.empty()) {
+    auto r = client.services();
+    if (!r)
+      return fail(opts, r);
+    names = std::move(r.value);
+  } else {
+    names.push_back(args[0]);
+  }
+  std::vector<std::pair<std::string, std::vector<pb::ServiceInstance>>> found;
+  for (const auto& name : names) {
+    auto r = client.discover(name);
+    if (!r)
+      return fail(opts, r);
+    found.emplace_back(name, std::move(r.value));
+  }
+  if (opts.json) {
+    std::cout << "{\"ok\":true,\"services\":[";
+    for (size_t i = 0; i < found.size(); ++i) {
+      std::cout << (i ? "," : "") << "{\"name\":" << json_string(found[i].first)
+                << ",\"instances\":[";
+      for (size_t k = 0; k < found[i].second.size(); ++k)
+        std::cout << (k ? "," : "") << json_instance(found[i].second[k]);
+      std::cout << "]}";
+    }
+    std::cout << "]}\n";
+    return exit_ok;
+  }
+  for (const auto& [name, instances] : found) {
+    std::cout << name << " (" << instances.size()
+              << (instances.size() == 1 ? " instance)" : " instances)") << '\n';
+    for (const auto& i : instances) {
+      std::cout << "  " << i.id() << "  " << i.endpoint();
+      std::map<std::string, std::string> sorted(i.metadata().begin(),
+                                                i.metadata().end());
+      for (const auto& [k, v] : sorted)
+        std::cout << "  " << k << '=' << v;
+      std::cout << '\n';
+    }
+  }
+  return exit_ok;
+}
+
 using command_fn
   = std::function<int(context&, const options&, std::vector<std::string>)>;
 
@@ -466,6 +622,8 @@ const std::map<std::string, command_fn>& commands() {
     {"ls", cmd_ls},
     {"stat", cmd_stat},
     {"tree", cmd_tree},
+    {"watch", cmd_watch},
+    {"services", cmd_services},
     {"status", cmd_status},
     {"transfer-leader", cmd_transfer_leader},
   };

@@ -9,9 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <random>
+#include <set>
 #include <stdexcept>
 
 namespace conclave::test {
@@ -165,16 +168,33 @@ run_result run(const std::vector<std::string>& argv,
 }
 
 uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  // Ports below Linux's ephemeral range (32768..60999 by default): a port
+  // the kernel hands out for an outgoing connection cannot then be taken by
+  // a node that is about to listen on it. Random, so that test processes
+  // running in parallel rarely try the same ones; never the same twice in
+  // one process; checked by binding.
+  static std::mt19937 rng{
+    static_cast<uint32_t>(::getpid())
+    ^ static_cast<uint32_t>(
+      std::chrono::steady_clock::now().time_since_epoch().count())};
+  static std::set<uint16_t> given;
+  std::uniform_int_distribution<int> pick{15000, 32000};
+  for (;;) {
+    auto port = static_cast<uint16_t>(pick(rng));
+    if (given.count(port) != 0)
+      continue;
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    auto ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    ::close(fd);
+    if (ok) {
+      given.insert(port);
+      return port;
+    }
+  }
 }
 
 } // namespace conclave::test

@@ -67,7 +67,8 @@ private:
   int exit_code_ = -1;
 };
 
-/// A port that was free a moment ago (bind to port 0, read, close).
+/// A loopback port that was free a moment ago, below the ephemeral range
+/// (see child_process.cpp).
 uint16_t free_port();
 
 } // namespace conclave::test

@@ -31,6 +31,8 @@ public:
   /// Stops node `i` with `sig` (SIGKILL for a crash); returns its exit code.
   int stop(size_t i, int sig);
   bool running(size_t i) const { return procs_[i] != nullptr; }
+  /// Process id of running node `i` (for SIGSTOP / SIGCONT).
+  pid_t pid(size_t i) const { return procs_[i]->pid(); }
 
   /// "127.0.0.1:port" of node i's client port.
   std::string server(size_t i) const;
