@@ -172,6 +172,10 @@ void on_expired(self_ptr self) {
       error_response(error_code::session_expired, "the session has expired"));
   fail_waiting(self, "the session has expired", error_code::session_expired,
                false);
+  for (auto& [id, q] : st.retries)
+    q.promise.deliver(
+      error_response(error_code::session_expired, "the session has expired"));
+  st.retries.clear();
   // Every watcher hears it, as in ZooKeeper (once: state listeners hear it
   // from set_state).
   auto ev = state_event(connection_state::expired);
@@ -219,14 +223,14 @@ std::chrono::milliseconds ping_interval(const client_state& st) {
 
 /// Re-registers every watch on a new connection; those whose node changed
 /// after the last zxid this client saw fire at once.
-void restore_watches(self_ptr self) {
+void restore_watches(self_ptr self, int64_t seen_zxid) {
   auto& st = self->state;
   if (st.watches.empty())
     return;
   auto lists = st.watches.lists();
   pb::Request req;
   auto out = req.mutable_set_watches();
-  out->set_relative_zxid(st.last_zxid);
+  out->set_relative_zxid(seen_zxid);
   for (auto& p : lists.data)
     out->add_data(std::move(p));
   for (auto& p : lists.exist)
@@ -237,19 +241,30 @@ void restore_watches(self_ptr self) {
     out->add_persistent(std::move(p));
   for (auto& p : lists.recursive)
     out->add_recursive(std::move(p));
-  req.set_min_zxid(st.last_zxid);
+  req.set_min_zxid(seen_zxid);
+  auto server = st.server;
   self
     ->request(st.server, st.options.request_timeout, request_atom::value,
               std::move(req))
-    .then([](const pb::Response&) {},
-          [](const caf::error&) {
-            // The connection is gone; the next one restores them.
-          });
+    .then(
+      [=](const pb::Response& resp) {
+        // Watches that could not be restored (e.g. past a watch limit)
+        // would leave the application waiting forever: start over on the
+        // next node instead.
+        if (resp.error() != 0 && self->state.server == server)
+          server_lost(self, "cannot restore watches: " + resp.message());
+      },
+      [](const caf::error&) {
+        // The connection is gone; the next one restores them.
+      });
 }
 
 void on_connected(self_ptr self, session_actor server, pb::Hello hello) {
   auto& st = self->state;
   auto resumed = st.session_id != 0;
+  // What this client saw, not what the node has applied: watches fire for
+  // every change after it.
+  auto seen = st.last_zxid;
   st.server = std::move(server);
   st.hello = std::move(hello);
   st.session_id = st.hello.session_id();
@@ -259,7 +274,7 @@ void on_connected(self_ptr self, session_actor server, pb::Hello hello) {
   st.failed_rounds = 0;
   self->monitor(st.server);
   if (resumed)
-    restore_watches(self);
+    restore_watches(self, seen);
   set_state(self, connection_state::connected);
   for (auto& w : st.hello_waiters)
     w.promise.deliver(st.hello);
@@ -341,6 +356,15 @@ void connect_next(self_ptr self, size_t attempts_left) {
           .then(
             [=](pb::Hello& hello) {
               auto code = static_cast<error_code>(hello.error());
+              if (session_over(self->state)) {
+                // Closed (or expired) meanwhile: never revive it; a session
+                // this handshake opened is closed at once.
+                self->state.connecting = false;
+                if (code == error_code::ok && self->state.session_id == 0)
+                  self->request(server, timeout, bye_atom::value)
+                    .then([](const pb::Response&) {}, [](const caf::error&) {});
+                return;
+              }
               if (code == error_code::ok) {
                 on_connected(self, server, std::move(hello));
               } else if (code == error_code::session_expired
@@ -583,6 +607,11 @@ client(client_actor::stateful_pointer<client_state> self,
         return;
       auto q = std::move(i->second);
       st.retries.erase(i);
+      if (session_over(st)) {
+        q.promise.deliver(
+          error_response(error_code::session_expired, "the session has ended"));
+        return;
+      }
       if (st.server) {
         forward(self, std::move(q));
         return;
@@ -648,6 +677,12 @@ client(client_actor::stateful_pointer<client_state> self,
       if (session_over(st))
         return pb::Response{};
       set_state(self, connection_state::closed);
+      fail_waiting(self, "the session was closed", error_code::session_expired,
+                   false);
+      for (auto& [id, q] : st.retries)
+        q.promise.deliver(error_response(error_code::session_expired,
+                                         "the session was closed"));
+      st.retries.clear();
       if (!st.server)
         return pb::Response{};
       auto rp = self->make_response_promise<pb::Response>();

@@ -463,7 +463,10 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
       return rp;
     },
     [=](watch_atom, int64_t session, watch_listener listener) {
-      self->state.listeners[session] = std::move(listener);
+      // A session that ended meanwhile gets no listener (it would never be
+      // removed).
+      if (self->state.machine.sessions().find(session_id{session}) != nullptr)
+        self->state.listeners[session] = std::move(listener);
     },
     [=](watch_atom, int64_t session) { drop_watches(self, session); },
     [=](check_atom, pb::SessionCheck& check) -> caf::result<pb::Response> {

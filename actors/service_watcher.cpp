@@ -16,6 +16,20 @@ using self_ptr = service_watcher_actor::stateful_pointer<service_watcher_state>;
 /// How long the watcher waits for one of its reads.
 constexpr auto read_timeout = std::chrono::seconds(30);
 
+/// How long it waits before listing again after a failed read.
+constexpr auto retry_delay = std::chrono::seconds(1);
+
+/// A read failed (not because the instance is gone): list everything again
+/// a little later, so that nothing the failed read would have shown is
+/// missed.
+void retry_later(self_ptr self) {
+  auto& st = self->state;
+  if (st.retry_scheduled)
+    return;
+  st.retry_scheduled = true;
+  self->delayed_send(self, retry_delay, sweep_atom::value);
+}
+
 pb::ServiceInstance to_instance(const service_watcher_state& st,
                                 const service_instance_state& s) {
   auto decoded = decode_instance(s.data);
@@ -66,13 +80,15 @@ void read_instance(self_ptr self, const std::string& id) {
           emit(self, self->state.view.on_deleted(id, resp.zxid()));
           return;
         }
-        if (resp.error() != 0)
-          return; // connection trouble: the next listing settles it
+        if (resp.error() != 0) {
+          retry_later(self);
+          return;
+        }
         const auto& stat = resp.data().stat();
         emit(self, self->state.view.on_instance(service_instance_state{
                      id, resp.data().data(), stat.czxid(), stat.mzxid()}));
       },
-      [](const caf::error&) {});
+      [=](const caf::error&) { retry_later(self); });
 }
 
 void list(self_ptr self);
@@ -108,7 +124,8 @@ void list(self_ptr self) {
           return;
         }
         if (resp.error() != 0) {
-          self->state.listing = false; // the next reconnect lists again
+          self->state.listing = false;
+          retry_later(self);
           return;
         }
         const auto& names = resp.children().names();
@@ -136,20 +153,27 @@ void list(self_ptr self) {
                 else if (r.error() != static_cast<int32_t>(error_code::no_node))
                   acc->failed = true;
                 if (--acc->left == 0) {
-                  if (acc->failed)
-                    self->state.listing = false;
-                  else
+                  if (!acc->failed) {
                     listed(self, std::move(acc->found), at);
+                    return;
+                  }
+                  self->state.listing = false;
+                  retry_later(self);
                 }
               },
               [=](const caf::error&) {
                 acc->failed = true;
-                if (--acc->left == 0)
+                if (--acc->left == 0) {
                   self->state.listing = false;
+                  retry_later(self);
+                }
               });
         }
       },
-      [=](const caf::error&) { self->state.listing = false; });
+      [=](const caf::error&) {
+        self->state.listing = false;
+        retry_later(self);
+      });
 }
 
 /// A notification: which instance it names, if any.
@@ -205,7 +229,7 @@ service_watcher_actor::behavior_type service_watcher(
   if (!path) {
     self->quit(caf::make_error(caf::sec::invalid_argument,
                                "invalid service name: " + st.service));
-    return {[](event_atom, const pb::WatchEvent&) {}};
+    return {[](event_atom, const pb::WatchEvent&) {}, [](sweep_atom) {}};
   }
   st.path = std::move(path).value();
   // The subscription lives as long as its subscriber.
@@ -234,6 +258,10 @@ service_watcher_actor::behavior_type service_watcher(
     .then([](int32_t) {}, [](const caf::error&) {});
   return {
     [=](event_atom, const pb::WatchEvent& ev) { on_event(self, ev); },
+    [=](sweep_atom) {
+      self->state.retry_scheduled = false;
+      list(self);
+    },
   };
 }
 

@@ -25,8 +25,12 @@
 
 namespace conclave {
 
-/// A service watcher's interface: it receives the client's notifications.
-using service_watcher_actor = watch_listener;
+/// A service watcher's interface.
+using service_watcher_actor = caf::typed_actor<
+  // A notification or connection-state event, from the client actor.
+  caf::reacts_to<event_atom, pb::WatchEvent>,
+  // Self-sent: lists the instances again after a read failed.
+  caf::reacts_to<sweep_atom>>;
 
 struct service_watcher_state {
   static inline const char* name = "service_watcher";
@@ -40,6 +44,8 @@ struct service_watcher_state {
   /// A listing is being read; another is due once it is done.
   bool listing = false;
   bool relist = false;
+  /// A listing is scheduled after a failed read.
+  bool retry_scheduled = false;
 };
 
 /// Subscribes `listener` to the instances of service `name` through

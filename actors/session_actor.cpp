@@ -112,11 +112,34 @@ deliver_to(caf::typed_response_promise<pb::Response> rp) {
 /// Proposes closing session `sid` (again); the sweep retries it until the
 /// registry reports it applied.
 void propose_close(self_ptr self, int64_t sid,
-                   caf::typed_response_promise<pb::Response> rp) {
+                   std::function<void(pb::Response&&)> done) {
   auto& st = self->state;
   auto rid = propose(self, command{session_id{sid}, close_session_op{}},
-                     deliver_to(rp));
+                     std::move(done));
   st.closing[sid] = {rid, st.clock() + st.limits.request_timeout_ms};
+}
+
+/// Proposes the close of `sid` again; whoever waits for it gets the answer
+/// of the new proposal (closing twice is harmless).
+void repropose_close(self_ptr self, int64_t sid) {
+  auto& st = self->state;
+  std::function<void(pb::Response &&)> done;
+  if (auto c = st.closing.find(sid); c != st.closing.end())
+    if (auto i = st.pending.find(c->second.first); i != st.pending.end()) {
+      done = std::move(i->second.done);
+      st.pending.erase(i);
+    }
+  propose_close(self, sid, std::move(done));
+}
+
+/// A new leader is known: closes still waiting may have gone to the old
+/// one (and would hang there until their timeout), so propose them again.
+void repropose_closes(self_ptr self) {
+  std::vector<int64_t> sids;
+  for (const auto& [sid, what] : self->state.closing)
+    sids.push_back(sid);
+  for (auto sid : sids)
+    repropose_close(self, sid);
 }
 
 /// Forgets the connection of `client` (the session lives on).
@@ -147,6 +170,15 @@ void attach(self_ptr self, const caf::strong_actor_ptr& sender, int64_t sid,
     st.connections.erase(j->second);
     st.by_session.erase(j);
   }
+  if (auto old = st.connections.find(client);
+      old != st.connections.end() && old->second.session != sid) {
+    // The client gave up on an earlier handshake and opened another
+    // session; the earlier one (if it opened) expires on its own.
+    if (auto j = st.by_session.find(old->second.session);
+        j != st.by_session.end() && j->second == client)
+      st.by_session.erase(j);
+    self->send(st.registry, watch_atom::value, old->second.session);
+  }
   auto listener = caf::actor_cast<watch_listener>(sender);
   st.connections[client] = client_connection{sid, timeout_ms, listener};
   st.by_session[sid] = client;
@@ -167,7 +199,7 @@ void close_session(self_ptr self, const caf::actor_addr& client,
   auto sid = i->second.session;
   detach(self, client);
   CONCLAVE_LOG("session", debug) << "closing session " << hex(sid);
-  propose_close(self, sid, std::move(rp));
+  propose_close(self, sid, deliver_to(std::move(rp)));
 }
 
 pb::WatchEvent state_event(int32_t state) {
@@ -308,7 +340,6 @@ void start_tracking(self_ptr self) {
   st.tracker.emplace();
   st.tracker_ready = false;
   st.quorum_ok = true;
-  st.expiring.clear();
   self->request(st.registry, caf::infinite, sessions_atom::value)
     .then(
       [=](const pb::SessionChanges& all) {
@@ -357,11 +388,18 @@ void check_expiry(self_ptr self) {
         }
         for (auto sid : st.tracker->expired(now)) {
           st.tracker->mark_closing(sid);
-          st.expiring[sid.value()] = now + st.limits.request_timeout_ms;
           CONCLAVE_LOG("session", info)
             << "expiring session " << hex(sid.value())
             << ": not heard from within its timeout";
-          propose(self, command{sid, close_session_op{true}}, {}, true);
+          // Refused (no longer leader) or not applied in time: the next
+          // check, after a fresh quorum confirmation, decides again.
+          auto retry_later = [=](pb::Response&& resp) {
+            auto& st = self->state;
+            if (resp.error() != 0 && st.tracker)
+              st.tracker->unmark_closing(sid);
+          };
+          propose(self, command{sid, close_session_op{true}}, retry_later,
+                  true);
         }
       },
       [=](const caf::error&) {
@@ -526,6 +564,76 @@ bool touches_watches(const pb::Request& req) {
 
 } // namespace
 
+namespace {
+
+/// Whether the current message comes from an actor of this node. The
+/// session actor is published on the client port with its whole interface:
+/// the handlers meant for the node's own actors (applied results, session
+/// changes, liveness, leadership, timers) ignore anyone else.
+bool from_this_node(self_ptr self) {
+  const auto& sender = self->current_sender();
+  if (sender && sender->node() == self->node())
+    return true;
+  CONCLAVE_LOG("session", warning)
+    << "ignoring an internal message from outside this node";
+  return false;
+}
+
+/// Sessions opened or ended by applied entries (or the whole table after a
+/// snapshot load).
+void on_session_changes(self_ptr self, const pb::SessionChanges& changes) {
+  auto& st = self->state;
+  auto now = st.clock();
+  auto track = [&](const pb::SessionChange& c) {
+    // Entries are validated when applied; never let one abort the tracker.
+    auto sid = session_id{c.session_id()};
+    if (st.tracker && is_valid_session_id(sid) && c.timeout_ms() >= 1)
+      st.tracker->add(sid, c.timeout_ms(), now);
+  };
+  if (changes.reset()) {
+    // The registry loaded a snapshot: it dropped every watch and told every
+    // client here it is disconnected. Forget the connections too, so that
+    // each client resumes (or learns its session expired meanwhile) and
+    // re-registers its watches.
+    for (const auto& [addr, conn] : st.connections)
+      self->demonitor(addr);
+    st.connections.clear();
+    st.by_session.clear();
+    st.leadership_subscribers.clear();
+    if (st.tracker) {
+      *st.tracker = session_tracker{};
+      for (const auto& c : changes.changes())
+        track(c);
+    }
+    return;
+  }
+  for (const auto& c : changes.changes()) {
+    if (c.opened()) {
+      track(c);
+      continue;
+    }
+    auto sid = c.session_id();
+    if (st.tracker)
+      st.tracker->remove(session_id{sid});
+    // A client still connected here with this session learns it is gone.
+    auto j = st.by_session.find(sid);
+    if (j == st.by_session.end())
+      continue;
+    auto addr = j->second;
+    st.by_session.erase(j);
+    auto k = st.connections.find(addr);
+    if (k == st.connections.end() || k->second.session != sid)
+      continue;
+    self->send(k->second.listener, event_atom::value,
+               state_event(state_expired));
+    st.connections.erase(k);
+    st.leadership_subscribers.erase(addr);
+    self->demonitor(addr);
+  }
+}
+
+} // namespace
+
 session_actor::behavior_type
 session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
                 session_limits limits, registry_actor registry, log_actor log,
@@ -633,6 +741,8 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
       return rp;
     },
     [=](applied_atom, uint64_t request_id, pb::Response& resp) {
+      if (!from_this_node(self))
+        return;
       auto& closing = self->state.closing;
       for (auto i = closing.begin(); i != closing.end(); ++i)
         if (i->second.first == request_id) {
@@ -642,40 +752,13 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
       finish(self, request_id, std::move(resp));
     },
     [=](sessions_atom, const pb::SessionChanges& changes) {
-      auto& st = self->state;
-      auto now = st.clock();
-      if (changes.reset() && st.tracker) {
-        *st.tracker = session_tracker{};
-        for (const auto& c : changes.changes())
-          st.tracker->add(session_id{c.session_id()}, c.timeout_ms(), now);
+      if (!from_this_node(self))
         return;
-      }
-      for (const auto& c : changes.changes()) {
-        auto sid = c.session_id();
-        if (c.opened()) {
-          if (st.tracker)
-            st.tracker->add(session_id{sid}, c.timeout_ms(), now);
-          continue;
-        }
-        if (st.tracker)
-          st.tracker->remove(session_id{sid});
-        st.expiring.erase(sid);
-        // A client still connected here learns that its session is gone.
-        if (auto j = st.by_session.find(sid); j != st.by_session.end()) {
-          auto addr = j->second;
-          if (auto k = st.connections.find(addr); k != st.connections.end())
-            self->send(k->second.listener, event_atom::value,
-                       state_event(state_expired));
-          st.by_session.erase(j);
-          st.connections.erase(addr);
-          st.leadership_subscribers.erase(addr);
-          self->demonitor(addr);
-        }
-      }
+      on_session_changes(self, changes);
     },
     [=](touch_atom, const pb::SessionTouches& touches) {
       auto& st = self->state;
-      if (!st.tracker)
+      if (!st.tracker || !from_this_node(self))
         return;
       auto now = st.clock();
       for (auto sid : touches.session_ids())
@@ -683,21 +766,28 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
     },
     [=](leader_atom, const pb::Leadership& leadership) {
       auto& st = self->state;
+      if (!from_this_node(self))
+        return;
+      auto new_leader = leadership.leader_id() != 0
+                        && leadership.leader_id() != st.leadership.leader_id();
       st.leadership = leadership;
       for (const auto& [addr, subscriber] : st.leadership_subscribers)
         self->send(subscriber, leader_atom::value, leadership);
+      if (new_leader && !st.closing.empty())
+        repropose_closes(self);
       auto leading = leadership.leader_id() == st.self_id.value();
       if (leading && !st.leading)
         start_tracking(self);
       else if (!leading && st.leading) {
         st.tracker.reset();
-        st.expiring.clear();
       }
       st.leading = leading;
       if (!has_leader(st))
         disconnect_all(self);
     },
     [=](expire_atom) {
+      if (self->current_sender().get() != self->ctrl())
+        return;
       liveness_round(self);
       self->delayed_send(
         self,
@@ -705,6 +795,8 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
         expire_atom::value);
     },
     [=](sweep_atom) {
+      if (self->current_sender().get() != self->ctrl())
+        return;
       auto& st = self->state;
       auto now = st.clock();
       std::vector<uint64_t> expired;
@@ -717,15 +809,7 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
         if (what.second <= now)
           retry.push_back(sid);
       for (auto sid : retry)
-        propose_close(self, sid, {});
-      // Expiries lost in the log (still leader: propose them again).
-      if (st.tracker)
-        for (auto& [sid, deadline] : st.expiring)
-          if (deadline <= now) {
-            deadline = now + st.limits.request_timeout_ms;
-            propose(self, command{session_id{sid}, close_session_op{true}}, {},
-                    true);
-          }
+        repropose_close(self, sid);
       for (auto rid : expired)
         finish(self, rid,
                error_response(error_code::operation_timeout,

@@ -114,8 +114,6 @@ struct session_state {
   /// The last quorum confirmation succeeded; a confirmation is running.
   bool quorum_ok = true;
   bool confirming = false;
-  /// Expiries proposed and not yet applied: session id -> retry deadline.
-  std::map<int64_t, int64_t> expiring;
   /// When the last liveness round ran (0: never).
   int64_t last_round_ms = 0;
 };

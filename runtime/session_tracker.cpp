@@ -110,6 +110,15 @@ bool session_tracker::mark_closing(session_id id) {
   return true;
 }
 
+bool session_tracker::unmark_closing(session_id id) {
+  auto i = entries_.find(id);
+  if (i == entries_.end() || !i->second.closing)
+    return false;
+  i->second.closing = false;
+  queue_.emplace(deadline_of(i->second), id);
+  return true;
+}
+
 bool session_tracker::is_closing(session_id id) const {
   auto i = entries_.find(id);
   return i != entries_.end() && i->second.closing;

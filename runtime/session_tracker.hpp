@@ -92,6 +92,12 @@ public:
   /// whether it is tracked.
   bool mark_closing(session_id id);
 
+  /// The expire proposed for `id` did not go through (refused, or not
+  /// applied in time): clears its closing mark, keeping its last-heard
+  /// time, so that expired() reports it again (or a touch renews it).
+  /// Returns whether it was closing.
+  bool unmark_closing(session_id id);
+
   // -- queries ----------------------------------------------------------------
 
   bool contains(session_id id) const { return entries_.count(id) != 0; }

@@ -67,12 +67,15 @@ log_actor::behavior_type instant_log(log_actor::pointer self,
 }
 
 /// Tells a session actor that node 1 (itself) leads term 1.
-void make_leader(const session_actor& session) {
+/// (From an actor of this node: the session actor ignores internal
+/// messages from anyone else.)
+void make_leader(caf::actor_system& sys, const session_actor& session) {
   pb::Leadership l;
   l.set_term(1);
   l.set_leader_id(1);
   l.set_role("leader");
-  caf::anon_send(session, leader_atom::value, l);
+  caf::scoped_actor local{sys};
+  local->send(session, leader_atom::value, l);
 }
 
 election_actor::behavior_type idle_election() {
@@ -118,7 +121,7 @@ struct node_fixture {
     session = sys.spawn(session_manager, node_id{1}, limits, registry, log,
                         election, clock_fn{[this] { return now_ms; }});
     caf::anon_send(registry, connect_atom::value, session);
-    make_leader(session);
+    make_leader(sys, session);
     sched.run();
   }
 
@@ -360,6 +363,37 @@ TEST_CASE("node actors: a leader that stalled gives every session a fresh "
         == code(error_code::no_node));
 }
 
+TEST_CASE("node actors: internal messages from outside the node are "
+          "ignored",
+          "[actors]") {
+  node_fixture f;
+  auto seen = std::make_shared<probe_log>();
+  auto probe = f.spawn_probe(seen);
+  REQUIRE(
+    f.ask(probe, seen, create_req("/e", "", create_mode::ephemeral)).error()
+    == 0);
+  // Anonymous messages (what a remote client can send without a sender)
+  // that would stop the tracker or end sessions if obeyed.
+  pb::Leadership none;
+  caf::anon_send(f.session, leader_atom::value, none);
+  pb::SessionChanges forged;
+  auto c = forged.add_changes();
+  c->set_session_id(0); // not a valid id: would abort the tracker
+  c->set_timeout_ms(0);
+  c->set_opened(true);
+  caf::anon_send(f.session, sessions_atom::value, forged);
+  forged.set_reset(true);
+  caf::anon_send(f.session, sessions_atom::value, forged);
+  f.sched.run();
+  // Still led, still connected, the session still tracked and alive.
+  CHECK(f.ask(probe, seen, ping_req()).error() == 0);
+  CHECK(f.ask(probe, seen, get_req("/e")).error() == 0);
+  f.advance(3000);
+  CHECK(f.ask(probe, seen, ping_req()).error() == 0);
+  f.advance(3000);
+  CHECK(f.ask(probe, seen, get_req("/e")).error() == 0);
+}
+
 TEST_CASE("node actors: a watch fires once, before the read of the change",
           "[actors]") {
   node_fixture f;
@@ -552,7 +586,7 @@ TEST_CASE("node actors: a write that is never applied times out", "[actors]") {
   auto session
     = f.sys.spawn(session_manager, node_id{1}, limits, f.registry, black_hole,
                   f.election, clock_fn{[&f] { return f.now_ms; }});
-  make_leader(session);
+  make_leader(f.sys, session);
   // The registry reports applied results to it from now on.
   caf::anon_send(f.registry, connect_atom::value, session);
   auto stuck = std::make_shared<probe_log>();

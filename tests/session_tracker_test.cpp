@@ -425,3 +425,25 @@ TEST_CASE("session_tracker: one hundred thousand sessions", "[session]") {
     t.remove(id);
   CHECK(t.size() == 90000);
 }
+
+TEST_CASE("session_tracker: an expire that did not go through is reported "
+          "again",
+          "[session]") {
+  session_tracker t;
+  t.add(sid(1), 4000, 0);
+  t.add(sid(2), 4000, 1000);
+  REQUIRE(t.expired(4001) == ids({1}));
+  REQUIRE(t.mark_closing(sid(1)));
+  CHECK(t.expired(5000).empty());
+  // The proposal was refused: 1 is due again, with its old last-heard time.
+  CHECK(t.unmark_closing(sid(1)));
+  CHECK_FALSE(t.unmark_closing(sid(1))); // not closing any more
+  CHECK_FALSE(t.unmark_closing(sid(9))); // unknown
+  CHECK_FALSE(t.is_closing(sid(1)));
+  CHECK(t.deadline(sid(1)) == 4000);
+  CHECK(t.next_deadline() == 4000);
+  CHECK(t.expired(6000) == ids({1, 2}));
+  // And a touch renews it like any other session.
+  CHECK(t.touch(sid(1), 6000));
+  CHECK(t.expired(6000) == ids({2}));
+}
