@@ -230,6 +230,17 @@ TEST_CASE("watches: fire exactly once, in order, and none is lost across a "
   REQUIRE(once);
   CHECK(once->type() == 3);
   CHECK_FALSE(watcher->next_event(200ms));
+  // The notification comes before any read that reflects the change: once
+  // a read shows the new data, the event is already there (no waiting).
+  REQUIRE(watcher->get("/w/x", true).ok());
+  REQUIRE(writer->set("/w/x", "seen").ok());
+  REQUIRE(watcher->sync("/").ok());
+  auto fresh = watcher->get("/w/x");
+  REQUIRE(fresh.ok());
+  CHECK(fresh.value.data == "seen");
+  auto already = watcher->next_event(0ms);
+  REQUIRE(already);
+  CHECK(already->type() == 3);
   // Across a failover: the watch is set through node 0, node 0 dies, the
   // node changes while the watcher is away, and the watcher still hears
   // of it once it resumed its session elsewhere (SetWatches).
@@ -361,6 +372,40 @@ TEST_CASE("services: a subscriber misses nothing while its client moves to "
   CHECK(log->count("down", "a") == 1);
   CHECK(log->count("up", "b") == 1);
   ::kill(cluster.pid(0), SIGCONT);
+  caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(sub, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("services: a subscriber hears an instance change and leave",
+          "[sessions][cluster]") {
+  local_cluster cluster{3};
+  REQUIRE(cluster.wait_for_leader(20s) >= 0);
+  auto instance = cluster.client(0);
+  auto subscriber_client = cluster.client(2);
+  auto log = std::make_shared<service_log>();
+  auto sub = cluster.system().spawn(recorder, log);
+  auto watcher = subscriber_client->subscribe("cache", sub);
+  REQUIRE(instance->register_service("cache", "c1", "10.0.0.1:11211").ok());
+  REQUIRE(log->wait("up", "c1", 10s));
+  // Registering the same id again updates it: service_changed.
+  REQUIRE(
+    instance->register_service("cache", "c1", "10.0.0.9:11211", {{"zone", "b"}})
+      .ok());
+  REQUIRE(log->wait("changed", "c1", 10s));
+  auto found = subscriber_client->discover("cache");
+  REQUIRE(found.ok());
+  REQUIRE(found.value.size() == 1);
+  CHECK(found.value[0].endpoint() == "10.0.0.9:11211");
+  CHECK(found.value[0].metadata().at("zone") == "b");
+  // Another session cannot take the id over.
+  auto intruder = cluster.client(1);
+  CHECK(intruder->register_service("cache", "c1", "6.6.6.6:1").error
+        == error_code::node_exists);
+  REQUIRE(instance->deregister_service("cache", "c1").ok());
+  REQUIRE(log->wait("down", "c1", 10s));
+  CHECK(log->count("up", "c1") == 1);
+  CHECK(log->count("changed", "c1") == 1);
+  CHECK(log->count("down", "c1") == 1);
   caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(sub, caf::exit_reason::user_shutdown);
 }
