@@ -11,6 +11,7 @@
 #include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
 #include "actors/session_actor.hpp"
+#include "actors/zk_server.hpp"
 #include "actors/storage_actor.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/storage/log_store.hpp"
@@ -153,14 +154,47 @@ std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
                          + sys.render(client_port.error())};
   }
   node.client_port = *client_port;
+  zk_server_options zk_opts;
+  zk_opts.bind_address = cfg.bind_address;
+  zk_opts.port = cfg.zk_port;
+  zk_opts.max_frame_bytes = cfg.max_request_bytes + 1024;
+  zk_opts.max_connections_per_address = cfg.zk_max_connections_per_address;
+  zk_opts.four_letter_words
+    = *zk::four_letter_whitelist::parse(cfg.four_letter_words);
+  zk_opts.request_timeout
+    = std::chrono::milliseconds(cfg.request_timeout_ms + 1000);
+  zk_opts.configuration = {
+    {"serverId", std::to_string(cfg.id.value())},
+    {"clientPort", std::to_string(cfg.zk_port)},
+    {"dataDir", cfg.data_dir},
+    {"tickTime", std::to_string(cfg.tick_ms)},
+    {"minSessionTimeout", std::to_string(cfg.min_session_timeout_ms)},
+    {"maxSessionTimeout", std::to_string(cfg.max_session_timeout_ms)},
+    {"maxClientCnxns", std::to_string(cfg.zk_max_connections_per_address)},
+    {"4lw.commands.whitelist", zk_opts.four_letter_words.to_string()},
+  };
+  auto zk = start_zk_server(sys, std::move(zk_opts), node.session, node.log,
+                            node.registry);
+  if (auto err = std::get_if<std::string>(&zk)) {
+    stop_node(sys, node);
+    return start_error{start_failure::config,
+                       "conclave.zk-port: cannot listen on " + cfg.bind_address
+                         + ":" + std::to_string(cfg.zk_port) + ": " + *err};
+  }
+  auto& [zk_listener, zk_port] = std::get<0>(zk);
+  node.zk_listener = zk_listener;
+  node.zk_port = zk_port;
   CONCLAVE_LOG("node", info)
     << "node " << cfg.id << " serving native clients on " << cfg.bind_address
-    << ":" << node.client_port << ", peers on port " << node.peer_port;
+    << ":" << node.client_port << ", ZooKeeper clients on port " << node.zk_port
+    << ", peers on port " << node.peer_port;
   return node;
 }
 
 void stop_node(caf::actor_system& sys, node_handles& node) {
   auto& mm = sys.middleman();
+  if (node.zk_listener)
+    caf::anon_send_exit(node.zk_listener, caf::exit_reason::user_shutdown);
   if (node.client_port != 0)
     mm.unpublish(node.session, node.client_port);
   if (node.peer_port != 0)

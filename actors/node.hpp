@@ -26,9 +26,12 @@ struct node_handles {
   log_actor log;
   election_actor election;
   session_actor session;
+  /// The ZooKeeper front end's listener (actors/zk_server.hpp).
+  caf::actor zk_listener;
   /// Ports actually bound (they differ from the config for port 0).
   uint16_t client_port = 0;
   uint16_t peer_port = 0;
+  uint16_t zk_port = 0;
 };
 
 /// Why start_node failed.

@@ -18,6 +18,7 @@
 // keys. Everything CAF accepts is then checked against the schema below.
 
 #include "runtime/node_config.hpp"
+#include "runtime/zk/four_letter.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -583,6 +584,16 @@ const std::vector<key_spec>& schema() {
     int_key("conclave.max-connections", 1, 1000000,
             CONCLAVE_SET(max_connections), CONCLAVE_GET(max_connections),
             "native client connections per node"),
+    int_key("conclave.zk-max-connections-per-address", 1, 1000000,
+            CONCLAVE_SET(zk_max_connections_per_address),
+            CONCLAVE_GET(zk_max_connections_per_address),
+            "ZooKeeper-protocol connections one client address may hold"),
+    str_key(
+      "conclave.four-letter-words", value_kind::string,
+      [](node_config& c, std::string v) { c.four_letter_words = std::move(v); },
+      [](const node_config& c) { return quote(c.four_letter_words); },
+      "four-letter words answered on zk-port: \"*\" or a list such as "
+      "\"srvr, ruok, mntr\" (ZooKeeper's default: \"srvr\")"),
     int_key("conclave.min-session-timeout-ms", 100, 3600000,
             CONCLAVE_SET(min_session_timeout_ms),
             CONCLAVE_GET(min_session_timeout_ms),
@@ -1055,6 +1066,12 @@ std::optional<config_error> check_timing(const node_config& cfg,
                 "expected less than conclave.election-timeout-ms ("
                   + std::to_string(cfg.election_timeout_ms) + "), got "
                   + std::to_string(cfg.heartbeat_interval_ms));
+  std::string bad_word;
+  if (!zk::four_letter_whitelist::parse(cfg.four_letter_words, &bad_word))
+    return fail("conclave.four-letter-words",
+                "unknown four-letter word '" + bad_word
+                  + "' (known: ruok, srvr, stat, mntr, conf, cons, wchs, "
+                    "dirs, isro, envi, or *)");
   if (cfg.max_session_timeout_ms < cfg.min_session_timeout_ms)
     return fail("conclave.max-session-timeout-ms",
                 "expected at least conclave.min-session-timeout-ms ("

@@ -95,6 +95,13 @@ struct node_config {
   size_t max_pending_requests = 10000;
   /// `conclave.max-connections`: native client connections per node.
   size_t max_connections = 10000;
+  /// `conclave.zk-max-connections-per-address`: ZooKeeper-protocol
+  /// connections one client address may hold (ZooKeeper's maxClientCnxns).
+  size_t zk_max_connections_per_address = 60;
+  /// `conclave.four-letter-words`: the four-letter words answered on the
+  /// ZooKeeper port ("*" for all; ZooKeeper's 4lw.commands.whitelist,
+  /// default "srvr").
+  std::string four_letter_words = "srvr";
 
   // -- sessions and watches (identical on every node) ------------------------
 

@@ -8,6 +8,9 @@ packages=(
   g++ cmake make pkg-config ccache clang-format
   libcaf-dev libprotobuf-dev protobuf-compiler
   libboost-log-dev catch2
+  # Compatibility tests with clients nobody here wrote, and the real thing
+  # to compare with: kazoo, zkCli.sh and Apache ZooKeeper itself.
+  python3-kazoo zookeeper
 )
 
 missing=()

@@ -33,6 +33,7 @@ struct running_node {
       bin_dir + "/conclave-node",
       "--config-file=" + source_dir + "/configs/single.conf",
       "--conclave.client-port=0",
+      "--conclave.zk-port=0",
       // A cluster of one that no peer dials: tests may run in parallel.
       "--conclave.peer-port=0",
       "--conclave.peers=[]",

@@ -111,7 +111,8 @@ int main(int argc, char** argv) {
       // Scripts and tests wait for this line (and read the port from it).
       std::cout << "conclave-node ready: id=" << node_cfg.id
                 << " client-port=" << node->client_port
-                << " peer-port=" << node->peer_port << std::endl;
+                << " peer-port=" << node->peer_port
+                << " zk-port=" << node->zk_port << std::endl;
       int sig = 0;
       sigwait(&signals, &sig);
       CONCLAVE_LOG("node", info)

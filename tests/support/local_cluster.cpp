@@ -27,6 +27,7 @@ local_cluster::local_cluster(size_t n, std::vector<std::string> extra)
   for (size_t i = 0; i < n; ++i) {
     client_ports_.push_back(free_port());
     peer_ports_.push_back(free_port());
+    zk_ports_.push_back(free_port());
   }
   procs_.resize(n);
   old_output_.resize(n);
@@ -58,6 +59,7 @@ void local_cluster::start(size_t i) {
     bin_dir + "/conclave-node",
     "--config-file=" + source_dir + "/configs/local/node" + id + ".conf",
     "--conclave.client-port=" + std::to_string(client_ports_[i]),
+    "--conclave.zk-port=" + std::to_string(zk_ports_[i]),
     "--conclave.peer-port=" + std::to_string(peer_ports_[i]),
     "--conclave.peers=" + peers,
     "--conclave.data-dir=" + dir_.path + "/node" + id,
@@ -92,6 +94,17 @@ std::string local_cluster::servers() const {
   std::string out;
   for (size_t i = 0; i < size(); ++i)
     out += (i ? "," : "") + server(i);
+  return out;
+}
+
+std::string local_cluster::zk_server(size_t i) const {
+  return "127.0.0.1:" + std::to_string(zk_ports_[i]);
+}
+
+std::string local_cluster::zk_servers() const {
+  std::string out;
+  for (size_t i = 0; i < size(); ++i)
+    out += (i ? "," : "") + zk_server(i);
   return out;
 }
 

@@ -39,6 +39,11 @@ public:
   /// All client ports, comma-separated (for a client that tries them all).
   std::string servers() const;
 
+  /// "127.0.0.1:port" of node i's ZooKeeper port, and all of them
+  /// comma-separated (a ZooKeeper connection string).
+  std::string zk_server(size_t i) const;
+  std::string zk_servers() const;
+
   /// A client of node i only, or of all nodes, asking for a session of
   /// `session_timeout` (the nodes allow 500 ms and up).
   std::unique_ptr<blocking_client>
@@ -71,6 +76,7 @@ private:
   std::vector<std::string> extra_;
   std::vector<uint16_t> client_ports_;
   std::vector<uint16_t> peer_ports_;
+  std::vector<uint16_t> zk_ports_;
   std::vector<std::unique_ptr<child_process>> procs_;
   std::vector<std::string> old_output_;
   /// One status client per running node (polling opens no new sessions).

@@ -1,0 +1,408 @@
+#include "actors/zk_server.hpp"
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "runtime/command_codec.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/zk/frame_decoder.hpp"
+#include "runtime/zk/records.hpp"
+#include "runtime/zk/translate.hpp"
+
+namespace conclave {
+
+namespace {
+
+using caf::io::connection_handle;
+
+/// What every connection of one node shares. Brokers run in the
+/// middleman's one I/O thread; the mutex guards the counts anyway.
+struct zk_shared {
+  std::mutex mtx;
+  zk_server_options options;
+  session_actor session;
+  log_actor log;
+  registry_actor registry;
+  /// Open connections per client address.
+  std::map<std::string, size_t> per_address;
+};
+
+/// One answer, in request order; `frame` is set once it is finished.
+struct queued_reply {
+  uint64_t seq = 0;
+  std::optional<std::string> frame;
+  /// Close the connection once this answer is written.
+  bool close_after = false;
+};
+
+struct zk_connection_state {
+  std::shared_ptr<zk_shared> shared;
+  connection_handle hdl;
+  std::string peer;
+  zk::frame_decoder decoder;
+  bool established = false;
+  bool closing = false;
+  /// Frames that came before the handshake was answered.
+  std::deque<std::string> early;
+  bool handshake_pending = false;
+  std::deque<queued_reply> replies;
+  uint64_t next_seq = 0;
+  int64_t last_zxid = 0;
+};
+
+using state_ptr = std::shared_ptr<zk_connection_state>;
+
+std::string frame_of(const std::string& payload) {
+  std::string out;
+  zk::jute_writer w{out};
+  auto start = w.begin_frame();
+  w.write_raw(payload);
+  w.end_frame(start);
+  return out;
+}
+
+void write(caf::io::broker* self, const state_ptr& st, const std::string& b) {
+  if (b.empty())
+    return;
+  self->write(st->hdl, b.size(), b.data());
+  self->flush(st->hdl);
+}
+
+void shut(caf::io::broker* self, const state_ptr& st) {
+  if (st->closing)
+    return;
+  st->closing = true;
+  self->close(st->hdl);
+  self->quit();
+}
+
+/// Writes every finished answer at the head of the queue.
+void drain(caf::io::broker* self, const state_ptr& st) {
+  while (!st->replies.empty() && st->replies.front().frame) {
+    auto r = std::move(st->replies.front());
+    st->replies.pop_front();
+    write(self, st, *r.frame);
+    if (r.close_after) {
+      shut(self, st);
+      return;
+    }
+  }
+}
+
+void handle_request(caf::io::broker* self, const state_ptr& st,
+                    std::string_view frame) {
+  zk::jute_reader in{frame};
+  auto header = zk::decode<zk::request_header>(in);
+  if (!header) {
+    CONCLAVE_LOG("zk", info)
+      << "closing " << st->peer << ": malformed request header";
+    shut(self, st);
+    return;
+  }
+  auto body = frame.substr(in.offset());
+  auto xid = header->xid;
+  auto type = header->type;
+  auto seq = st->next_seq++;
+  st->replies.push_back(queued_reply{seq, std::nullopt, false});
+  auto slot = std::prev(st->replies.end());
+  auto what = zk::translate(type, body, st->peer);
+  if (auto local = std::get_if<zk::local_reply>(&what)) {
+    auto bad
+      = local->err == static_cast<int32_t>(error_code::marshalling_error);
+    slot->frame = zk::frame_reply(
+      xid, zk::reply{local->err, st->last_zxid, std::move(local->body)});
+    slot->close_after = bad; // ZooKeeper drops a connection it cannot parse
+    if (bad)
+      CONCLAVE_LOG("zk", info) << "closing " << st->peer << ": malformed "
+                               << zk::op_name(type) << " request";
+    drain(self, st);
+    return;
+  }
+  auto finish = [=](zk::reply r, bool close_after) {
+    // The slot is still queued (answers leave only from the front, once
+    // finished): sequence numbers increase along the queue.
+    auto& q = st->replies;
+    if (q.empty() || st->closing)
+      return;
+    auto index = seq - q.front().seq;
+    if (index >= q.size())
+      return;
+    st->last_zxid = std::max(st->last_zxid, r.zxid);
+    q[index].frame = zk::frame_reply(xid, r);
+    q[index].close_after = close_after;
+    drain(self, st);
+  };
+  auto& shared = *st->shared;
+  if (std::holds_alternative<zk::close_session_request>(what)) {
+    self
+      ->request(shared.session, shared.options.request_timeout, bye_atom::value)
+      .then(
+        [=](const pb::Response& resp) {
+          finish(zk::reply{0, resp.zxid(), {}}, true);
+        },
+        [=](const caf::error&) {
+          finish(zk::reply{0, 0, {}}, true);
+        });
+    return;
+  }
+  auto sent = std::get<zk::to_node>(std::move(what));
+  sent.request.set_min_zxid(st->last_zxid);
+  auto req = sent.request;
+  self
+    ->request(shared.session, shared.options.request_timeout,
+              request_atom::value, std::move(req))
+    .then(
+      [=](const pb::Response& resp) {
+        auto r = zk::encode_reply(type, sent, resp);
+        // Answers the node gives when it cannot serve (no leader, or this
+        // connection is unknown to it): ZooKeeper clients treat a closed
+        // connection as ConnectionLoss and move to another server.
+        auto lost
+          = resp.error() == static_cast<int32_t>(error_code::connection_loss)
+            && type == static_cast<int32_t>(zk::op_code::ping);
+        finish(std::move(r), lost);
+      },
+      [=](const caf::error&) {
+        finish(zk::reply{static_cast<int32_t>(error_code::connection_loss),
+                         st->last_zxid,
+                         {}},
+               true);
+      });
+}
+
+void handle_handshake(caf::io::broker* self, const state_ptr& st,
+                      std::string_view frame) {
+  zk::jute_reader in{frame};
+  auto req = zk::decode<zk::connect_request>(in);
+  if (!req) {
+    CONCLAVE_LOG("zk", info)
+      << "closing " << st->peer << ": malformed connect request";
+    shut(self, st);
+    return;
+  }
+  st->handshake_pending = true;
+  pb::Connect connect;
+  connect.set_session_id(req->session_id);
+  connect.set_password(req->passwd);
+  connect.set_timeout_ms(req->time_out);
+  connect.set_last_zxid(req->last_zxid_seen);
+  auto has_read_only = req->has_read_only;
+  auto& shared = *st->shared;
+  self
+    ->request(shared.session, shared.options.request_timeout, hello_atom::value,
+              std::move(connect))
+    .then(
+      [=](const pb::Hello& hello) {
+        st->handshake_pending = false;
+        zk::connect_response resp;
+        resp.has_read_only = has_read_only;
+        if (hello.error()
+            == static_cast<int32_t>(error_code::session_expired)) {
+          // ZooKeeper's answer to an expired or unknown session: timeout 0,
+          // session 0, a zero password, then the connection closes.
+          resp.passwd.assign(zk::session_passwd_bytes, '\0');
+          std::string payload;
+          zk::jute_writer w{payload};
+          encode(w, resp);
+          write(self, st, frame_of(payload));
+          shut(self, st);
+          return;
+        }
+        if (hello.error() != 0) {
+          // No leader here, or too many connections: the client tries the
+          // next server.
+          shut(self, st);
+          return;
+        }
+        resp.time_out = hello.timeout_ms();
+        resp.session_id = hello.session_id();
+        resp.passwd = hello.password();
+        st->last_zxid = std::max(st->last_zxid, hello.zxid());
+        std::string payload;
+        zk::jute_writer w{payload};
+        encode(w, resp);
+        write(self, st, frame_of(payload));
+        st->established = true;
+        auto early = std::move(st->early);
+        st->early.clear();
+        for (const auto& f : early)
+          if (!st->closing)
+            handle_request(self, st, f);
+      },
+      [=](const caf::error&) { shut(self, st); });
+}
+
+/// Collects the figures the four-letter words report.
+void answer_four_letter_word(caf::io::broker* self, const state_ptr& st,
+                             std::string word) {
+  auto& shared = *st->shared;
+  if (!shared.options.four_letter_words.allows(word)) {
+    write(self, st,
+          zk::render_four_letter(word, shared.options.four_letter_words, {}));
+    shut(self, st);
+    return;
+  }
+  auto reg = shared.registry;
+  auto timeout = shared.options.request_timeout;
+  self->request(shared.log, timeout, status_atom::value)
+    .then(
+      [=](const pb::NodeStatus& raft) {
+        self->request(reg, timeout, status_atom::value)
+          .then(
+            [=](const pb::NodeStatus& tree) {
+              zk::server_figures f;
+              f.version = std::string{"3.8.0-conclave-"} + CONCLAVE_VERSION;
+              f.mode = raft.role();
+              f.last_zxid = static_cast<int64_t>(tree.applied_index());
+              f.znode_count = tree.znode_count();
+              f.watch_count = tree.watch_count();
+              f.ephemeral_count = tree.ephemeral_count();
+              f.approximate_data_bytes = tree.approximate_data_bytes();
+              f.node_id = raft.node_id();
+              f.raft_term = raft.term();
+              f.leader_id = raft.leader_id();
+              f.commit_index = raft.commit_index();
+              f.applied_index = tree.applied_index();
+              f.last_log_index = raft.last_log_index();
+              f.snapshot_index = tree.snapshot_index();
+              f.session_count = tree.session_count();
+              f.log_bytes = raft.log_bytes();
+              for (const auto& p : raft.peers()) {
+                ++f.followers;
+                if (p.match_index() == raft.last_log_index())
+                  ++f.synced_followers;
+              }
+              f.configuration = st->shared->options.configuration;
+              write(self, st,
+                    zk::render_four_letter(
+                      word, st->shared->options.four_letter_words, f));
+              shut(self, st);
+            },
+            [=](const caf::error&) { shut(self, st); });
+      },
+      [=](const caf::error&) { shut(self, st); });
+}
+
+caf::behavior zk_connection(caf::io::broker* self, connection_handle hdl,
+                            std::shared_ptr<zk_shared> shared) {
+  auto st = std::make_shared<zk_connection_state>();
+  st->shared = shared;
+  st->hdl = hdl;
+  st->peer = self->remote_addr(hdl);
+  st->decoder = zk::frame_decoder{shared->options.max_frame_bytes};
+  self->configure_read(hdl, caf::io::receive_policy::at_most(64 * 1024));
+  // The session actor watches this actor like any client: when the
+  // connection goes, the session is detached (it lives on until it expires
+  // or the client resumes it elsewhere).
+  self->attach_functor([shared, peer = st->peer] {
+    std::lock_guard<std::mutex> guard{shared->mtx};
+    if (auto i = shared->per_address.find(peer);
+        i != shared->per_address.end() && --i->second == 0)
+      shared->per_address.erase(i);
+  });
+  return {
+    [=](const caf::io::new_data_msg& msg) {
+      if (st->closing)
+        return;
+      std::string_view chunk{msg.buf.data(), msg.buf.size()};
+      auto status = st->decoder.feed(
+        chunk,
+        [&](std::string_view frame) {
+          if (st->closing)
+            return;
+          if (!st->established && !st->handshake_pending)
+            handle_handshake(self, st, frame);
+          else if (!st->established)
+            st->early.emplace_back(frame);
+          else
+            handle_request(self, st, frame);
+        },
+        [&](std::string_view word) {
+          answer_four_letter_word(self, st, std::string{word});
+        });
+      if (status == zk::frame_status::error) {
+        const auto& err = st->decoder.error();
+        CONCLAVE_LOG("zk", info)
+          << "closing " << st->peer << ": " << zk::to_string(err.code)
+          << " (declared length " << err.declared_length << ")";
+        shut(self, st);
+      }
+    },
+    [=](event_atom, const pb::WatchEvent& ev) {
+      if (st->closing)
+        return;
+      if (ev.type() == -1) {
+        // The node lost its leader, or the session expired: a ZooKeeper
+        // server closes the connection; the client reconnects elsewhere
+        // (and learns of an expiry there).
+        shut(self, st);
+        return;
+      }
+      st->last_zxid = std::max(st->last_zxid, ev.zxid());
+      write(self, st, zk::frame_notification(ev));
+    },
+    [=](const caf::io::connection_closed_msg&) {
+      st->closing = true;
+      self->quit();
+    },
+  };
+}
+
+caf::behavior zk_listener(caf::io::broker* self,
+                          std::shared_ptr<zk_shared> shared) {
+  return {
+    [=](const caf::io::new_connection_msg& msg) {
+      auto peer = self->remote_addr(msg.handle);
+      std::unique_lock<std::mutex> guard{shared->mtx};
+      auto& count = shared->per_address[peer];
+      if (count >= shared->options.max_connections_per_address) {
+        guard.unlock();
+        CONCLAVE_LOG("zk", warning)
+          << "refusing a connection from " << peer << ": it has "
+          << shared->options.max_connections_per_address
+          << " already (zk-max-connections-per-address)";
+        self->close(msg.handle);
+        return;
+      }
+      ++count;
+      guard.unlock();
+      self->fork(zk_connection, msg.handle, shared);
+    },
+    [=](const caf::io::acceptor_closed_msg&) { self->quit(); },
+  };
+}
+
+} // namespace
+
+std::variant<std::pair<caf::actor, uint16_t>, std::string>
+start_zk_server(caf::actor_system& sys, zk_server_options options,
+                session_actor session, log_actor log, registry_actor registry) {
+  auto shared = std::make_shared<zk_shared>();
+  shared->options = std::move(options);
+  shared->session = std::move(session);
+  shared->log = std::move(log);
+  shared->registry = std::move(registry);
+  auto& opts = shared->options;
+  auto& backend = sys.middleman().backend();
+  auto doorman = backend.new_tcp_doorman(
+    opts.port, opts.bind_address.empty() ? nullptr : opts.bind_address.c_str(),
+    true);
+  if (!doorman)
+    return sys.render(doorman.error());
+  auto port = (*doorman)->port();
+  auto listener = sys.middleman().spawn_broker(
+    [shared, dm = std::move(*doorman)](caf::io::broker* self) mutable {
+      self->add_doorman(std::move(dm));
+      return zk_listener(self, shared);
+    });
+  return std::make_pair(caf::actor_cast<caf::actor>(listener), port);
+}
+
+} // namespace conclave

@@ -1,0 +1,449 @@
+#include "runtime/zk/translate.hpp"
+
+#include <type_traits>
+
+#include "runtime/error_code.hpp"
+
+namespace conclave::zk {
+
+namespace {
+
+constexpr int32_t err_ok = 0;
+constexpr auto err_marshalling
+  = static_cast<int32_t>(error_code::marshalling_error);
+constexpr auto err_unimplemented
+  = static_cast<int32_t>(error_code::unimplemented);
+constexpr auto err_bad_arguments
+  = static_cast<int32_t>(error_code::bad_arguments);
+constexpr auto err_invalid_acl = static_cast<int32_t>(error_code::invalid_acl);
+
+template <class T>
+std::string encoded(const T& x) {
+  std::string out;
+  jute_writer w{out};
+  encode(w, x);
+  return out;
+}
+
+/// Decodes the whole body as T (trailing bytes are ignored, as ZooKeeper
+/// does).
+template <class T>
+jute_result<T> decode_body(std::string_view body) {
+  jute_reader in{body};
+  return decode<T>(in);
+}
+
+local_reply error(int32_t err) {
+  return local_reply{err, {}};
+}
+
+bool valid_mode(int32_t flags) {
+  return flags >= 0 && flags <= 6;
+}
+
+/// Fills a CreateOp; false if the create mode or the ACL is not acceptable
+/// (with the error code in `err`).
+template <class Request>
+bool fill_create(const Request& x, int32_t type, pb::CreateOp* op,
+                 int32_t& err) {
+  if (!valid_mode(x.flags)) {
+    err = err_bad_arguments;
+    return false;
+  }
+  if (x.acl.empty()) {
+    err = err_invalid_acl; // ZooKeeper refuses a create without an ACL
+    return false;
+  }
+  auto mode = static_cast<create_mode>(x.flags);
+  auto ttl_mode = mode == create_mode::persistent_with_ttl
+                  || mode == create_mode::persistent_sequential_with_ttl;
+  if (type == static_cast<int32_t>(op_code::create_container))
+    mode = create_mode::container;
+  else if (ttl_mode != (type == static_cast<int32_t>(op_code::create_ttl))) {
+    err = err_bad_arguments; // TTL modes only through createTTL, and back
+    return false;
+  }
+  op->set_path(x.path);
+  op->set_data(x.data);
+  op->set_mode(static_cast<pb::CreateMode>(mode));
+  if constexpr (std::is_same_v<Request, create_ttl_request>)
+    op->set_ttl_ms(x.ttl);
+  return true;
+}
+
+translated translate_multi(std::string_view body) {
+  auto decoded = decode_body<multi_request>(body);
+  if (!decoded)
+    return error(err_marshalling);
+  to_node out;
+  auto multi = out.request.mutable_multi();
+  for (const auto& op : decoded->ops) {
+    out.op_types.push_back(op.type);
+    auto txn = multi->add_ops();
+    int32_t err = err_ok;
+    bool ok = std::visit(
+      [&](const auto& x) -> bool {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (
+          std::is_same_v<
+            T, create_request> || std::is_same_v<T, create_ttl_request>) {
+          return fill_create(x, op.type, txn->mutable_create(), err);
+        } else if constexpr (std::is_same_v<T, delete_request>) {
+          txn->mutable_delete_()->set_path(x.path);
+          txn->mutable_delete_()->set_version(x.version);
+          return true;
+        } else if constexpr (std::is_same_v<T, set_data_request>) {
+          auto s = txn->mutable_set_data();
+          s->set_path(x.path);
+          s->set_data(x.data);
+          s->set_version(x.version);
+          return true;
+        } else if constexpr (std::is_same_v<T, check_version_request>) {
+          txn->mutable_check()->set_path(x.path);
+          txn->mutable_check()->set_version(x.version);
+          return true;
+        } else {
+          err = err_bad_arguments; // reads belong in multiRead
+          return false;
+        }
+      },
+      op.request);
+    if (!ok)
+      return error(err);
+  }
+  return out;
+}
+
+/// The record type of a multi result for an op of `type`.
+multi_result multi_ok(int32_t type, const pb::OpResult& r) {
+  multi_result out;
+  out.type = type;
+  switch (static_cast<op_code>(type)) {
+    case op_code::create:
+      out.response = create_response{r.path()};
+      break;
+    case op_code::create2:
+    case op_code::create_ttl:
+    case op_code::create_container:
+      out.type = static_cast<int32_t>(op_code::create2);
+      out.response = create2_response{r.path(), to_zk(r.stat())};
+      break;
+    case op_code::set_data:
+      out.response = set_data_response{to_zk(r.stat())};
+      break;
+    default: // delete, check
+      out.response = multi_empty{};
+      break;
+  }
+  return out;
+}
+
+} // namespace
+
+zk::stat to_zk(const pb::Stat& st) {
+  zk::stat out;
+  out.czxid = st.czxid();
+  out.mzxid = st.mzxid();
+  out.ctime = st.ctime_ms();
+  out.mtime = st.mtime_ms();
+  out.version = st.version();
+  out.cversion = st.cversion();
+  out.aversion = st.aversion();
+  out.ephemeral_owner = st.ephemeral_owner();
+  out.data_length = st.data_length();
+  out.num_children = st.num_children();
+  out.pzxid = st.pzxid();
+  return out;
+}
+
+translated translate(int32_t type, std::string_view body,
+                     std::string_view peer) {
+  to_node out;
+  auto& req = out.request;
+  switch (static_cast<op_code>(type)) {
+    case op_code::create:
+    case op_code::create2:
+    case op_code::create_container: {
+      auto x = decode_body<create_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      int32_t err = err_ok;
+      if (!fill_create(*x, type, req.mutable_create(), err))
+        return error(err);
+      return out;
+    }
+    case op_code::create_ttl: {
+      auto x = decode_body<create_ttl_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      int32_t err = err_ok;
+      if (!fill_create(*x, type, req.mutable_create(), err))
+        return error(err);
+      return out;
+    }
+    case op_code::remove: {
+      auto x = decode_body<delete_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_delete_()->set_path(x->path);
+      req.mutable_delete_()->set_version(x->version);
+      return out;
+    }
+    case op_code::exists: {
+      auto x = decode_body<exists_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_exists()->set_path(x->path);
+      req.mutable_exists()->set_watch(x->watch);
+      return out;
+    }
+    case op_code::get_data: {
+      auto x = decode_body<get_data_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_get_data()->set_path(x->path);
+      req.mutable_get_data()->set_watch(x->watch);
+      return out;
+    }
+    case op_code::set_data: {
+      auto x = decode_body<set_data_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      auto s = req.mutable_set_data();
+      s->set_path(x->path);
+      s->set_data(x->data);
+      s->set_version(x->version);
+      return out;
+    }
+    case op_code::get_acl: {
+      // No ACLs are stored yet: every node carries world:anyone, all
+      // permissions (ZooKeeper's OPEN_ACL_UNSAFE); the stat comes from exists.
+      auto x = decode_body<get_acl_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_exists()->set_path(x->path);
+      return out;
+    }
+    case op_code::get_children:
+    case op_code::get_children2: {
+      auto x = decode_body<get_children_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_get_children()->set_path(x->path);
+      req.mutable_get_children()->set_watch(x->watch);
+      return out;
+    }
+    case op_code::sync: {
+      auto x = decode_body<sync_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_sync()->set_path(x->path);
+      return out;
+    }
+    case op_code::ping:
+      req.mutable_ping();
+      return out;
+    case op_code::check: {
+      auto x = decode_body<check_version_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_check()->set_path(x->path);
+      req.mutable_check()->set_version(x->version);
+      return out;
+    }
+    case op_code::multi:
+      return translate_multi(body);
+    case op_code::get_ephemerals: {
+      auto x = decode_body<get_ephemerals_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_get_ephemerals()->set_prefix(x->prefix_path);
+      return out;
+    }
+    case op_code::get_all_children_number: {
+      auto x = decode_body<get_all_children_number_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_count_descendants()->set_path(x->path);
+      return out;
+    }
+    case op_code::add_watch: {
+      auto x = decode_body<add_watch_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_add_watch()->set_path(x->path);
+      req.mutable_add_watch()->set_mode(x->mode);
+      return out;
+    }
+    case op_code::remove_watches: {
+      auto x = decode_body<remove_watches_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_remove_watches()->set_path(x->path);
+      req.mutable_remove_watches()->set_type(x->type);
+      return out;
+    }
+    case op_code::set_watches: {
+      auto x = decode_body<zk::set_watches>(body);
+      if (!x)
+        return error(err_marshalling);
+      auto sw = req.mutable_set_watches();
+      sw->set_relative_zxid(x->relative_zxid);
+      for (const auto& p : x->data_watches)
+        sw->add_data(p);
+      for (const auto& p : x->exist_watches)
+        sw->add_exist(p);
+      for (const auto& p : x->child_watches)
+        sw->add_child(p);
+      return out;
+    }
+    case op_code::set_watches2: {
+      auto x = decode_body<set_watches2>(body);
+      if (!x)
+        return error(err_marshalling);
+      auto sw = req.mutable_set_watches();
+      sw->set_relative_zxid(x->relative_zxid);
+      for (const auto& p : x->data_watches)
+        sw->add_data(p);
+      for (const auto& p : x->exist_watches)
+        sw->add_exist(p);
+      for (const auto& p : x->child_watches)
+        sw->add_child(p);
+      for (const auto& p : x->persistent_watches)
+        sw->add_persistent(p);
+      for (const auto& p : x->persistent_recursive_watches)
+        sw->add_recursive(p);
+      return out;
+    }
+    case op_code::auth: {
+      // ACLs are not enforced yet: credentials are accepted and unused.
+      auto x = decode_body<auth_packet>(body);
+      if (!x)
+        return error(err_marshalling);
+      return local_reply{};
+    }
+    case op_code::who_am_i: {
+      who_am_i_response r;
+      r.client_info.push_back(client_info{"ip", std::string{peer}});
+      return local_reply{err_ok, encoded(r)};
+    }
+    case op_code::close_session:
+      return close_session_request{};
+    default:
+      // setACL, checkWatches, multiRead, reconfig, sasl, deleteContainer,
+      // createSession and anything unknown.
+      return error(err_unimplemented);
+  }
+}
+
+reply encode_reply(int32_t type, const to_node& sent,
+                   const pb::Response& resp) {
+  reply out;
+  out.err = resp.error();
+  out.zxid = resp.zxid();
+  if (static_cast<op_code>(type) == op_code::multi) {
+    const auto& results = resp.multi().results();
+    if (out.err != 0 && results.empty())
+      return out; // refused as a whole (e.g. the session expired)
+    multi_response m;
+    for (int i = 0; i < results.size(); ++i) {
+      const auto& r = results[i];
+      auto op_type = static_cast<size_t>(i) < sent.op_types.size()
+                       ? sent.op_types[static_cast<size_t>(i)]
+                       : 0;
+      m.results.push_back(out.err != 0 ? multi_error(r.error())
+                                       : multi_ok(op_type, r));
+    }
+    // A failed multi is answered with err 0 in the header and the errors
+    // in its results (ZooKeeper's FinalRequestProcessor).
+    out.err = 0;
+    out.body = encoded(m);
+    return out;
+  }
+  if (out.err != 0)
+    return out;
+  switch (static_cast<op_code>(type)) {
+    case op_code::create:
+      out.body = encoded(create_response{resp.op().path()});
+      break;
+    case op_code::create2:
+    case op_code::create_container:
+    case op_code::create_ttl:
+      out.body
+        = encoded(create2_response{resp.op().path(), to_zk(resp.op().stat())});
+      break;
+    case op_code::exists:
+      out.body = encoded(exists_response{to_zk(resp.stat())});
+      break;
+    case op_code::get_data:
+      out.body = encoded(
+        get_data_response{resp.data().data(), to_zk(resp.data().stat())});
+      break;
+    case op_code::set_data:
+      out.body = encoded(set_data_response{to_zk(resp.stat())});
+      break;
+    case op_code::get_acl:
+      out.body
+        = encoded(get_acl_response{open_acl_unsafe(), to_zk(resp.stat())});
+      break;
+    case op_code::get_children: {
+      get_children_response r;
+      for (const auto& n : resp.children().names())
+        r.children.push_back(n);
+      out.body = encoded(r);
+      break;
+    }
+    case op_code::get_children2: {
+      get_children2_response r;
+      for (const auto& n : resp.children().names())
+        r.children.push_back(n);
+      r.stat = to_zk(resp.children().stat());
+      out.body = encoded(r);
+      break;
+    }
+    case op_code::sync:
+      out.body = encoded(sync_response{sent.request.sync().path()});
+      break;
+    case op_code::get_ephemerals: {
+      get_ephemerals_response r;
+      for (const auto& p : resp.paths().paths())
+        r.ephemerals.push_back(p);
+      out.body = encoded(r);
+      break;
+    }
+    case op_code::get_all_children_number:
+      out.body = encoded(
+        get_all_children_number_response{static_cast<int32_t>(resp.count())});
+      break;
+    default: // delete, check, ping, addWatch, removeWatches, setWatches
+      break;
+  }
+  return out;
+}
+
+std::string frame_reply(int32_t xid, const reply& r) {
+  std::string out;
+  jute_writer w{out};
+  auto start = w.begin_frame();
+  encode(w, reply_header{xid, r.zxid, r.err});
+  if (r.err == 0)
+    w.write_raw(r.body);
+  w.end_frame(start);
+  return out;
+}
+
+std::string frame_notification(const pb::WatchEvent& ev) {
+  // Only tree events reach ZooKeeper clients; 5..7 (watch removed) are made
+  // by their own client library, -1 (state) by the front end.
+  if (ev.type() < 1 || ev.type() > 4)
+    return {};
+  std::string out;
+  jute_writer w{out};
+  auto start = w.begin_frame();
+  encode(w, reply_header{notification_xid, ev.zxid(), 0});
+  encode(w, watcher_event{ev.type(), 3, ev.path()});
+  w.end_frame(start);
+  return out;
+}
+
+} // namespace conclave::zk

@@ -1,0 +1,177 @@
+// ZooKeeper wire compatibility with clients nobody here wrote: Debian's
+// python3-kazoo (tests/compat/kazoo_compat.py, which also passes against
+// Apache ZooKeeper from Debian's zookeeper package: the suite tests
+// ZooKeeper's behaviour, not ours) and zkCli.sh; plus what a broken or
+// hostile client can do to the ZooKeeper port.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "tests/support/child_process.hpp"
+#include "tests/support/local_cluster.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace conclave;
+using namespace conclave::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string source_dir = CONCLAVE_SOURCE_DIR;
+const std::string python = "/usr/bin/python3";
+const std::string zookeeper_bin = "/usr/share/zookeeper/bin";
+
+uint16_t port_of(const std::string& host_port) {
+  return static_cast<uint16_t>(
+    std::stoi(host_port.substr(host_port.rfind(':') + 1)));
+}
+
+/// A TCP connection to 127.0.0.1:port (-1 if refused).
+int dial(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+/// Sends `bytes`, then reads until the server closes the connection (or 10
+/// s pass); returns what came back and whether the server closed it.
+std::pair<std::string, bool> converse(uint16_t port, const std::string& bytes) {
+  int fd = dial(port);
+  if (fd < 0)
+    return {"", false};
+  (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  std::string out;
+  char buf[65536];
+  bool closed = false;
+  for (;;) {
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n == 0) {
+      closed = true;
+      break;
+    }
+    if (n < 0)
+      break; // timeout
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return {out, closed};
+}
+
+std::string run_suite(const std::string& hosts, run_result& r) {
+  r = run({python, source_dir + "/tests/compat/kazoo_compat.py", "--hosts",
+           hosts, "--four-letter"},
+          180s);
+  return r.out + r.err;
+}
+
+} // namespace
+
+TEST_CASE("compat: the kazoo suite passes against a three-node cluster",
+          "[compat][cluster]") {
+  local_cluster cluster{3, {"--conclave.four-letter-words=*"}};
+  REQUIRE(cluster.wait_for_leader(20s) >= 0);
+  run_result r;
+  auto out = run_suite(cluster.zk_servers(), r);
+  INFO(out);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(out, Catch::Contains("OK"));
+}
+
+TEST_CASE("compat: the kazoo suite passes against Apache ZooKeeper",
+          "[compat]") {
+  temp_dir dir;
+  auto port = free_port();
+  auto cfg = dir.path + "/zoo.cfg";
+  std::ofstream{cfg} << "tickTime=2000\ndataDir=" << dir.path
+                     << "/data\nclientPort=" << port
+                     << "\nclientPortAddress=127.0.0.1\n"
+                        "4lw.commands.whitelist=*\nadmin.enableServer=false\n";
+  child_process zk{{"/usr/bin/env", "ZOO_LOG_DIR=" + dir.path,
+                    zookeeper_bin + "/zkServer.sh", "start-foreground", cfg}};
+  // Ready once it answers "ruok".
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (converse(port, "ruok").first != "imok") {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::yield();
+  }
+  run_result r;
+  auto out = run_suite("127.0.0.1:" + std::to_string(port), r);
+  INFO(out);
+  CHECK(r.exit_code == 0);
+  zk.stop(SIGTERM, 30s);
+}
+
+TEST_CASE("compat: a scripted zkCli.sh session against a three-node cluster",
+          "[compat][cluster]") {
+  local_cluster cluster{3};
+  REQUIRE(cluster.wait_for_leader(20s) >= 0);
+  auto script = "create /cli hello\n"
+                "get /cli\n"
+                "set /cli world\n"
+                "get /cli\n"
+                "create /cli/child x\n"
+                "ls /cli\n"
+                "stat /cli\n"
+                "delete /cli/child\n"
+                "delete /cli\n"
+                "ls /\n"
+                "quit\n";
+  auto r = run({"/bin/bash", "-c",
+                "printf '" + std::string{script} + "' | " + zookeeper_bin
+                  + "/zkCli.sh -server " + cluster.zk_servers()},
+               120s);
+  // zkCli prints results to stdout and "Created ..." to stderr.
+  auto out = r.out + r.err;
+  INFO(out);
+  CHECK_THAT(out, Catch::Contains("Created /cli"));
+  CHECK_THAT(out, Catch::Contains("hello"));
+  CHECK_THAT(out, Catch::Contains("world"));
+  CHECK_THAT(out, Catch::Contains("[child]"));
+  CHECK_THAT(out, Catch::Contains("numChildren = 1"));
+  CHECK_THAT(out, Catch::Contains("[zookeeper]"));
+  // What it did is what the native client sees.
+  auto c = cluster.client_all();
+  CHECK(c->exists("/cli").error == error_code::no_node);
+}
+
+TEST_CASE("compat: malformed frames close that connection only",
+          "[compat][process]") {
+  local_cluster cluster{1, {"--conclave.four-letter-words=ruok"}};
+  REQUIRE(cluster.wait_for_leader(20s) >= 0);
+  auto port = port_of(cluster.zk_server(0));
+  // A negative length, a length beyond max-request-bytes, garbage after a
+  // valid length: each connection is closed without an answer.
+  for (auto bytes :
+       {std::string{"\xff\xff\xff\xfe", 4}, std::string{"\x7f\x00\x00\x00", 4},
+        std::string{"\x00\x00\x00\x05hello", 9}}) {
+    auto [out, closed] = converse(port, bytes);
+    CHECK(closed);
+    CHECK(out.empty());
+  }
+  // A known four-letter word that is not whitelisted gets ZooKeeper's
+  // refusal; a whitelisted one its answer.
+  CHECK(converse(port, "mntr").first
+        == "mntr is not executed because it is not in the whitelist.\n");
+  CHECK(converse(port, "ruok").first == "imok");
+  // The node still serves everyone else.
+  auto c = cluster.client(0);
+  CHECK(c->create("/still-here", "").ok());
+}
