@@ -10,7 +10,7 @@ packages=(
   libboost-log-dev catch2
   # Compatibility tests with clients nobody here wrote, and the real thing
   # to compare with: kazoo, zkCli.sh and Apache ZooKeeper itself.
-  python3-kazoo zookeeper
+  python3-kazoo zookeeper zookeeper-bin
 )
 
 missing=()

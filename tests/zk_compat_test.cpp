@@ -175,3 +175,51 @@ TEST_CASE("compat: malformed frames close that connection only",
   auto c = cluster.client(0);
   CHECK(c->create("/still-here", "").ok());
 }
+
+TEST_CASE("compat: a kazoo client whose server dies keeps its session and its "
+          "ephemeral node and its watch on another node",
+          "[compat][cluster]") {
+  local_cluster cluster{3};
+  REQUIRE(cluster.wait_for_leader(20s) >= 0);
+  // Node 0 first: the client connects there.
+  child_process client{{python, source_dir + "/tests/compat/failover_client.py",
+                        "--hosts", cluster.zk_servers()}};
+  REQUIRE(client.wait_for_line("READY", 60s));
+  cluster.stop(0, SIGKILL);
+  auto resumed = client.wait_for_line("RESUMED", 60s);
+  INFO(client.out() << client.err());
+  REQUIRE(resumed);
+  auto writer = cluster.client(1);
+  REQUIRE(writer->set("/failover/data", "after").ok());
+  CHECK(client.wait_for_line("WATCHED", 60s));
+  // It closes its session and exits 0 by itself (signal 0: just wait).
+  CHECK(client.stop(0, 30s) == 0);
+}
+
+TEST_CASE("compat: the ZooKeeper C client (cli_mt) against a three-node "
+          "cluster",
+          "[compat][cluster]") {
+  local_cluster cluster{3};
+  REQUIRE(cluster.wait_for_leader(20s) >= 0);
+  auto cli = [&](const std::string& cmd) {
+    auto r = run(
+      {"/usr/lib/zookeeper/bin/cli_mt", cluster.zk_servers(), "cmd:" + cmd},
+      60s);
+    return r.out + r.err;
+  };
+  auto created = cli("create /from-c");
+  INFO(created);
+  CHECK_THAT(created, Catch::Contains("rc = 0") && Catch::Contains("/from-c"));
+  auto got = cli("get /from-c");
+  INFO(got);
+  CHECK_THAT(got, Catch::Contains("version=0"));
+  auto removed = cli("delete /from-c");
+  INFO(removed);
+  CHECK_THAT(removed, Catch::Contains("rc = 0"));
+  auto gone = cli("exists /from-c");
+  INFO(gone);
+  CHECK_THAT(gone, Catch::Contains("-101"));
+  // The native client agrees.
+  auto c = cluster.client_all();
+  CHECK(c->exists("/from-c").error == error_code::no_node);
+}

@@ -114,6 +114,23 @@ class Compat(unittest.TestCase):
         self.zk.sync(self.root)
         self.assertTrue(wait_for(lambda: self.zk.exists(self.p("eph")) is None))
 
+    def test_session_expiry(self):
+        states = []
+        victim = self.client()
+        victim.add_listener(states.append)
+        victim.create(self.p("mine"), b"", ephemeral=True)
+        # ZooKeeper's own test trick: a second client resumes the session
+        # with its id and password and closes it; the first one learns that
+        # its session expired, and its ephemeral node is gone.
+        sid, passwd = victim.client_id
+        thief = KazooClient(hosts=HOSTS, client_id=(sid, passwd), timeout=10)
+        thief.start(timeout=20)
+        thief.stop()
+        thief.close()
+        self.assertTrue(wait_for(lambda: "LOST" in states, 30))
+        self.zk.sync(self.root)
+        self.assertIsNone(self.zk.exists(self.p("mine")))
+
     def test_large_data(self):
         blob = bytes(range(256)) * 2048  # 512 KiB
         self.zk.create(self.p("big"), blob)
