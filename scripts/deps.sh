@@ -6,6 +6,8 @@ set -euo pipefail
 
 packages=(
   g++ cmake make pkg-config ccache clang-format
+  # libFuzzer for the wire-codec fuzzer (scripts/fuzz.sh).
+  clang
   libcaf-dev libprotobuf-dev protobuf-compiler
   libboost-log-dev catch2
   # Compatibility tests with clients nobody here wrote, and the real thing
