@@ -194,6 +194,33 @@ pb::Response serve(self_ptr self, const pb::Request& req) {
                               zxid{applied});
       return ok_response(applied);
     }
+    case pb::Request::kCheckWatches: {
+      const auto& msg = req.check_watches();
+      auto type = watcher_type_from_int(msg.type());
+      if (!type)
+        return error_response(
+          error_code::bad_arguments,
+          "unknown watcher type " + std::to_string(msg.type()), zxid{applied});
+      auto found = st.watches.check_watches(session_id{sid}, msg.path(), *type);
+      if (found != error_code::ok)
+        return error_response(found, "no such watch on " + msg.path(),
+                              zxid{applied});
+      return ok_response(applied);
+    }
+    case pb::Request::kMultiRead: {
+      // All at one zxid: nothing applies between them.
+      auto resp = ok_response(applied);
+      auto out = resp.mutable_multi_read();
+      for (const auto& op : req.multi_read().ops()) {
+        pb::Request one;
+        if (op.has_get_data())
+          *one.mutable_get_data() = op.get_data();
+        else if (op.has_get_children())
+          *one.mutable_get_children() = op.get_children();
+        *out->add_results() = serve_read(tree, one, applied);
+      }
+      return resp;
+    }
     case pb::Request::kSetWatches: {
       const auto& msg = req.set_watches();
       auto list = [](const auto& field) {

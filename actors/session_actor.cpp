@@ -556,6 +556,7 @@ bool touches_watches(const pb::Request& req) {
     case pb::Request::kAddWatch:
     case pb::Request::kRemoveWatches:
     case pb::Request::kSetWatches:
+    case pb::Request::kCheckWatches:
       return true;
     default:
       return false;
@@ -723,6 +724,15 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
         }
         case pb::Request::kGetEphemerals:
           req.mutable_get_ephemerals()->set_session_id(sid);
+          break;
+        case pb::Request::kMultiRead:
+          if (static_cast<size_t>(req.multi_read().ops_size())
+              > st.limits.max_multi_ops)
+            return error_response(
+              error_code::bad_arguments,
+              "multiRead of " + std::to_string(req.multi_read().ops_size())
+                + " ops exceeds max-multi-ops ("
+                + std::to_string(st.limits.max_multi_ops) + ")");
           break;
         default:
           break;

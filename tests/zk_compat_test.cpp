@@ -1,8 +1,9 @@
 // ZooKeeper wire compatibility with clients nobody here wrote: Debian's
-// python3-kazoo (tests/compat/kazoo_compat.py, which also passes against
-// Apache ZooKeeper from Debian's zookeeper package: the suite tests
-// ZooKeeper's behaviour, not ours) and zkCli.sh; plus what a broken or
-// hostile client can do to the ZooKeeper port.
+// python3-kazoo (tests/compat/kazoo_compat.py), a raw-socket client for the
+// opcodes kazoo does not send (tests/compat/raw_compat.py) — both also pass
+// against Apache ZooKeeper from Debian's zookeeper package, so they test
+// ZooKeeper's behaviour, not ours — zkCli.sh and the C client's cli_mt;
+// plus what a broken or hostile client can do to the ZooKeeper port.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -93,6 +94,12 @@ TEST_CASE("compat: the kazoo suite passes against a three-node cluster",
   INFO(out);
   CHECK(r.exit_code == 0);
   CHECK_THAT(out, Catch::Contains("OK"));
+  // The opcodes kazoo does not send, spoken raw.
+  auto raw = run({python, source_dir + "/tests/compat/raw_compat.py", "--host",
+                  cluster.zk_server(1), "--conclave"},
+                 120s);
+  INFO(raw.out << raw.err);
+  CHECK(raw.exit_code == 0);
 }
 
 TEST_CASE("compat: the kazoo suite passes against Apache ZooKeeper",
@@ -116,6 +123,11 @@ TEST_CASE("compat: the kazoo suite passes against Apache ZooKeeper",
   auto out = run_suite("127.0.0.1:" + std::to_string(port), r);
   INFO(out);
   CHECK(r.exit_code == 0);
+  auto raw = run({python, source_dir + "/tests/compat/raw_compat.py", "--host",
+                  "127.0.0.1:" + std::to_string(port)},
+                 120s);
+  INFO(raw.out << raw.err);
+  CHECK(raw.exit_code == 0);
   zk.stop(SIGTERM, 30s);
 }
 

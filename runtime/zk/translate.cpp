@@ -283,6 +283,32 @@ translated translate(int32_t type, std::string_view body,
       req.mutable_remove_watches()->set_type(x->type);
       return out;
     }
+    case op_code::check_watches: {
+      auto x = decode_body<check_watches_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      req.mutable_check_watches()->set_path(x->path);
+      req.mutable_check_watches()->set_type(x->type);
+      return out;
+    }
+    case op_code::multi_read: {
+      auto decoded = decode_body<multi_request>(body);
+      if (!decoded)
+        return error(err_marshalling);
+      auto reads = req.mutable_multi_read();
+      for (const auto& op : decoded->ops) {
+        out.op_types.push_back(op.type);
+        auto read = reads->add_ops();
+        if (auto d = std::get_if<get_data_request>(&op.request)) {
+          read->mutable_get_data()->set_path(d->path);
+        } else if (auto c = std::get_if<get_children_request>(&op.request)) {
+          read->mutable_get_children()->set_path(c->path);
+        } else {
+          return error(err_bad_arguments); // writes belong in multi
+        }
+      }
+      return out;
+    }
     case op_code::set_watches: {
       auto x = decode_body<zk::set_watches>(body);
       if (!x)
@@ -330,8 +356,8 @@ translated translate(int32_t type, std::string_view body,
     case op_code::close_session:
       return close_session_request{};
     default:
-      // setACL, checkWatches, multiRead, reconfig, sasl, deleteContainer,
-      // createSession and anything unknown.
+      // setACL, reconfig, sasl, deleteContainer, createSession and anything
+      // unknown.
       return error(err_unimplemented);
   }
 }
@@ -357,6 +383,36 @@ reply encode_reply(int32_t type, const to_node& sent,
     // A failed multi is answered with err 0 in the header and the errors
     // in its results (ZooKeeper's FinalRequestProcessor).
     out.err = 0;
+    out.body = encoded(m);
+    return out;
+  }
+  if (static_cast<op_code>(type) == op_code::multi_read && out.err == 0) {
+    // Each read answers on its own: a result or an error.
+    multi_response m;
+    const auto& results = resp.multi_read().results();
+    for (int i = 0; i < results.size(); ++i) {
+      const auto& r = results[i];
+      auto op_type = static_cast<size_t>(i) < sent.op_types.size()
+                       ? sent.op_types[static_cast<size_t>(i)]
+                       : 0;
+      if (r.error() != 0) {
+        m.results.push_back(multi_error(r.error()));
+      } else if (op_type == static_cast<int32_t>(op_code::get_data)) {
+        multi_result res;
+        res.type = op_type;
+        res.response
+          = get_data_response{r.data().data(), to_zk(r.data().stat())};
+        m.results.push_back(std::move(res));
+      } else {
+        multi_result res;
+        res.type = static_cast<int32_t>(op_code::get_children);
+        get_children_response kids;
+        for (const auto& n : r.children().names())
+          kids.children.push_back(n);
+        res.response = std::move(kids);
+        m.results.push_back(std::move(res));
+      }
+    }
     out.body = encoded(m);
     return out;
   }

@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""Opcodes kazoo 2.8 does not send, spoken raw (Python's struct, nothing of
+Conclave's): getEphemerals, getAllChildrenNumber, addWatch (persistent
+recursive) with its notifications, checkWatches, removeWatches, multiRead,
+whoAmI. Passes against Apache ZooKeeper 3.8 too.
+
+    raw_compat.py --host HOST:PORT [--conclave]
+
+--conclave adds what only Conclave promises: an unknown opcode is answered
+Unimplemented (-6) and the connection stays usable.
+"""
+import argparse
+import socket
+import struct
+import sys
+import uuid
+
+FAILED = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILED.append(what)
+
+
+def ustr(s):
+    b = s.encode()
+    return struct.pack(">i", len(b)) + b
+
+
+class Conn:
+    def __init__(self, host, port):
+        self.sock = socket.create_connection((host, port), timeout=10)
+        req = struct.pack(">iqiq", 0, 0, 10000, 0) + struct.pack(">i", 16) \
+            + b"\0" * 16 + b"\0"
+        self.send_frame(req)
+        body = self.recv_frame()
+        _, self.timeout, self.session = struct.unpack(">iiq", body[:16])
+        self.xid = 0
+        self.events = []
+
+    def send_frame(self, payload):
+        self.sock.sendall(struct.pack(">i", len(payload)) + payload)
+
+    def recv_exact(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.sock.recv(n - len(out))
+            if not chunk:
+                raise EOFError("connection closed")
+            out += chunk
+        return out
+
+    def recv_frame(self):
+        (n,) = struct.unpack(">i", self.recv_exact(4))
+        return self.recv_exact(n)
+
+    def call(self, op, body=b""):
+        """Sends a request; returns (err, body) of its reply, collecting
+        notifications (xid -1) that arrive before it."""
+        self.xid += 1
+        self.send_frame(struct.pack(">ii", self.xid, op) + body)
+        while True:
+            frame = self.recv_frame()
+            xid, zxid, err = struct.unpack(">iqi", frame[:16])
+            if xid == -1:
+                etype, state = struct.unpack(">ii", frame[16:24])
+                (plen,) = struct.unpack(">i", frame[24:28])
+                self.events.append((etype, frame[28:28 + plen].decode()))
+                continue
+            assert xid == self.xid, (xid, self.xid)
+            return err, frame[16:]
+
+
+def create(conn, path, data=b"", flags=0):
+    acl = struct.pack(">i", 1) + struct.pack(">i", 31) + ustr("world") \
+        + ustr("anyone")
+    return conn.call(1, ustr(path) + struct.pack(">i", len(data)) + data
+                     + acl + struct.pack(">i", flags))
+
+
+def strings(body, offset=0):
+    (n,) = struct.unpack(">i", body[offset:offset + 4])
+    offset += 4
+    out = []
+    for _ in range(n):
+        (k,) = struct.unpack(">i", body[offset:offset + 4])
+        out.append(body[offset + 4:offset + 4 + k].decode())
+        offset += 4 + k
+    return out, offset
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--conclave", action="store_true")
+    args = parser.parse_args()
+    host, port = args.host.rsplit(":", 1)
+    c = Conn(host, int(port))
+    root = "/raw-" + uuid.uuid4().hex[:10]
+    check(create(c, root)[0] == 0, "create root")
+    check(create(c, root + "/a")[0] == 0, "create child")
+    check(create(c, root + "/a/b")[0] == 0, "create grandchild")
+    check(create(c, root + "/e", flags=1)[0] == 0, "create ephemeral")
+
+    err, body = c.call(104, ustr(root))  # getAllChildrenNumber
+    check(err == 0 and struct.unpack(">i", body[:4])[0] == 3,
+          "getAllChildrenNumber counts all descendants")
+    err, body = c.call(103, ustr(root))  # getEphemerals
+    check(err == 0 and strings(body)[0] == [root + "/e"],
+          "getEphemerals lists the session's ephemeral nodes")
+
+    err, _ = c.call(106, ustr(root) + struct.pack(">i", 1))  # addWatch
+    check(err == 0, "addWatch persistent recursive")
+    # WatcherType Any (3): ZooKeeper 3.8 knows no persistent types (4, 5)
+    # for checkWatches/removeWatches; 3.9 and Conclave do.
+    err, _ = c.call(17, ustr(root) + struct.pack(">i", 3))  # checkWatches
+    check(err == 0, "checkWatches finds the recursive watch")
+    err, _ = c.call(17, ustr(root + "/a") + struct.pack(">i", 2))
+    check(err == -121, "checkWatches answers NoWatcher for a data watch "
+          "that is not there")
+    # setData on a descendant: the notification comes before the reply to a
+    # later read of it.
+    c.call(5, ustr(root + "/a/b") + struct.pack(">i", 1) + b"x"
+           + struct.pack(">i", -1))
+    c.call(4, ustr(root + "/a/b") + b"\0")
+    check((3, root + "/a/b") in c.events,
+          "the recursive watch reports a change below it")
+    err, _ = c.call(18, ustr(root) + struct.pack(">i", 3))  # removeWatches
+    check(err == 0, "removeWatches removes it")
+    err, _ = c.call(17, ustr(root) + struct.pack(">i", 3))
+    check(err == -121, "and checkWatches no longer finds it")
+
+    # multiRead: getChildren, getData and a missing node, one answer each.
+    ops = (struct.pack(">i?i", 8, False, -1) + ustr(root) + b"\0"
+           + struct.pack(">i?i", 4, False, -1) + ustr(root + "/a/b") + b"\0"
+           + struct.pack(">i?i", 4, False, -1) + ustr(root + "/nope") + b"\0"
+           + struct.pack(">i?i", -1, True, -1))
+    err, body = c.call(22, ops)
+    ok = err == 0
+    if ok:
+        t, done, e = struct.unpack(">i?i", body[:9])
+        kids, off = strings(body, 9)
+        ok = t == 8 and not done and e == 0 and sorted(kids) == ["a", "e"]
+        t, done, e = struct.unpack(">i?i", body[off:off + 9])
+        (n,) = struct.unpack(">i", body[off + 9:off + 13])
+        ok = ok and t == 4 and e == 0 and body[off + 13:off + 13 + n] == b"x"
+        off += 13 + n + 68
+        t, done, e = struct.unpack(">i?i", body[off:off + 9])
+        ok = ok and t == -1 and e == -101
+    check(ok, "multiRead answers each read on its own")
+
+    err, body = c.call(107)  # whoAmI
+    check(err == 0 and len(body) >= 4 and struct.unpack(">i", body[:4])[0] >= 1,
+          "whoAmI answers with the client's identities")
+
+    if args.conclave:
+        err, _ = c.call(999)
+        check(err == -6, "an unknown opcode is answered Unimplemented")
+        err, _ = c.call(3, ustr(root) + b"\0")
+        check(err == 0, "and the connection stays usable")
+
+    c.call(-11)  # closeSession
+    if FAILED:
+        print("FAILED:", len(FAILED))
+        return 1
+    print("OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
