@@ -177,6 +177,9 @@ void handle_request(caf::io::broker* self, const state_ptr& st,
       });
 }
 
+void open_session(caf::io::broker* self, const state_ptr& st,
+                  const zk::connect_request& req);
+
 void handle_handshake(caf::io::broker* self, const state_ptr& st,
                       std::string_view frame) {
   zk::jute_reader in{frame};
@@ -188,12 +191,36 @@ void handle_handshake(caf::io::broker* self, const state_ptr& st,
     return;
   }
   st->handshake_pending = true;
+  auto last_seen = req->last_zxid_seen;
+  // ZooKeeper refuses a client that has seen more than this server has
+  // applied (ZooKeeperServer.processConnectRequest): it closes the
+  // connection and the client tries another server.
+  self
+    ->request(st->shared->registry, st->shared->options.request_timeout,
+              status_atom::value)
+    .then(
+      [=](const pb::NodeStatus& status) {
+        auto applied = static_cast<int64_t>(status.applied_index());
+        if (last_seen > applied) {
+          CONCLAVE_LOG("zk", info)
+            << "refusing " << st->peer << ": it has seen zxid "
+            << hex(last_seen) << ", this node is at " << hex(applied);
+          shut(self, st);
+          return;
+        }
+        open_session(self, st, *req);
+      },
+      [=](const caf::error&) { shut(self, st); });
+}
+
+void open_session(caf::io::broker* self, const state_ptr& st,
+                  const zk::connect_request& req) {
   pb::Connect connect;
-  connect.set_session_id(req->session_id);
-  connect.set_password(req->passwd);
-  connect.set_timeout_ms(req->time_out);
-  connect.set_last_zxid(req->last_zxid_seen);
-  auto has_read_only = req->has_read_only;
+  connect.set_session_id(req.session_id);
+  connect.set_password(req.passwd);
+  connect.set_timeout_ms(req.time_out);
+  connect.set_last_zxid(req.last_zxid_seen);
+  auto has_read_only = req.has_read_only;
   auto& shared = *st->shared;
   self
     ->request(shared.session, shared.options.request_timeout, hello_atom::value,

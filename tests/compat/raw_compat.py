@@ -2,7 +2,8 @@
 """Opcodes kazoo 2.8 does not send, spoken raw (Python's struct, nothing of
 Conclave's): getEphemerals, getAllChildrenNumber, addWatch (persistent
 recursive) with its notifications, checkWatches, removeWatches, multiRead,
-whoAmI. Passes against Apache ZooKeeper 3.8 too.
+whoAmI; and a handshake from a client that has seen a zxid from the future.
+Passes against Apache ZooKeeper 3.8 too.
 
     raw_compat.py --host HOST:PORT [--conclave]
 
@@ -154,6 +155,19 @@ def main():
     err, body = c.call(107)  # whoAmI
     check(err == 0 and len(body) >= 4 and struct.unpack(">i", body[:4])[0] >= 1,
           "whoAmI answers with the client's identities")
+
+    # A client that has seen a zxid this server has not reached is refused
+    # (the connection closes without an answer); it would go back in time.
+    s2 = socket.create_connection((host, int(port)), timeout=10)
+    future = struct.pack(">iqiq", 0, 0x7fffffffffff, 10000, 0) \
+        + struct.pack(">i", 16) + b"\0" * 16 + b"\0"
+    s2.sendall(struct.pack(">i", len(future)) + future)
+    try:
+        refused = s2.recv(4) == b""
+    except (ConnectionResetError, socket.timeout):
+        refused = False
+    s2.close()
+    check(refused, "a client that has seen a future zxid is refused")
 
     if args.conclave:
         err, _ = c.call(999)
