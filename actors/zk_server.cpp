@@ -1,6 +1,9 @@
 #include "actors/zk_server.hpp"
 
+#include <sys/resource.h>
+
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +35,25 @@ struct zk_shared {
   registry_actor registry;
   /// Open connections per client address.
   std::map<std::string, size_t> per_address;
+  /// What the four-letter words report (ZooKeeper's ServerStats).
+  uint64_t packets_received = 0;
+  uint64_t packets_sent = 0;
+  uint64_t outstanding = 0;
+  uint64_t latency_count = 0;
+  double latency_total_ms = 0;
+  double latency_min_ms = 0;
+  double latency_max_ms = 0;
+  /// Live connections by an id of their own (for "cons" and "stat").
+  std::map<uint64_t, zk::connection_figures> connections;
+  uint64_t next_connection_id = 1;
+
+  void record_latency(double ms) {
+    std::lock_guard<std::mutex> guard{mtx};
+    latency_min_ms = latency_count == 0 ? ms : std::min(latency_min_ms, ms);
+    latency_max_ms = std::max(latency_max_ms, ms);
+    latency_total_ms += ms;
+    ++latency_count;
+  }
 };
 
 /// One answer, in request order; `frame` is set once it is finished.
@@ -44,6 +66,7 @@ struct queued_reply {
 
 struct zk_connection_state {
   std::shared_ptr<zk_shared> shared;
+  uint64_t id = 0;
   connection_handle hdl;
   std::string peer;
   zk::frame_decoder decoder;
@@ -59,6 +82,17 @@ struct zk_connection_state {
 
 using state_ptr = std::shared_ptr<zk_connection_state>;
 
+/// Open file descriptors of this process (ZooKeeper's
+/// zk_open_file_descriptor_count).
+uint64_t open_file_descriptors() {
+  std::error_code ec;
+  uint64_t n = 0;
+  for (std::filesystem::directory_iterator i{"/proc/self/fd", ec}, end;
+       !ec && i != end; i.increment(ec))
+    ++n;
+  return n;
+}
+
 std::string frame_of(const std::string& payload) {
   std::string out;
   zk::jute_writer w{out};
@@ -73,6 +107,11 @@ void write(caf::io::broker* self, const state_ptr& st, const std::string& b) {
     return;
   self->write(st->hdl, b.size(), b.data());
   self->flush(st->hdl);
+  std::lock_guard<std::mutex> guard{st->shared->mtx};
+  ++st->shared->packets_sent;
+  if (auto i = st->shared->connections.find(st->id);
+      i != st->shared->connections.end())
+    ++i->second.sent;
 }
 
 void shut(caf::io::broker* self, const state_ptr& st) {
@@ -88,6 +127,10 @@ void drain(caf::io::broker* self, const state_ptr& st) {
   while (!st->replies.empty() && st->replies.front().frame) {
     auto r = std::move(st->replies.front());
     st->replies.pop_front();
+    {
+      std::lock_guard<std::mutex> guard{st->shared->mtx};
+      --st->shared->outstanding;
+    }
     write(self, st, *r.frame);
     if (r.close_after) {
       shut(self, st);
@@ -111,6 +154,15 @@ void handle_request(caf::io::broker* self, const state_ptr& st,
   auto type = header->type;
   auto seq = st->next_seq++;
   st->replies.push_back(queued_reply{seq, std::nullopt, false});
+  {
+    std::lock_guard<std::mutex> guard{st->shared->mtx};
+    ++st->shared->packets_received;
+    ++st->shared->outstanding;
+    if (auto i = st->shared->connections.find(st->id);
+        i != st->shared->connections.end())
+      ++i->second.received;
+  }
+  auto started = std::chrono::steady_clock::now();
   auto slot = std::prev(st->replies.end());
   auto what = zk::translate(type, body, st->peer);
   if (auto local = std::get_if<zk::local_reply>(&what)) {
@@ -135,6 +187,9 @@ void handle_request(caf::io::broker* self, const state_ptr& st,
     if (index >= q.size())
       return;
     st->last_zxid = std::max(st->last_zxid, r.zxid);
+    st->shared->record_latency(std::chrono::duration<double, std::milli>(
+                                 std::chrono::steady_clock::now() - started)
+                                 .count());
     q[index].frame = zk::frame_reply(xid, r);
     q[index].close_after = close_after;
     drain(self, st);
@@ -257,6 +312,12 @@ void open_session(caf::io::broker* self, const state_ptr& st,
         encode(w, resp);
         write(self, st, frame_of(payload));
         st->established = true;
+        {
+          std::lock_guard<std::mutex> guard{st->shared->mtx};
+          if (auto i = st->shared->connections.find(st->id);
+              i != st->shared->connections.end())
+            i->second.session_id = hello.session_id();
+        }
         auto early = std::move(st->early);
         st->early.clear();
         for (const auto& f : early)
@@ -286,7 +347,14 @@ void answer_four_letter_word(caf::io::broker* self, const state_ptr& st,
             [=](const pb::NodeStatus& tree) {
               zk::server_figures f;
               f.version = std::string{"3.8.0-conclave-"} + CONCLAVE_VERSION;
-              f.mode = raft.role();
+              // A cluster of one is what ZooKeeper calls standalone.
+              f.mode = raft.role() == "leader" && raft.peers_size() == 0
+                         ? std::string{"standalone"}
+                         : raft.role();
+              f.open_file_descriptors = open_file_descriptors();
+              rlimit files{};
+              if (::getrlimit(RLIMIT_NOFILE, &files) == 0)
+                f.max_file_descriptors = files.rlim_cur;
               f.last_zxid = static_cast<int64_t>(tree.applied_index());
               f.znode_count = tree.znode_count();
               f.watch_count = tree.watch_count();
@@ -307,6 +375,24 @@ void answer_four_letter_word(caf::io::broker* self, const state_ptr& st,
                   ++f.synced_followers;
               }
               f.configuration = st->shared->options.configuration;
+              {
+                auto& sh = *st->shared;
+                std::lock_guard<std::mutex> guard{sh.mtx};
+                f.packets_received = sh.packets_received;
+                f.packets_sent = sh.packets_sent;
+                f.outstanding_requests = sh.outstanding;
+                f.min_latency_ms = sh.latency_min_ms;
+                f.max_latency_ms = sh.latency_max_ms;
+                f.avg_latency_ms
+                  = sh.latency_count == 0
+                      ? 0.0
+                      : sh.latency_total_ms
+                          / static_cast<double>(sh.latency_count);
+                for (const auto& [id, c] : sh.connections)
+                  if (id != st->id) // not the four-letter connection
+                    f.connections.push_back(c);
+                f.alive_connections = f.connections.size();
+              }
               write(self, st,
                     zk::render_four_letter(
                       word, st->shared->options.four_letter_words, f));
@@ -328,8 +414,19 @@ caf::behavior zk_connection(caf::io::broker* self, connection_handle hdl,
   // The session actor watches this actor like any client: when the
   // connection goes, the session is detached (it lives on until it expires
   // or the client resumes it elsewhere).
-  self->attach_functor([shared, peer = st->peer] {
+  {
     std::lock_guard<std::mutex> guard{shared->mtx};
+    st->id = shared->next_connection_id++;
+    zk::connection_figures c;
+    c.remote = "/" + st->peer + ":" + std::to_string(self->remote_port(hdl));
+    shared->connections.emplace(st->id, std::move(c));
+  }
+  self->attach_functor([shared, st] {
+    auto& peer = st->peer;
+    std::lock_guard<std::mutex> guard{shared->mtx};
+    shared->connections.erase(st->id);
+    shared->outstanding
+      -= std::min<uint64_t>(shared->outstanding, st->replies.size());
     if (auto i = shared->per_address.find(peer);
         i != shared->per_address.end() && --i->second == 0)
       shared->per_address.erase(i);

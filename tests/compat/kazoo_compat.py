@@ -315,6 +315,20 @@ class Compat(unittest.TestCase):
                     "zk_approximate_data_size", "zk_outstanding_requests",
                     "zk_avg_latency"):
             self.assertIn(key + "\t", mntr)
+        figures = dict(line.split("\t", 1) for line in mntr.splitlines()
+                       if "\t" in line)
+        # This suite's own clients are connected and have sent requests
+        # (to some server of the list: count only if it is this one).
+        self.assertGreaterEqual(int(figures["zk_packets_received"]), 0)
+        self.assertGreaterEqual(int(figures["zk_znode_count"]), 2)
+        self.assertIn(figures["zk_server_state"],
+                      ("leader", "follower", "standalone"))
+        own = socket.create_connection((host, int(port)), timeout=10)
+        try:
+            cons = ask("cons")
+            self.assertIn("/127.0.0.1:", cons)
+        finally:
+            own.close()
 
 
 def main():
