@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Sets everything up and runs Conclave: the local three-node cluster from
-# configs/local/ (client ports 4181-4183, data in data/node1..3), in the
-# foreground until Ctrl-C, which stops all three nodes cleanly.
+# configs/local/ (native client ports 4181-4183, ZooKeeper ports 2181-2183,
+# data in data/node1..3), in the foreground until Ctrl-C, which stops all
+# three nodes cleanly.
 #
 #   scripts/run.sh            the three-node cluster
 #   scripts/run.sh --single   one node from configs/single.conf
 #
 # Talk to it with:
 #   build/bin/conclavectl --server 127.0.0.1:4181,127.0.0.1:4182,127.0.0.1:4183 status
+#   /usr/share/zookeeper/bin/zkCli.sh -server 127.0.0.1:2181,127.0.0.1:2182,127.0.0.1:2183
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
@@ -31,6 +33,6 @@ for i in 1 2 3; do
   build/bin/conclave-node --config-file="configs/local/node$i.conf" "$@" &
   pids+=("$!")
 done
-echo "run.sh: nodes 1-3 starting (client ports 4181-4183); Ctrl-C stops them"
+echo "run.sh: nodes 1-3 starting (client ports 4181-4183, ZooKeeper ports 2181-2183); Ctrl-C stops them"
 # Returns when any node exits (or on Ctrl-C); then the trap stops the rest.
 wait -n "${pids[@]}" || true
