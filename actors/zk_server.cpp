@@ -77,6 +77,8 @@ struct zk_connection_state {
   bool handshake_pending = false;
   std::deque<queued_reply> replies;
   uint64_t next_seq = 0;
+  /// Reading is halted: too many answers outstanding.
+  bool halted = false;
   int64_t last_zxid = 0;
 };
 
@@ -122,6 +124,19 @@ void shut(caf::io::broker* self, const state_ptr& st) {
   self->quit();
 }
 
+/// Stops reading while too many answers are outstanding; resumes once half
+/// of them are written.
+void apply_backpressure(caf::io::broker* self, const state_ptr& st) {
+  auto limit = st->shared->options.max_outstanding_per_connection;
+  if (!st->halted && st->replies.size() >= limit) {
+    st->halted = true;
+    self->halt(st->hdl);
+  } else if (st->halted && st->replies.size() <= limit / 2) {
+    st->halted = false;
+    self->trigger(st->hdl);
+  }
+}
+
 /// Writes every finished answer at the head of the queue.
 void drain(caf::io::broker* self, const state_ptr& st) {
   while (!st->replies.empty() && st->replies.front().frame) {
@@ -137,6 +152,7 @@ void drain(caf::io::broker* self, const state_ptr& st) {
       return;
     }
   }
+  apply_backpressure(self, st);
 }
 
 void handle_request(caf::io::broker* self, const state_ptr& st,
@@ -162,6 +178,7 @@ void handle_request(caf::io::broker* self, const state_ptr& st,
         i != st->shared->connections.end())
       ++i->second.received;
   }
+  apply_backpressure(self, st);
   auto started = std::chrono::steady_clock::now();
   auto slot = std::prev(st->replies.end());
   auto what = zk::translate(type, body, st->peer);

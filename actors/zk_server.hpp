@@ -42,6 +42,10 @@ struct zk_server_options {
   size_t max_frame_bytes = 1024 * 1024 + 64 * 1024;
   /// Connections one client address may hold (ZooKeeper's maxClientCnxns).
   size_t max_connections_per_address = 60;
+  /// Requests one connection may have unanswered; beyond it the connection
+  /// stops reading (TCP pushes back on the client) until half are answered
+  /// (ZooKeeper's globalOutstandingLimit, per connection here).
+  size_t max_outstanding_per_connection = 1000;
   zk::four_letter_whitelist four_letter_words;
   /// "key=value" lines for the "conf" word.
   std::vector<std::pair<std::string, std::string>> configuration;

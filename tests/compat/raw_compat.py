@@ -156,6 +156,23 @@ def main():
     check(err == 0 and len(body) >= 4 and struct.unpack(">i", body[:4])[0] >= 1,
           "whoAmI answers with the client's identities")
 
+    # Pipelining: 3000 requests sent before reading any answer come back
+    # complete and in order (the server may push back, never drop or
+    # reorder).
+    burst = b"".join(struct.pack(">i", 8 + len(ustr(root)) + 1)
+                     + struct.pack(">ii", c.xid + 1 + i, 3) + ustr(root) + b"\0"
+                     for i in range(3000))
+    c.sock.sendall(burst)
+    xids = []
+    for _ in range(3000):
+        frame = c.recv_frame()
+        xid, _, err = struct.unpack(">iqi", frame[:16])
+        if xid != -1:
+            xids.append((xid, err))
+    c.xid += 3000
+    check(xids == [(c.xid - 3000 + 1 + i, 0) for i in range(3000)],
+          "3000 pipelined requests are answered in order")
+
     # A client that has seen a zxid this server has not reached is refused
     # (the connection closes without an answer); it would go back in time.
     s2 = socket.create_connection((host, int(port)), timeout=10)
