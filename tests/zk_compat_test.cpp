@@ -16,6 +16,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/support/child_process.hpp"
 #include "tests/support/local_cluster.hpp"
@@ -166,7 +167,9 @@ TEST_CASE("compat: a scripted zkCli.sh session against a three-node cluster",
 
 TEST_CASE("compat: malformed frames close that connection only",
           "[compat][process]") {
-  local_cluster cluster{1, {"--conclave.four-letter-words=ruok"}};
+  local_cluster cluster{1,
+                        {"--conclave.four-letter-words=ruok",
+                         "--conclave.zk-max-connections-per-address=3"}};
   REQUIRE(cluster.wait_for_leader(20s) >= 0);
   auto port = port_of(cluster.zk_server(0));
   // A negative length, a length beyond max-request-bytes, garbage after a
@@ -186,6 +189,16 @@ TEST_CASE("compat: malformed frames close that connection only",
   // The node still serves everyone else.
   auto c = cluster.client(0);
   CHECK(c->create("/still-here", "").ok());
+  // zk-max-connections-per-address: a fourth connection from 127.0.0.1 is
+  // closed at once; the three before it stay open.
+  std::vector<int> open;
+  for (int i = 0; i < 3; ++i)
+    open.push_back(dial(port));
+  auto [out, closed] = converse(port, "");
+  CHECK(closed);
+  CHECK(out.empty());
+  for (auto fd : open)
+    ::close(fd);
 }
 
 TEST_CASE("compat: a kazoo client whose server dies keeps its session and its "
