@@ -9,14 +9,13 @@
 //   group ("1.2.3.4." passes). Conclave accepts plain decimal digits only;
 //   IPv6 ids (which ZooKeeper 3.8 accepts) are invalid_acl here.
 // - save() must stay fork-safe like session_table::save: the CRC-32C uses a
-//   constant-initialized table (the same as session_table.cpp's), not
+//   constant-initialized table (runtime/le_fields.hpp, as session_table.cpp), not
 //   storage::crc32c (Boost.CRC's table is a function-local static). Tests
 //   cross-check both.
 
 #include "runtime/acl.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +24,8 @@
 #include <utility>
 
 #include <boost/uuid/detail/sha1.hpp>
+
+#include "runtime/le_fields.hpp"
 
 namespace conclave {
 
@@ -154,44 +155,10 @@ uint32_t prefix_mask(uint32_t bits) noexcept {
   return bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
 }
 
-// -- CRC-32C, byte at a time, constant-initialized table ----------------------
-
-constexpr std::array<uint32_t, 256> make_crc32c_table() {
-  std::array<uint32_t, 256> t{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int bit = 0; bit < 8; ++bit)
-      c = (c & 1u) != 0 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-
-constexpr std::array<uint32_t, 256> crc32c_table = make_crc32c_table();
-
-uint32_t crc32c_of(std::string_view bytes) noexcept {
-  uint32_t c = 0xFFFFFFFFu;
-  for (auto ch : bytes)
-    c = (c >> 8) ^ crc32c_table[(c ^ static_cast<unsigned char>(ch)) & 0xFFu];
-  return ~c;
-}
-
-// -- little-endian fields -----------------------------------------------------
-
-void put_u32(std::string& out, uint32_t x) {
-  for (int i = 0; i < 4; ++i)
-    out.push_back(static_cast<char>((x >> (8 * i)) & 0xFFu));
-}
-
-void put_u64(std::string& out, uint64_t x) {
-  for (int i = 0; i < 8; ++i)
-    out.push_back(static_cast<char>((x >> (8 * i)) & 0xFFu));
-}
-
 void put_string(std::string& out, const std::string& s) {
   if (s.size() > std::numeric_limits<uint32_t>::max())
     invariant_failure("save: string longer than 4 GiB");
-  put_u32(out, static_cast<uint32_t>(s.size()));
+  le::put_u32(out, static_cast<uint32_t>(s.size()));
   out.append(s);
 }
 
@@ -205,9 +172,7 @@ public:
   bool u32(uint32_t& x) {
     if (rest_.size() < 4)
       return false;
-    x = 0;
-    for (int i = 3; i >= 0; --i)
-      x = (x << 8) | static_cast<unsigned char>(rest_[i]);
+    x = le::get_u32(rest_.data());
     rest_.remove_prefix(4);
     return true;
   }
@@ -215,9 +180,7 @@ public:
   bool u64(uint64_t& x) {
     if (rest_.size() < 8)
       return false;
-    x = 0;
-    for (int i = 7; i >= 0; --i)
-      x = (x << 8) | static_cast<unsigned char>(rest_[i]);
+    x = le::get_u64(rest_.data());
     rest_.remove_prefix(8);
     return true;
   }
@@ -448,21 +411,21 @@ uint64_t acl_table::ref_count(uint32_t index) const noexcept {
 std::string acl_table::save() const {
   std::string out;
   out.append(snapshot_magic, sizeof(snapshot_magic));
-  put_u32(out, snapshot_format_version);
-  put_u64(out, slots_.size() - 1);
+  le::put_u32(out, snapshot_format_version);
+  le::put_u64(out, slots_.size() - 1);
   for (size_t k = 1; k < slots_.size(); ++k) {
     const auto& s = slots_[k];
-    put_u64(out, s.refs);
+    le::put_u64(out, s.refs);
     if (s.acl.size() > std::numeric_limits<uint32_t>::max())
       invariant_failure("save: ACL with more than 2^32 - 1 entries");
-    put_u32(out, static_cast<uint32_t>(s.acl.size()));
+    le::put_u32(out, static_cast<uint32_t>(s.acl.size()));
     for (const auto& e : s.acl) {
-      put_u32(out, static_cast<uint32_t>(e.perms));
+      le::put_u32(out, static_cast<uint32_t>(e.perms));
       put_string(out, e.id.scheme);
       put_string(out, e.id.id);
     }
   }
-  put_u32(out, crc32c_of(out));
+  le::put_u32(out, le::crc32c(out));
   return out;
 }
 
@@ -475,7 +438,7 @@ result<acl_table> acl_table::load(std::string_view bytes) {
   auto covered = bytes.substr(0, bytes.size() - trailer_bytes);
   reader trailer{bytes.substr(covered.size())};
   uint32_t crc = 0;
-  if (!trailer.u32(crc) || crc != crc32c_of(covered))
+  if (!trailer.u32(crc) || crc != le::crc32c(covered))
     return bad;
   reader in{covered.substr(sizeof(snapshot_magic))};
   uint32_t version = 0;

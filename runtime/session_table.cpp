@@ -7,11 +7,12 @@
 
 #include "runtime/session_table.hpp"
 
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
+
+#include "runtime/le_fields.hpp"
 
 namespace conclave {
 
@@ -35,54 +36,6 @@ static_assert(record_bytes == 8 + 4 + 8 + session_password_bytes);
 
 constexpr uint64_t low56_mask = (uint64_t{1} << 56) - 1;
 constexpr uint64_t low40_mask = (uint64_t{1} << 40) - 1;
-
-// -- CRC-32C, byte at a time, constant-initialized table ----------------------
-
-constexpr std::array<uint32_t, 256> make_crc32c_table() {
-  std::array<uint32_t, 256> t{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int bit = 0; bit < 8; ++bit)
-      c = (c & 1u) != 0 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-
-constexpr std::array<uint32_t, 256> crc32c_table = make_crc32c_table();
-
-uint32_t crc32c_of(std::string_view bytes) noexcept {
-  uint32_t c = 0xFFFFFFFFu;
-  for (auto ch : bytes)
-    c = (c >> 8) ^ crc32c_table[(c ^ static_cast<unsigned char>(ch)) & 0xFFu];
-  return ~c;
-}
-
-// -- little-endian fields -----------------------------------------------------
-
-void put_u32(std::string& out, uint32_t x) {
-  for (int i = 0; i < 4; ++i)
-    out.push_back(static_cast<char>((x >> (8 * i)) & 0xFFu));
-}
-
-void put_u64(std::string& out, uint64_t x) {
-  for (int i = 0; i < 8; ++i)
-    out.push_back(static_cast<char>((x >> (8 * i)) & 0xFFu));
-}
-
-uint32_t get_u32(const char* p) noexcept {
-  uint32_t x = 0;
-  for (int i = 3; i >= 0; --i)
-    x = (x << 8) | static_cast<unsigned char>(p[i]);
-  return x;
-}
-
-uint64_t get_u64(const char* p) noexcept {
-  uint64_t x = 0;
-  for (int i = 7; i >= 0; --i)
-    x = (x << 8) | static_cast<unsigned char>(p[i]);
-  return x;
-}
 
 } // namespace
 
@@ -157,17 +110,17 @@ std::string session_table::save() const {
   std::string out;
   out.reserve(snapshot_bytes(sessions_.size()));
   out.append(snapshot_magic, sizeof(snapshot_magic));
-  put_u32(out, snapshot_format_version);
-  put_u64(out, sessions_.size());
+  le::put_u32(out, snapshot_format_version);
+  le::put_u64(out, sessions_.size());
   for (const auto& [id, info] : sessions_) {
     if (info.password.size() != session_password_bytes)
       invariant_failure("save: password of the wrong size");
-    put_u64(out, static_cast<uint64_t>(id.value()));
-    put_u32(out, static_cast<uint32_t>(info.timeout_ms));
-    put_u64(out, static_cast<uint64_t>(info.created_zxid.value()));
+    le::put_u64(out, static_cast<uint64_t>(id.value()));
+    le::put_u32(out, static_cast<uint32_t>(info.timeout_ms));
+    le::put_u64(out, static_cast<uint64_t>(info.created_zxid.value()));
     out.append(info.password);
   }
-  put_u32(out, crc32c_of(out));
+  le::put_u32(out, le::crc32c(out));
   return out;
 }
 
@@ -181,23 +134,23 @@ result<session_table> session_table::load(std::string_view bytes,
   auto p = bytes.data();
   if (std::memcmp(p, snapshot_magic, sizeof(snapshot_magic)) != 0)
     return bad;
-  if (get_u32(p + 8) != snapshot_format_version)
+  if (le::get_u32(p + 8) != snapshot_format_version)
     return bad;
   // The count must match the size exactly; compare without multiplying.
-  auto n = get_u64(p + 12);
+  auto n = le::get_u64(p + 12);
   auto body = bytes.size() - header_bytes - trailer_bytes;
   if (body % record_bytes != 0 || n != body / record_bytes)
     return bad;
   auto covered = bytes.substr(0, bytes.size() - trailer_bytes);
-  if (get_u32(covered.data() + covered.size()) != crc32c_of(covered))
+  if (le::get_u32(covered.data() + covered.size()) != le::crc32c(covered))
     return bad;
   session_table table{limits};
   p += header_bytes;
   for (uint64_t k = 0; k < n; ++k, p += record_bytes) {
     session_info info;
-    info.id = session_id{static_cast<int64_t>(get_u64(p))};
-    info.timeout_ms = static_cast<int32_t>(get_u32(p + 8));
-    info.created_zxid = zxid{static_cast<int64_t>(get_u64(p + 12))};
+    info.id = session_id{static_cast<int64_t>(le::get_u64(p))};
+    info.timeout_ms = static_cast<int32_t>(le::get_u32(p + 8));
+    info.created_zxid = zxid{static_cast<int64_t>(le::get_u64(p + 12))};
     info.password.assign(p + 20, session_password_bytes);
     if (!is_valid_session_id(info.id) || info.timeout_ms < 1
         || info.created_zxid.value() < 1)
