@@ -696,3 +696,24 @@ TEST_CASE("node_config: session and watch limits", "[config]") {
   check_error(expect_error("conclave {\n  max-sessions = \"many\"\n}\n"),
               test_file, "conclave.max-sessions");
 }
+
+TEST_CASE("node_config: ZooKeeper port keys", "[config]") {
+  auto cfg = expect_ok("conclave {\n  four-letter-words = \"ruok, mntr\"\n"
+                       "  zk-max-connections-per-address = 5\n}\n");
+  CHECK(cfg.four_letter_words == "ruok, mntr");
+  CHECK(cfg.zk_max_connections_per_address == 5);
+  // ZooKeeper's defaults.
+  node_config defaults;
+  CHECK(defaults.four_letter_words == "srvr");
+  CHECK(defaults.zk_max_connections_per_address == 60);
+  check_error(expect_error("conclave {\n  four-letter-words = \"ruok, wchp\"\n"
+                           "}\n"),
+              test_file, "conclave.four-letter-words",
+              {"unknown four-letter word 'wchp'"});
+  check_error(expect_error("conclave {\n  zk-max-connections-per-address = 0\n"
+                           "}\n"),
+              test_file, "conclave.zk-max-connections-per-address");
+  CHECK(
+    expect_ok("conclave {\n  four-letter-words = \"*\"\n}\n").four_letter_words
+    == "*");
+}
