@@ -428,6 +428,7 @@ caf::behavior zk_connection(caf::io::broker* self, connection_handle hdl,
   st->peer = self->remote_addr(hdl);
   st->decoder = zk::frame_decoder{shared->options.max_frame_bytes};
   self->configure_read(hdl, caf::io::receive_policy::at_most(64 * 1024));
+  self->delayed_send(self, shared->options.request_timeout, sweep_atom::value);
   // The session actor watches this actor like any client: when the
   // connection goes, the session is detached (it lives on until it expires
   // or the client resumes it elsewhere).
@@ -460,9 +461,20 @@ caf::behavior zk_connection(caf::io::broker* self, connection_handle hdl,
             return;
           if (!st->established && !st->handshake_pending)
             handle_handshake(self, st, frame);
-          else if (!st->established)
+          else if (!st->established) {
+            // Requests pipelined behind the handshake wait for it, up to
+            // the outstanding limit (a client that floods before it is
+            // even connected is cut off).
+            if (st->early.size()
+                >= st->shared->options.max_outstanding_per_connection) {
+              CONCLAVE_LOG("zk", info)
+                << "closing " << st->peer
+                << ": too many requests before the handshake finished";
+              shut(self, st);
+              return;
+            }
             st->early.emplace_back(frame);
-          else
+          } else
             handle_request(self, st, frame);
         },
         [&](std::string_view word) {
@@ -488,6 +500,17 @@ caf::behavior zk_connection(caf::io::broker* self, connection_handle hdl,
       }
       st->last_zxid = std::max(st->last_zxid, ev.zxid());
       write(self, st, zk::frame_notification(ev));
+    },
+    [=](sweep_atom) {
+      // A connection that has not even started its handshake in time holds
+      // a slot for nothing (ZooKeeper closes those too).
+      if (!st->established && !st->handshake_pending
+          && !st->decoder.saw_four_letter_word()) {
+        CONCLAVE_LOG("zk", info)
+          << "closing " << st->peer << ": no handshake within "
+          << st->shared->options.request_timeout.count() << " ms";
+        shut(self, st);
+      }
     },
     [=](const caf::io::connection_closed_msg&) {
       st->closing = true;

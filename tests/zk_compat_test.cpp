@@ -248,3 +248,14 @@ TEST_CASE("compat: the ZooKeeper C client (cli_mt) against a three-node "
   auto c = cluster.client_all();
   CHECK(c->exists("/from-c").error == error_code::no_node);
 }
+
+TEST_CASE("compat: a connection that never sends its handshake is closed",
+          "[compat][process]") {
+  // request-timeout-ms bounds how long an idle, unconnected socket may
+  // hold a slot (converse() itself gives up only after 10 s).
+  local_cluster cluster{1, {"--conclave.request-timeout-ms=1000"}};
+  REQUIRE(cluster.wait_for_leader(20s) >= 0);
+  auto [out, closed] = converse(port_of(cluster.zk_server(0)), "");
+  CHECK(closed);
+  CHECK(out.empty());
+}
