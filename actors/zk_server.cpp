@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <deque>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -79,6 +80,12 @@ struct zk_connection_state {
   uint64_t next_seq = 0;
   /// Reading is halted: too many answers outstanding.
   bool halted = false;
+  /// Requests to the node held back until this connection's writes before
+  /// them are answered (ZooKeeper answers a read after the session's earlier
+  /// writes: it must see them).
+  std::deque<std::function<void()>> deferred;
+  std::deque<bool> deferred_is_read;
+  size_t writes_in_flight = 0;
   int64_t last_zxid = 0;
 };
 
@@ -155,6 +162,25 @@ void drain(caf::io::broker* self, const state_ptr& st) {
   apply_backpressure(self, st);
 }
 
+/// Sends held-back requests in order: writes at once (the log keeps their
+/// order), reads only when no earlier write is still unanswered.
+void dispatch(const state_ptr& st) {
+  while (!st->deferred.empty() && !st->closing) {
+    if (st->deferred_is_read.front() && st->writes_in_flight > 0)
+      return;
+    auto next = std::move(st->deferred.front());
+    st->deferred.pop_front();
+    st->deferred_is_read.pop_front();
+    next();
+  }
+}
+
+void write_done(caf::io::broker*, const state_ptr& st) {
+  if (st->writes_in_flight > 0)
+    --st->writes_in_flight;
+  dispatch(st);
+}
+
 void handle_request(caf::io::broker* self, const state_ptr& st,
                     std::string_view frame) {
   zk::jute_reader in{frame};
@@ -211,42 +237,66 @@ void handle_request(caf::io::broker* self, const state_ptr& st,
     q[index].close_after = close_after;
     drain(self, st);
   };
-  auto& shared = *st->shared;
   if (std::holds_alternative<zk::close_session_request>(what)) {
-    self
-      ->request(shared.session, shared.options.request_timeout, bye_atom::value)
-      .then(
-        [=](const pb::Response& resp) {
-          finish(zk::reply{0, resp.zxid(), {}}, true);
-        },
-        [=](const caf::error&) {
-          finish(zk::reply{0, 0, {}}, true);
-        });
+    // After everything sent before it has been answered or sent.
+    st->deferred.emplace_back([=] {
+      auto& shared = *st->shared;
+      self
+        ->request(shared.session, shared.options.request_timeout,
+                  bye_atom::value)
+        .then(
+          [=](const pb::Response& resp) {
+            finish(zk::reply{0, resp.zxid(), {}}, true);
+          },
+          [=](const caf::error&) {
+            finish(zk::reply{0, 0, {}}, true);
+          });
+    });
+    st->deferred_is_read.push_back(true);
+    dispatch(st);
     return;
   }
   auto sent = std::get<zk::to_node>(std::move(what));
-  sent.request.set_min_zxid(st->last_zxid);
-  auto req = sent.request;
-  self
-    ->request(shared.session, shared.options.request_timeout,
-              request_atom::value, std::move(req))
-    .then(
-      [=](const pb::Response& resp) {
-        auto r = zk::encode_reply(type, sent, resp);
-        // Answers the node gives when it cannot serve (no leader, or this
-        // connection is unknown to it): ZooKeeper clients treat a closed
-        // connection as ConnectionLoss and move to another server.
-        auto lost
-          = resp.error() == static_cast<int32_t>(error_code::connection_loss)
-            && type == static_cast<int32_t>(zk::op_code::ping);
-        finish(std::move(r), lost);
-      },
-      [=](const caf::error&) {
-        finish(zk::reply{static_cast<int32_t>(error_code::connection_loss),
-                         st->last_zxid,
-                         {}},
-               true);
-      });
+  auto write = is_write(sent.request);
+  auto send = [=]() mutable {
+    // Sent only once every earlier write of this connection is answered,
+    // so last_zxid covers them.
+    sent.request.set_min_zxid(st->last_zxid);
+    auto req = sent.request;
+    auto& shared = *st->shared;
+    self
+      ->request(shared.session, shared.options.request_timeout,
+                request_atom::value, std::move(req))
+      .then(
+        [=](const pb::Response& resp) {
+          auto r = zk::encode_reply(type, sent, resp);
+          // The node cannot serve this connection (no leader, or it no
+          // longer knows the connection): a ZooKeeper server closes it, and
+          // the client moves to another server.
+          auto lost
+            = resp.error() == static_cast<int32_t>(error_code::connection_loss);
+          finish(std::move(r), lost);
+          if (write)
+            write_done(self, st);
+        },
+        [=](const caf::error&) {
+          // No answer in time: the outcome is unknown, as ZooKeeper's
+          // OperationTimeout says; the connection stays.
+          finish(zk::reply{static_cast<int32_t>(error_code::operation_timeout),
+                           st->last_zxid,
+                           {}},
+                 false);
+          if (write)
+            write_done(self, st);
+        });
+  };
+  st->deferred.emplace_back([=]() mutable {
+    if (write)
+      ++st->writes_in_flight;
+    send();
+  });
+  st->deferred_is_read.push_back(!write);
+  dispatch(st);
 }
 
 void open_session(caf::io::broker* self, const state_ptr& st,
@@ -499,7 +549,23 @@ caf::behavior zk_connection(caf::io::broker* self, connection_handle hdl,
         return;
       }
       st->last_zxid = std::max(st->last_zxid, ev.zxid());
-      write(self, st, zk::frame_notification(ev));
+      auto frame = zk::frame_notification(ev);
+      if (frame.empty())
+        return;
+      if (st->replies.empty()) {
+        write(self, st, frame);
+        return;
+      }
+      // After the replies already queued (some may be finished reads of the
+      // watched node): a client registers a watch when its read's reply
+      // arrives, so the event must not overtake that reply.
+      {
+        std::lock_guard<std::mutex> guard{st->shared->mtx};
+        ++st->shared->outstanding;
+      }
+      st->replies.push_back(
+        queued_reply{st->next_seq++, std::move(frame), false});
+      drain(self, st);
     },
     [=](sweep_atom) {
       // A connection that has not even started its handshake in time holds

@@ -77,6 +77,19 @@ translated translate_multi(std::string_view body) {
     return error(err_marshalling);
   to_node out;
   auto multi = out.request.mutable_multi();
+  // An op refused here fails the whole multi the way ZooKeeper reports it:
+  // every op gets an error result (0 before the failing one, its error,
+  // RuntimeInconsistency after it), with err 0 in the header.
+  auto refuse = [&](size_t failing, int32_t err) -> translated {
+    multi_response m;
+    for (size_t j = 0; j < decoded->ops.size(); ++j)
+      m.results.push_back(multi_error(
+        j < failing ? 0
+                    : (j == failing ? err
+                                    : static_cast<int32_t>(
+                                      error_code::runtime_inconsistency))));
+    return local_reply{err_ok, encoded(m)};
+  };
   for (const auto& op : decoded->ops) {
     out.op_types.push_back(op.type);
     auto txn = multi->add_ops();
@@ -109,7 +122,7 @@ translated translate_multi(std::string_view body) {
       },
       op.request);
     if (!ok)
-      return error(err);
+      return refuse(out.op_types.size() - 1, err);
   }
   return out;
 }

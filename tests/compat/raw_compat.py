@@ -156,6 +156,51 @@ def main():
     check(err == 0 and len(body) >= 4 and struct.unpack(">i", body[:4])[0] >= 1,
           "whoAmI answers with the client's identities")
 
+    # A read pipelined right behind a write of the same session sees it.
+    acl = struct.pack(">i", 1) + struct.pack(">i", 31) + ustr("world") \
+        + ustr("anyone")
+    p1 = root + "/pipelined"
+    create_body = ustr(p1) + struct.pack(">i", 1) + b"v" + acl \
+        + struct.pack(">i", 0)
+    get_body = ustr(p1) + b"\0"
+    c.sock.sendall(
+        struct.pack(">i", 8 + len(create_body))
+        + struct.pack(">ii", c.xid + 1, 1) + create_body
+        + struct.pack(">i", 8 + len(get_body))
+        + struct.pack(">ii", c.xid + 2, 4) + get_body)
+    answers = []
+    while len(answers) < 2:
+        frame = c.recv_frame()
+        xid, _, err = struct.unpack(">iqi", frame[:16])
+        if xid != -1:
+            answers.append((xid, err, frame[16:]))
+    c.xid += 2
+    check(answers[1][1] == 0 and answers[1][2][4:5] == b"v",
+          "a read pipelined behind a create sees the created node")
+
+    # A multi whose second op the server refuses before applying (an empty
+    # ACL): err 0 in the header, an error result per op.
+    bad_create = ustr(root + "/m2") + struct.pack(">i", 0) \
+        + struct.pack(">i", 0) + struct.pack(">i", 0)  # no ACL entries
+    ops = (struct.pack(">i?i", 1, False, -1) + ustr(root + "/m1")
+           + struct.pack(">i", 0) + acl + struct.pack(">i", 0)
+           + struct.pack(">i?i", 1, False, -1) + bad_create
+           + struct.pack(">i?i", -1, True, -1))
+    err, body = c.call(14, ops)
+    results = []
+    off = 0
+    while err == 0 and off + 9 <= len(body):
+        t, done, e = struct.unpack(">i?i", body[off:off + 9])
+        off += 9
+        if done:
+            break
+        results.append((t, e))
+        off += 4  # ErrorResponse{int err}
+    check(err == 0 and results == [(-1, 0), (-1, -114)],
+          "a multi refused for an invalid ACL reports each op's error")
+    err, _ = c.call(3, ustr(root + "/m1") + b"\0")
+    check(err == -101, "and applied nothing")
+
     # Pipelining: 3000 requests sent before reading any answer come back
     # complete and in order (the server may push back, never drop or
     # reorder).
