@@ -128,6 +128,12 @@ void fail_waiting(self_ptr self, const std::string& why, error_code code,
     i->promise.deliver(error_response(code, why));
     i = st.queue.erase(i);
   }
+  if (!only_late) {
+    // Requests waiting to be sent again are waiting too.
+    for (auto& [id, q] : st.retries)
+      q.promise.deliver(error_response(code, why));
+    st.retries.clear();
+  }
   for (auto i = st.hello_waiters.begin(); i != st.hello_waiters.end();) {
     if (only_late && i->deadline > now) {
       ++i;
@@ -172,10 +178,6 @@ void on_expired(self_ptr self) {
       error_response(error_code::session_expired, "the session has expired"));
   fail_waiting(self, "the session has expired", error_code::session_expired,
                false);
-  for (auto& [id, q] : st.retries)
-    q.promise.deliver(
-      error_response(error_code::session_expired, "the session has expired"));
-  st.retries.clear();
   // Every watcher hears it, as in ZooKeeper (once: state listeners hear it
   // from set_state).
   auto ev = state_event(connection_state::expired);
@@ -679,10 +681,6 @@ client(client_actor::stateful_pointer<client_state> self,
       set_state(self, connection_state::closed);
       fail_waiting(self, "the session was closed", error_code::session_expired,
                    false);
-      for (auto& [id, q] : st.retries)
-        q.promise.deliver(error_response(error_code::session_expired,
-                                         "the session was closed"));
-      st.retries.clear();
       if (!st.server)
         return pb::Response{};
       auto rp = self->make_response_promise<pb::Response>();

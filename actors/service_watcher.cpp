@@ -32,16 +32,7 @@ void retry_later(self_ptr self) {
 
 pb::ServiceInstance to_instance(const service_watcher_state& st,
                                 const service_instance_state& s) {
-  auto decoded = decode_instance(s.data);
-  pb::ServiceInstance out;
-  if (decoded)
-    out = std::move(decoded).value();
-  // The znode is the truth for these, whatever the JSON says.
-  out.set_service(st.service);
-  out.set_id(s.id);
-  out.set_czxid(s.czxid);
-  out.set_mzxid(s.mzxid);
-  return out;
+  return instance_of(st.service, s.id, s.data, s.czxid, s.mzxid);
 }
 
 void emit(self_ptr self, const std::vector<service_change>& changes) {

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <filesystem>
@@ -26,6 +27,15 @@ namespace {
 
 using caf::io::connection_handle;
 
+/// One connection's figures for "cons" and "stat", updated by the
+/// connection without locking.
+struct connection_counters {
+  std::string remote;
+  std::atomic<int64_t> session_id{0};
+  std::atomic<uint64_t> received{0};
+  std::atomic<uint64_t> sent{0};
+};
+
 /// What every connection of one node shares. Brokers run in the
 /// middleman's one I/O thread; the mutex guards the counts anyway.
 struct zk_shared {
@@ -36,16 +46,17 @@ struct zk_shared {
   registry_actor registry;
   /// Open connections per client address.
   std::map<std::string, size_t> per_address;
-  /// What the four-letter words report (ZooKeeper's ServerStats).
-  uint64_t packets_received = 0;
-  uint64_t packets_sent = 0;
-  uint64_t outstanding = 0;
+  /// What the four-letter words report (ZooKeeper's ServerStats); counted
+  /// on every frame, so atomics rather than the mutex.
+  std::atomic<uint64_t> packets_received{0};
+  std::atomic<uint64_t> packets_sent{0};
+  std::atomic<uint64_t> outstanding{0};
   uint64_t latency_count = 0;
   double latency_total_ms = 0;
   double latency_min_ms = 0;
   double latency_max_ms = 0;
   /// Live connections by an id of their own (for "cons" and "stat").
-  std::map<uint64_t, zk::connection_figures> connections;
+  std::map<uint64_t, std::shared_ptr<connection_counters>> connections;
   uint64_t next_connection_id = 1;
 
   void record_latency(double ms) {
@@ -68,6 +79,7 @@ struct queued_reply {
 struct zk_connection_state {
   std::shared_ptr<zk_shared> shared;
   uint64_t id = 0;
+  std::shared_ptr<connection_counters> counters;
   connection_handle hdl;
   std::string peer;
   zk::frame_decoder decoder;
@@ -116,11 +128,8 @@ void write(caf::io::broker* self, const state_ptr& st, const std::string& b) {
     return;
   self->write(st->hdl, b.size(), b.data());
   self->flush(st->hdl);
-  std::lock_guard<std::mutex> guard{st->shared->mtx};
   ++st->shared->packets_sent;
-  if (auto i = st->shared->connections.find(st->id);
-      i != st->shared->connections.end())
-    ++i->second.sent;
+  ++st->counters->sent;
 }
 
 void shut(caf::io::broker* self, const state_ptr& st) {
@@ -149,10 +158,7 @@ void drain(caf::io::broker* self, const state_ptr& st) {
   while (!st->replies.empty() && st->replies.front().frame) {
     auto r = std::move(st->replies.front());
     st->replies.pop_front();
-    {
-      std::lock_guard<std::mutex> guard{st->shared->mtx};
-      --st->shared->outstanding;
-    }
+    --st->shared->outstanding;
     write(self, st, *r.frame);
     if (r.close_after) {
       shut(self, st);
@@ -196,14 +202,9 @@ void handle_request(caf::io::broker* self, const state_ptr& st,
   auto type = header->type;
   auto seq = st->next_seq++;
   st->replies.push_back(queued_reply{seq, std::nullopt, false});
-  {
-    std::lock_guard<std::mutex> guard{st->shared->mtx};
-    ++st->shared->packets_received;
-    ++st->shared->outstanding;
-    if (auto i = st->shared->connections.find(st->id);
-        i != st->shared->connections.end())
-      ++i->second.received;
-  }
+  ++st->shared->packets_received;
+  ++st->shared->outstanding;
+  ++st->counters->received;
   apply_backpressure(self, st);
   auto started = std::chrono::steady_clock::now();
   auto slot = std::prev(st->replies.end());
@@ -379,12 +380,7 @@ void open_session(caf::io::broker* self, const state_ptr& st,
         encode(w, resp);
         write(self, st, frame_of(payload));
         st->established = true;
-        {
-          std::lock_guard<std::mutex> guard{st->shared->mtx};
-          if (auto i = st->shared->connections.find(st->id);
-              i != st->shared->connections.end())
-            i->second.session_id = hello.session_id();
-        }
+        st->counters->session_id = hello.session_id();
         auto early = std::move(st->early);
         st->early.clear();
         for (const auto& f : early)
@@ -457,7 +453,9 @@ void answer_four_letter_word(caf::io::broker* self, const state_ptr& st,
                           / static_cast<double>(sh.latency_count);
                 for (const auto& [id, c] : sh.connections)
                   if (id != st->id) // not the four-letter connection
-                    f.connections.push_back(c);
+                    f.connections.push_back(zk::connection_figures{
+                      c->remote, c->session_id.load(), 0, c->received.load(),
+                      c->sent.load()});
                 f.alive_connections = f.connections.size();
               }
               write(self, st,
@@ -485,16 +483,17 @@ caf::behavior zk_connection(caf::io::broker* self, connection_handle hdl,
   {
     std::lock_guard<std::mutex> guard{shared->mtx};
     st->id = shared->next_connection_id++;
-    zk::connection_figures c;
-    c.remote = "/" + st->peer + ":" + std::to_string(self->remote_port(hdl));
-    shared->connections.emplace(st->id, std::move(c));
+    st->counters = std::make_shared<connection_counters>();
+    st->counters->remote
+      = "/" + st->peer + ":" + std::to_string(self->remote_port(hdl));
+    shared->connections.emplace(st->id, st->counters);
   }
   self->attach_functor([shared, st] {
     auto& peer = st->peer;
     std::lock_guard<std::mutex> guard{shared->mtx};
     shared->connections.erase(st->id);
-    shared->outstanding
-      -= std::min<uint64_t>(shared->outstanding, st->replies.size());
+    // Each queued answer was counted once and is uncounted when written.
+    shared->outstanding -= st->replies.size();
     if (auto i = shared->per_address.find(peer);
         i != shared->per_address.end() && --i->second == 0)
       shared->per_address.erase(i);
@@ -559,10 +558,7 @@ caf::behavior zk_connection(caf::io::broker* self, connection_handle hdl,
       // After the replies already queued (some may be finished reads of the
       // watched node): a client registers a watch when its read's reply
       // arrives, so the event must not overtake that reply.
-      {
-        std::lock_guard<std::mutex> guard{st->shared->mtx};
-        ++st->shared->outstanding;
-      }
+      ++st->shared->outstanding;
       st->replies.push_back(
         queued_reply{st->next_seq++, std::move(frame), false});
       drain(self, st);

@@ -346,15 +346,8 @@ blocking_client::discover(std::string_view name) {
       out.message = got.message;
       return out;
     }
-    auto decoded = decode_instance(got.value.data);
-    pb::ServiceInstance instance;
-    if (decoded)
-      instance = std::move(decoded).value();
-    instance.set_service(std::string{name});
-    instance.set_id(id);
-    instance.set_czxid(got.value.stat.czxid);
-    instance.set_mzxid(got.value.stat.mzxid);
-    out.value.push_back(std::move(instance));
+    out.value.push_back(instance_of(
+      name, id, got.value.data, got.value.stat.czxid, got.value.stat.mzxid));
     out.zxid = std::max(out.zxid, got.zxid);
   }
   return out;

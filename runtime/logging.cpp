@@ -146,11 +146,4 @@ logger_type& global_logger() {
   return instance;
 }
 
-std::string hex(int64_t value) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx",
-                static_cast<unsigned long long>(value));
-  return buf;
-}
-
 } // namespace conclave

@@ -14,6 +14,8 @@
 #include <boost/log/sources/record_ostream.hpp>
 #include <boost/log/sources/severity_channel_logger.hpp>
 
+#include "runtime/hex.hpp" // hex() for log lines
+
 namespace conclave {
 
 enum class log_severity { trace, debug, info, warning, error };
@@ -40,10 +42,6 @@ using logger_type
 
 /// The process-wide logger; the channel is the component name.
 logger_type& global_logger();
-
-/// "0x..." for ids in messages (session ids, zxids), as ZooKeeper prints
-/// them.
-std::string hex(int64_t value);
 
 } // namespace conclave
 

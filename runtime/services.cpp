@@ -55,4 +55,17 @@ result<pb::ServiceInstance> decode_instance(std::string_view json) {
   return out;
 }
 
+pb::ServiceInstance instance_of(std::string_view service, std::string_view id,
+                                std::string_view data, int64_t czxid,
+                                int64_t mzxid) {
+  pb::ServiceInstance out;
+  if (auto decoded = decode_instance(data))
+    out = std::move(decoded).value();
+  out.set_service(std::string{service});
+  out.set_id(std::string{id});
+  out.set_czxid(czxid);
+  out.set_mzxid(mzxid);
+  return out;
+}
+
 } // namespace conclave

@@ -13,6 +13,7 @@
 // persistent and created on first registration.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,14 @@ result<std::string> instance_path(std::string_view name, std::string_view id);
 /// The registration as stored: JSON of service, id, endpoint and metadata
 /// (czxid and mzxid are not stored).
 std::string encode_instance(const pb::ServiceInstance& instance);
+
+/// The instance a registration znode describes: its stored data (JSON, see
+/// encode_instance; unreadable data leaves endpoint and metadata empty),
+/// with service, id and zxids taken from the znode itself, which is the
+/// truth for them whatever the JSON says.
+pb::ServiceInstance instance_of(std::string_view service, std::string_view id,
+                                std::string_view data, int64_t czxid,
+                                int64_t mzxid);
 
 /// Parses stored registration data; bad_arguments if it is not such JSON.
 /// Unknown JSON fields are ignored (newer writers may add some).

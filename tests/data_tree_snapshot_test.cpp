@@ -947,10 +947,11 @@ TEST_CASE("data_tree snapshot: a forked child saves, the parent loads",
   }
 
   SECTION("through a file") {
-    char name[] = "/tmp/conclave-snapshot-XXXXXX";
-    int fd = ::mkstemp(name);
+    // mkstemp() replaces the six trailing 'X's with a unique suffix.
+    auto name = "/tmp/conclave-snapshot-" + std::string(6, 'X');
+    int fd = ::mkstemp(name.data());
     REQUIRE(fd >= 0);
-    ::unlink(name);
+    ::unlink(name.c_str());
     auto pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {

@@ -3,16 +3,11 @@
 #include <cstdio>
 #include <sstream>
 
+#include "runtime/hex.hpp"
+
 namespace conclave::zk {
 
 namespace {
-
-std::string hex(int64_t value) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx",
-                static_cast<unsigned long long>(value));
-  return buf;
-}
 
 /// Java's way of printing a double for the average latency (at most four
 /// decimals, at least one).

@@ -169,195 +169,172 @@ zk::stat to_zk(const pb::Stat& st) {
   return out;
 }
 
+namespace {
+
+/// Decodes the body as a `Record` and lets `fill(record, out)` build the
+/// request; `fill` returns 0 or the error to answer instead.
+template <class Record, class Fill>
+translated via(std::string_view body, Fill fill) {
+  auto x = decode_body<Record>(body);
+  if (!x)
+    return error(err_marshalling);
+  to_node out;
+  if (auto err = fill(*x, out); err != err_ok)
+    return error(err);
+  return out;
+}
+
+/// SetWatches and SetWatches2 (which adds the persistent lists).
+template <class Record>
+int32_t fill_set_watches(const Record& x, to_node& out) {
+  auto sw = out.request.mutable_set_watches();
+  sw->set_relative_zxid(x.relative_zxid);
+  auto copy = [](const std::vector<std::string>& from, auto* to) {
+    for (const auto& p : from)
+      *to->Add() = p;
+  };
+  copy(x.data_watches, sw->mutable_data());
+  copy(x.exist_watches, sw->mutable_exist());
+  copy(x.child_watches, sw->mutable_child());
+  if constexpr (std::is_same_v<Record, set_watches2>) {
+    copy(x.persistent_watches, sw->mutable_persistent());
+    copy(x.persistent_recursive_watches, sw->mutable_recursive());
+  }
+  return err_ok;
+}
+
+translated translate_multi_read(std::string_view body) {
+  auto decoded = decode_body<multi_request>(body);
+  if (!decoded)
+    return error(err_marshalling);
+  to_node out;
+  auto reads = out.request.mutable_multi_read();
+  for (const auto& op : decoded->ops) {
+    out.op_types.push_back(op.type);
+    auto read = reads->add_ops();
+    if (auto d = std::get_if<get_data_request>(&op.request))
+      read->mutable_get_data()->set_path(d->path);
+    else if (auto c = std::get_if<get_children_request>(&op.request))
+      read->mutable_get_children()->set_path(c->path);
+    else
+      return error(err_bad_arguments); // writes belong in multi
+  }
+  return out;
+}
+
+} // namespace
+
 translated translate(int32_t type, std::string_view body,
                      std::string_view peer) {
-  to_node out;
-  auto& req = out.request;
+  auto create = [type](const auto& x, to_node& out) {
+    int32_t err = err_ok;
+    fill_create(x, type, out.request.mutable_create(), err);
+    return err;
+  };
   switch (static_cast<op_code>(type)) {
     case op_code::create:
     case op_code::create2:
-    case op_code::create_container: {
-      auto x = decode_body<create_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      int32_t err = err_ok;
-      if (!fill_create(*x, type, req.mutable_create(), err))
-        return error(err);
-      return out;
-    }
-    case op_code::create_ttl: {
-      auto x = decode_body<create_ttl_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      int32_t err = err_ok;
-      if (!fill_create(*x, type, req.mutable_create(), err))
-        return error(err);
-      return out;
-    }
-    case op_code::remove: {
-      auto x = decode_body<delete_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_delete_()->set_path(x->path);
-      req.mutable_delete_()->set_version(x->version);
-      return out;
-    }
-    case op_code::exists: {
-      auto x = decode_body<exists_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_exists()->set_path(x->path);
-      req.mutable_exists()->set_watch(x->watch);
-      return out;
-    }
-    case op_code::get_data: {
-      auto x = decode_body<get_data_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_get_data()->set_path(x->path);
-      req.mutable_get_data()->set_watch(x->watch);
-      return out;
-    }
-    case op_code::set_data: {
-      auto x = decode_body<set_data_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      auto s = req.mutable_set_data();
-      s->set_path(x->path);
-      s->set_data(x->data);
-      s->set_version(x->version);
-      return out;
-    }
-    case op_code::get_acl: {
+    case op_code::create_container:
+      return via<create_request>(body, create);
+    case op_code::create_ttl:
+      return via<create_ttl_request>(body, create);
+    case op_code::remove:
+      return via<delete_request>(body, [](const auto& x, to_node& out) {
+        out.request.mutable_delete_()->set_path(x.path);
+        out.request.mutable_delete_()->set_version(x.version);
+        return err_ok;
+      });
+    case op_code::exists:
+      return via<exists_request>(body, [](const auto& x, to_node& out) {
+        out.request.mutable_exists()->set_path(x.path);
+        out.request.mutable_exists()->set_watch(x.watch);
+        return err_ok;
+      });
+    case op_code::get_data:
+      return via<get_data_request>(body, [](const auto& x, to_node& out) {
+        out.request.mutable_get_data()->set_path(x.path);
+        out.request.mutable_get_data()->set_watch(x.watch);
+        return err_ok;
+      });
+    case op_code::set_data:
+      return via<set_data_request>(body, [](const auto& x, to_node& out) {
+        auto s = out.request.mutable_set_data();
+        s->set_path(x.path);
+        s->set_data(x.data);
+        s->set_version(x.version);
+        return err_ok;
+      });
+    case op_code::get_acl:
       // No ACLs are stored yet: every node carries world:anyone, all
       // permissions (ZooKeeper's OPEN_ACL_UNSAFE); the stat comes from exists.
-      auto x = decode_body<get_acl_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_exists()->set_path(x->path);
-      return out;
-    }
+      return via<get_acl_request>(body, [](const auto& x, to_node& out) {
+        out.request.mutable_exists()->set_path(x.path);
+        return err_ok;
+      });
     case op_code::get_children:
-    case op_code::get_children2: {
-      auto x = decode_body<get_children_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_get_children()->set_path(x->path);
-      req.mutable_get_children()->set_watch(x->watch);
+    case op_code::get_children2:
+      return via<get_children_request>(body, [](const auto& x, to_node& out) {
+        out.request.mutable_get_children()->set_path(x.path);
+        out.request.mutable_get_children()->set_watch(x.watch);
+        return err_ok;
+      });
+    case op_code::sync:
+      return via<sync_request>(body, [](const auto& x, to_node& out) {
+        out.request.mutable_sync()->set_path(x.path);
+        return err_ok;
+      });
+    case op_code::ping: {
+      to_node out;
+      out.request.mutable_ping();
       return out;
     }
-    case op_code::sync: {
-      auto x = decode_body<sync_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_sync()->set_path(x->path);
-      return out;
-    }
-    case op_code::ping:
-      req.mutable_ping();
-      return out;
-    case op_code::check: {
-      auto x = decode_body<check_version_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_check()->set_path(x->path);
-      req.mutable_check()->set_version(x->version);
-      return out;
-    }
+    case op_code::check:
+      return via<check_version_request>(body, [](const auto& x, to_node& out) {
+        out.request.mutable_check()->set_path(x.path);
+        out.request.mutable_check()->set_version(x.version);
+        return err_ok;
+      });
     case op_code::multi:
       return translate_multi(body);
-    case op_code::get_ephemerals: {
-      auto x = decode_body<get_ephemerals_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_get_ephemerals()->set_prefix(x->prefix_path);
-      return out;
-    }
-    case op_code::get_all_children_number: {
-      auto x = decode_body<get_all_children_number_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_count_descendants()->set_path(x->path);
-      return out;
-    }
-    case op_code::add_watch: {
-      auto x = decode_body<add_watch_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_add_watch()->set_path(x->path);
-      req.mutable_add_watch()->set_mode(x->mode);
-      return out;
-    }
-    case op_code::remove_watches: {
-      auto x = decode_body<remove_watches_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_remove_watches()->set_path(x->path);
-      req.mutable_remove_watches()->set_type(x->type);
-      return out;
-    }
-    case op_code::check_watches: {
-      auto x = decode_body<check_watches_request>(body);
-      if (!x)
-        return error(err_marshalling);
-      req.mutable_check_watches()->set_path(x->path);
-      req.mutable_check_watches()->set_type(x->type);
-      return out;
-    }
-    case op_code::multi_read: {
-      auto decoded = decode_body<multi_request>(body);
-      if (!decoded)
-        return error(err_marshalling);
-      auto reads = req.mutable_multi_read();
-      for (const auto& op : decoded->ops) {
-        out.op_types.push_back(op.type);
-        auto read = reads->add_ops();
-        if (auto d = std::get_if<get_data_request>(&op.request)) {
-          read->mutable_get_data()->set_path(d->path);
-        } else if (auto c = std::get_if<get_children_request>(&op.request)) {
-          read->mutable_get_children()->set_path(c->path);
-        } else {
-          return error(err_bad_arguments); // writes belong in multi
-        }
-      }
-      return out;
-    }
-    case op_code::set_watches: {
-      auto x = decode_body<zk::set_watches>(body);
-      if (!x)
-        return error(err_marshalling);
-      auto sw = req.mutable_set_watches();
-      sw->set_relative_zxid(x->relative_zxid);
-      for (const auto& p : x->data_watches)
-        sw->add_data(p);
-      for (const auto& p : x->exist_watches)
-        sw->add_exist(p);
-      for (const auto& p : x->child_watches)
-        sw->add_child(p);
-      return out;
-    }
-    case op_code::set_watches2: {
-      auto x = decode_body<set_watches2>(body);
-      if (!x)
-        return error(err_marshalling);
-      auto sw = req.mutable_set_watches();
-      sw->set_relative_zxid(x->relative_zxid);
-      for (const auto& p : x->data_watches)
-        sw->add_data(p);
-      for (const auto& p : x->exist_watches)
-        sw->add_exist(p);
-      for (const auto& p : x->child_watches)
-        sw->add_child(p);
-      for (const auto& p : x->persistent_watches)
-        sw->add_persistent(p);
-      for (const auto& p : x->persistent_recursive_watches)
-        sw->add_recursive(p);
-      return out;
-    }
+    case op_code::multi_read:
+      return translate_multi_read(body);
+    case op_code::get_ephemerals:
+      return via<get_ephemerals_request>(body, [](const auto& x, to_node& out) {
+        out.request.mutable_get_ephemerals()->set_prefix(x.prefix_path);
+        return err_ok;
+      });
+    case op_code::get_all_children_number:
+      return via<get_all_children_number_request>(
+        body, [](const auto& x, to_node& out) {
+          out.request.mutable_count_descendants()->set_path(x.path);
+          return err_ok;
+        });
+    case op_code::add_watch:
+      return via<add_watch_request>(body, [](const auto& x, to_node& out) {
+        out.request.mutable_add_watch()->set_path(x.path);
+        out.request.mutable_add_watch()->set_mode(x.mode);
+        return err_ok;
+      });
+    case op_code::remove_watches:
+      return via<remove_watches_request>(body, [](const auto& x, to_node& out) {
+        auto r = out.request.mutable_remove_watches();
+        r->set_path(x.path);
+        r->set_type(x.type);
+        return err_ok;
+      });
+    case op_code::check_watches:
+      return via<check_watches_request>(body, [](const auto& x, to_node& out) {
+        out.request.mutable_check_watches()->set_path(x.path);
+        out.request.mutable_check_watches()->set_type(x.type);
+        return err_ok;
+      });
+    case op_code::set_watches:
+      return via<zk::set_watches>(body, fill_set_watches<zk::set_watches>);
+    case op_code::set_watches2:
+      return via<set_watches2>(body, fill_set_watches<set_watches2>);
     case op_code::auth: {
       // ACLs are not enforced yet: credentials are accepted and unused.
-      auto x = decode_body<auth_packet>(body);
-      if (!x)
+      if (!decode_body<auth_packet>(body))
         return error(err_marshalling);
       return local_reply{};
     }

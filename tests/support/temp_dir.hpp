@@ -14,8 +14,9 @@ struct temp_dir {
   std::string path;
 
   temp_dir() {
-    char pattern[] = "/tmp/conclave-test-XXXXXX";
-    auto p = ::mkdtemp(pattern);
+    // mkdtemp() replaces the six trailing 'X's with a unique suffix.
+    auto pattern = "/tmp/conclave-test-" + std::string(6, 'X');
+    auto p = ::mkdtemp(pattern.data());
     if (p == nullptr)
       throw std::runtime_error("mkdtemp failed");
     path = p;
