@@ -95,6 +95,16 @@ std::vector<acl_entry> read_acl_unsafe();
 struct auth_info {
   std::vector<acl_id> ids;
   std::string client_ip;
+  /// Passes every check: the node's own commands (container and TTL
+  /// cleanup).
+  bool super = false;
+
+  friend bool operator==(const auth_info& a, const auth_info& b) {
+    return a.ids == b.ids && a.client_ip == b.client_ip && a.super == b.super;
+  }
+  friend bool operator!=(const auth_info& a, const auth_info& b) {
+    return !(a == b);
+  }
 };
 
 /// DigestAuthenticationProvider.generateDigest: the text before the first
@@ -146,7 +156,8 @@ result<std::vector<acl_entry>> fixup_acl(const std::vector<acl_entry>& acl,
 
 /// PrepRequestProcessor.checkACL: whether `who` may perform `perm` (one of
 /// acl_perms; ZooKeeper tests perms & perm != 0) on a znode with `acl`.
-/// True when `acl` is empty, when one of who.ids is in `super_ids` (e.g.
+/// True when `acl` is empty, when who.super is set, when one of who.ids is
+/// in `super_ids` (e.g.
 /// {"digest", digest_of("super:<password>")}), or when an entry with
 /// (perms & perm) != 0 names world:anyone, a digest id equal to one of
 /// who.ids, or an ip range holding who.client_ip (or an "ip" id in who.ids).

@@ -20,6 +20,7 @@ void encode(const create_op& op, pb::CreateOp* out) {
   out->set_data(op.data);
   out->set_mode(static_cast<pb::CreateMode>(op.mode));
   out->set_ttl_ms(op.ttl_ms);
+  encode(op.acl, out->mutable_acl());
 }
 
 void encode(const delete_op& op, pb::DeleteOp* out) {
@@ -55,7 +56,15 @@ result<create_op> decode_op(const pb::CreateOp& msg) {
   if (!pb::CreateMode_IsValid(msg.mode()))
     return error_code::bad_arguments;
   return create_op{msg.path(), msg.data(), static_cast<create_mode>(msg.mode()),
-                   msg.ttl_ms()};
+                   msg.ttl_ms(), decode_acl(msg.acl())};
+}
+
+set_acl_op decode_op(const pb::SetAclOp& msg) {
+  return set_acl_op{msg.path(), decode_acl(msg.acl()), msg.version()};
+}
+
+delete_container_op decode_op(const pb::DeleteContainerOp& msg) {
+  return delete_container_op{msg.path(), msg.reap()};
 }
 
 delete_op decode_op(const pb::DeleteOp& msg) {
@@ -130,6 +139,8 @@ pb::Command encode(const command& cmd) {
   pb::Command msg;
   msg.set_format_version(command_format_version);
   msg.set_session_id(cmd.session.value());
+  if (cmd.auth != auth_info{})
+    encode(cmd.auth, msg.mutable_auth());
   std::visit(overload{
                [&](const create_op& x) { encode(x, msg.mutable_create()); },
                [&](const delete_op& x) { encode(x, msg.mutable_delete_()); },
@@ -147,6 +158,17 @@ pb::Command encode(const command& cmd) {
                  auto out = msg.mutable_open_session();
                  out->set_timeout_ms(x.timeout_ms);
                  out->set_password(x.password);
+               },
+               [&](const set_acl_op& x) {
+                 auto out = msg.mutable_set_acl();
+                 out->set_path(x.path);
+                 encode(x.acl, out->mutable_acl());
+                 out->set_version(x.version);
+               },
+               [&](const delete_container_op& x) {
+                 auto out = msg.mutable_delete_container();
+                 out->set_path(x.path);
+                 out->set_reap(x.reap);
                },
              },
              cmd.body);
@@ -181,12 +203,19 @@ result<command> decode(const pb::Command& msg) {
       body = command_body{open_session_op{msg.open_session().timeout_ms(),
                                           msg.open_session().password()}};
       break;
+    case pb::Command::kSetAcl:
+      body = lift(decode_op(msg.set_acl()));
+      break;
+    case pb::Command::kDeleteContainer:
+      body = lift(decode_op(msg.delete_container()));
+      break;
     default:
       break;
   }
   if (!body)
     return body.error();
-  return command{session_id{msg.session_id()}, std::move(body).value()};
+  return command{session_id{msg.session_id()}, std::move(body).value(),
+                 decode(msg.auth())};
 }
 
 bool is_write(const pb::Request& req) {
@@ -196,6 +225,8 @@ bool is_write(const pb::Request& req) {
     case pb::Request::kSetData:
     case pb::Request::kCheck:
     case pb::Request::kMulti:
+    case pb::Request::kSetAcl:
+    case pb::Request::kDeleteContainer:
       return true;
     default:
       return false;
@@ -214,9 +245,55 @@ result<command_body> write_of(const pb::Request& req) {
       return lift(decode_op(req.check()));
     case pb::Request::kMulti:
       return lift(decode_op(req.multi()));
+    case pb::Request::kSetAcl:
+      return lift(decode_op(req.set_acl()));
+    case pb::Request::kDeleteContainer:
+      // Only the leader's cleanup reaps; a client deletes.
+      return command_body{delete_container_op{req.delete_container().path()}};
     default:
       return error_code::bad_arguments;
   }
+}
+
+// -- ACLs and auth -------------------------------------------------------------
+
+void encode(const std::vector<acl_entry>& acl,
+            google::protobuf::RepeatedPtrField<pb::Acl>* out) {
+  out->Reserve(static_cast<int>(acl.size()));
+  for (const auto& e : acl) {
+    auto a = out->Add();
+    a->set_perms(e.perms);
+    a->mutable_id()->set_scheme(e.id.scheme);
+    a->mutable_id()->set_id(e.id.id);
+  }
+}
+
+std::vector<acl_entry>
+decode_acl(const google::protobuf::RepeatedPtrField<pb::Acl>& msg) {
+  std::vector<acl_entry> out;
+  out.reserve(static_cast<size_t>(msg.size()));
+  for (const auto& a : msg)
+    out.push_back(acl_entry{a.perms(), acl_id{a.id().scheme(), a.id().id()}});
+  return out;
+}
+
+void encode(const auth_info& auth, pb::Auth* out) {
+  for (const auto& id : auth.ids) {
+    auto i = out->add_ids();
+    i->set_scheme(id.scheme);
+    i->set_id(id.id);
+  }
+  out->set_client_ip(auth.client_ip);
+  out->set_super(auth.super);
+}
+
+auth_info decode(const pb::Auth& msg) {
+  auth_info out;
+  for (const auto& i : msg.ids())
+    out.ids.push_back(acl_id{i.scheme(), i.id()});
+  out.client_ip = msg.client_ip();
+  out.super = msg.super();
+  return out;
 }
 
 // -- results -----------------------------------------------------------------
@@ -268,6 +345,10 @@ std::string describe_failure(error_code code, std::string_view path,
       return "parent of " + p + " is ephemeral and cannot have children";
     case error_code::bad_arguments:
       return "invalid path or arguments: '" + p + "'";
+    case error_code::no_auth:
+      return "not authorized for " + p;
+    case error_code::invalid_acl:
+      return "invalid ACL for " + p;
     default:
       return std::string{to_string(code)} + " for " + p;
   }
@@ -323,7 +404,8 @@ pb::Response to_response(const command& cmd, const apply_result& res, zxid id) {
     auto op = resp.mutable_op();
     op->set_path(first.path);
     encode(first.stat, op->mutable_stat());
-  } else if (std::holds_alternative<set_data_op>(cmd.body)) {
+  } else if (std::holds_alternative<set_data_op>(cmd.body)
+             || std::holds_alternative<set_acl_op>(cmd.body)) {
     encode(first.stat, resp.mutable_stat());
   }
   return resp;

@@ -1,9 +1,11 @@
 // command_codec: converts between the pure cores' C++ values (runtime/ops.hpp,
 // data_tree results) and their protobuf encodings (messages/conclave.proto).
 //
-// Command format versions: version 1 is the only one so far. decode() accepts
-// every version it knows and refuses newer ones with data_inconsistency, so a
-// node never applies a command it does not understand.
+// Command format versions: 1 (the first); 2 adds who issued the command
+// (Command.auth, checked against ACLs when applied), ACLs on creates, setACL
+// and deleteContainer. decode() accepts every version it knows and refuses
+// newer ones with data_inconsistency, so a node never applies a command it
+// does not understand (a version-1 node would ignore the ACL fields).
 #pragma once
 
 #include <string>
@@ -17,7 +19,7 @@
 namespace conclave {
 
 /// The Command.format_version this build writes.
-constexpr uint32_t command_format_version = 1;
+constexpr uint32_t command_format_version = 2;
 
 // -- commands ----------------------------------------------------------------
 
@@ -31,8 +33,19 @@ result<command> decode(const pb::Command& msg);
 /// the request is not a write or is malformed.
 result<command_body> write_of(const pb::Request& req);
 
-/// True if the request is a write (create, delete, set, check, multi).
+/// True if the request is a write (create, delete, set, check, multi, setACL,
+/// deleteContainer).
 bool is_write(const pb::Request& req);
+
+// -- ACLs and auth -------------------------------------------------------------
+
+void encode(const std::vector<acl_entry>& acl,
+            google::protobuf::RepeatedPtrField<pb::Acl>* out);
+std::vector<acl_entry>
+decode_acl(const google::protobuf::RepeatedPtrField<pb::Acl>& msg);
+
+void encode(const auth_info& auth, pb::Auth* out);
+auth_info decode(const pb::Auth& msg);
 
 // -- results -----------------------------------------------------------------
 

@@ -163,7 +163,7 @@ apply_result data_tree::apply(const command& cmd, zxid id, int64_t time_ms) {
     invariant_failure("apply: zxid not greater than last_zxid()");
   last_zxid_ = id;
   std::vector<tree_event> events;
-  txn t{cmd.session.value(), id.value(), time_ms, events, nullptr};
+  txn t{cmd.session.value(), cmd.auth, id.value(), time_ms, events, nullptr};
   return std::visit(
     [&](const auto& body) -> apply_result {
       using body_type = std::decay_t<decltype(body)>;
@@ -205,12 +205,28 @@ error_code data_tree::check_create(const create_op& op, int64_t session) const {
   return error_code::ok;
 }
 
+bool data_tree::may(uint32_t index, int32_t perm, const auth_info& who) const {
+  return allowed(acls_.get(nodes_[index].acl), perm, who);
+}
+
+// ZooKeeper's order (PrepRequestProcessor.pRequest2TxnCreate): the ACL is
+// fixed up (InvalidACL) before the parent is looked up (NoNode) and checked
+// (NoAuth), then the name is taken (NodeExists).
 op_result data_tree::run(const create_op& op, txn& t) {
   if (auto err = check_create(op, t.session); err != error_code::ok)
     return failed(err);
+  auto acl = open_acl_unsafe();
+  if (!op.acl.empty()) {
+    auto fixed = fixup_acl(op.acl, t.who);
+    if (!fixed)
+      return failed(fixed.error());
+    acl = std::move(fixed).value();
+  }
   auto parent = find(path::parent(op.path));
   if (parent == nil)
     return failed(error_code::no_node);
+  if (!may(parent, acl_perms::create, t.who))
+    return failed(error_code::no_auth);
   auto full = op.path;
   if (is_sequential(op.mode))
     full += path::sequence_suffix(nodes_[parent].child_seq);
@@ -220,11 +236,11 @@ op_result data_tree::run(const create_op& op, txn& t) {
     return failed(error_code::node_exists);
   if (kind_of(nodes_[parent].stat.ephemeral_owner) == node_kind::ephemeral)
     return failed(error_code::no_children_for_ephemerals);
-  return insert(parent, std::move(full), op, t);
+  return insert(parent, std::move(full), op, acls_.intern(acl), t);
 }
 
 op_result data_tree::insert(uint32_t parent, std::string path,
-                            const create_op& op, txn& t) {
+                            const create_op& op, uint32_t acl, txn& t) {
   auto old_parent_stat = nodes_[parent].stat;
   auto old_parent_seq = nodes_[parent].child_seq;
   bool recycled;
@@ -233,6 +249,7 @@ op_result data_tree::insert(uint32_t parent, std::string path,
   n.name = std::string{path::basename(path)};
   n.data = op.data;
   n.parent = parent;
+  n.acl = acl;
   n.stat.czxid = n.stat.mzxid = n.stat.pzxid = t.zxid;
   n.stat.ctime_ms = n.stat.mtime_ms = t.time_ms;
   n.stat.ephemeral_owner = owner_for(op, t.session);
@@ -256,10 +273,17 @@ op_result data_tree::insert(uint32_t parent, std::string path,
   return op_result{error_code::ok, std::move(path), nodes_[index].stat};
 }
 
+// The parent's DELETE permission is checked before the node is looked up,
+// as ZooKeeper does: without it, deleting a missing child is NoAuth too.
 op_result data_tree::run(const delete_op& op, txn& t) {
   if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok
       || op.path == path::root || path::is_protected(op.path))
     return failed(error_code::bad_arguments);
+  auto parent = find(path::parent(op.path));
+  if (parent == nil)
+    return failed(error_code::no_node);
+  if (!may(parent, acl_perms::del, t.who))
+    return failed(error_code::no_auth);
   auto index = find(op.path);
   if (index == nil)
     return failed(error_code::no_node);
@@ -302,6 +326,8 @@ op_result data_tree::run(const set_data_op& op, txn& t) {
   auto index = find(op.path);
   if (index == nil)
     return failed(error_code::no_node);
+  if (!may(index, acl_perms::write, t.who))
+    return failed(error_code::no_auth);
   auto& n = nodes_[index];
   if (!version_matches(op.version, n.stat.version))
     return failed(error_code::bad_version);
@@ -318,12 +344,80 @@ op_result data_tree::run(const set_data_op& op, txn& t) {
   return op_result{error_code::ok, {}, n.stat};
 }
 
-op_result data_tree::run(const check_op& op, txn&) {
+op_result data_tree::run(const check_op& op, txn& t) {
   auto index = resolve(op.path);
   if (!index)
     return failed(index.error());
+  if (!may(*index, acl_perms::read, t.who))
+    return failed(error_code::no_auth);
   if (!version_matches(op.version, nodes_[*index].stat.version))
     return failed(error_code::bad_version);
+  return op_result{};
+}
+
+// ZooKeeper's order: InvalidACL, NoNode, NoAuth, BadVersion. The new ACL
+// bumps aversion only: no data change, no watch event.
+op_result data_tree::run(const set_acl_op& op, txn& t) {
+  if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok)
+    return failed(error_code::bad_arguments);
+  auto fixed = fixup_acl(op.acl, t.who);
+  if (!fixed)
+    return failed(fixed.error());
+  auto index = find(op.path);
+  if (index == nil)
+    return failed(error_code::no_node);
+  if (!may(index, acl_perms::admin, t.who))
+    return failed(error_code::no_auth);
+  auto& n = nodes_[index];
+  if (!version_matches(op.version, n.stat.aversion))
+    return failed(error_code::bad_version);
+  auto acl = acls_.intern(*fixed); // before the release: the list may be
+  if (!acls_.release(n.acl))       // the same one
+    invariant_failure("setACL: node refers to a free ACL");
+  n.acl = acl;
+  n.stat.aversion = next_version(n.stat.aversion);
+  return op_result{error_code::ok, {}, n.stat};
+}
+
+bool data_tree::due_for_cleanup(uint32_t index, int64_t now_ms) const noexcept {
+  const auto& s = nodes_[index].stat;
+  if (s.num_children != 0)
+    return false;
+  switch (kind_of(s.ephemeral_owner)) {
+    case node_kind::container:
+      return s.cversion > 0;
+    case node_kind::ttl: {
+      auto ttl = ttl_of(s.ephemeral_owner);
+      // mtime + ttl < now, without overflowing.
+      return s.mtime_ms <= INT64_MAX - ttl && s.mtime_ms + ttl < now_ms;
+    }
+    default:
+      return false;
+  }
+}
+
+// Unlike ZooKeeper's deleteContainer (an internal request that deletes any
+// empty non-ephemeral node without an ACL check), only container and TTL
+// nodes qualify, and a client needs DELETE on the parent.
+op_result data_tree::run(const delete_container_op& op, txn& t) {
+  if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok
+      || op.path == path::root || path::is_protected(op.path))
+    return failed(error_code::bad_arguments);
+  auto index = find(op.path);
+  if (index == nil)
+    return failed(error_code::no_node);
+  if (!may(nodes_[index].parent, acl_perms::del, t.who))
+    return failed(error_code::no_auth);
+  if (nodes_[index].first_child != nil)
+    return failed(error_code::not_empty);
+  auto kind = kind_of(nodes_[index].stat.ephemeral_owner);
+  if (kind != node_kind::container && kind != node_kind::ttl)
+    return failed(error_code::bad_arguments);
+  // The cleanup raced with a change (a child came and went, the TTL node
+  // was written): the node is no longer due.
+  if (op.reap && !due_for_cleanup(index, t.time_ms))
+    return failed(error_code::bad_version);
+  remove(index, op.path, t);
   return op_result{};
 }
 
@@ -419,6 +513,8 @@ uint32_t data_tree::allocate_node(bool& recycled) {
 }
 
 void data_tree::release_node(uint32_t index) {
+  if (!acls_.release(nodes_[index].acl))
+    invariant_failure("released node refers to a free ACL");
   nodes_[index] = node{}; // frees name and data storage
   nodes_[index].next_sibling = free_head_;
   free_head_ = index;
@@ -429,6 +525,8 @@ void data_tree::unallocate_node(uint32_t index, bool recycled) {
     return release_node(index);
   if (index + size_t{1} != nodes_.size())
     invariant_failure("undo of an appended node that is not the last");
+  if (!acls_.release(nodes_[index].acl))
+    invariant_failure("undone node refers to a free ACL");
   nodes_.pop_back();
 }
 
@@ -685,23 +783,27 @@ result<int64_t> data_tree::count_descendants(std::string_view path) const {
   return count;
 }
 
+result<node_acl> data_tree::get_acl(std::string_view path) const {
+  auto index = resolve(path);
+  if (!index)
+    return index.error();
+  const auto& n = nodes_[*index];
+  return node_acl{acls_.get(n.acl), n.stat};
+}
+
+error_code data_tree::authorize(std::string_view path, int32_t perm,
+                                const auth_info& who) const {
+  auto index = resolve(path);
+  if (!index)
+    return index.error();
+  return may(*index, perm, who) ? error_code::ok : error_code::no_auth;
+}
+
 std::vector<std::string> data_tree::cleanup_candidates(int64_t now_ms) const {
   std::vector<std::string> out;
-  for (auto index : expirables_) {
-    const auto& s = nodes_[index].stat;
-    if (s.num_children != 0)
-      continue;
-    auto expired = false;
-    if (kind_of(s.ephemeral_owner) == node_kind::container) {
-      expired = s.cversion > 0;
-    } else {
-      auto ttl = ttl_of(s.ephemeral_owner);
-      // mtime + ttl < now, without overflowing.
-      expired = s.mtime_ms <= INT64_MAX - ttl && s.mtime_ms + ttl < now_ms;
-    }
-    if (expired)
+  for (auto index : expirables_)
+    if (due_for_cleanup(index, now_ms))
       out.push_back(path_of(index));
-  }
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -747,6 +849,14 @@ uint64_t data_tree::digest() const {
     put_bytes(crc, n.data);
     put_stat(crc, n.stat);
     put_u64(crc, static_cast<uint64_t>(n.child_seq));
+    // The ACL's entries, not its index: indices depend on history.
+    const auto& acl = acls_.get(n.acl);
+    put_u64(crc, acl.size());
+    for (const auto& e : acl) {
+      put_u64(crc, static_cast<uint64_t>(static_cast<int64_t>(e.perms)));
+      put_bytes(crc, e.id.scheme);
+      put_bytes(crc, e.id.id);
+    }
     auto children = sorted_children(index);
     for (auto c = children.rbegin(); c != children.rend(); ++c)
       pending.push_back({*c, path.size()});

@@ -29,6 +29,15 @@
 // child creates only, while stat.cversion also counts deletes, as measured
 // against ZooKeeper 3.8 (see data_tree.cpp).
 //
+// ACLs (ZooKeeper's, checked as PrepRequestProcessor and
+// FinalRequestProcessor do): each node holds an index into one acl_table,
+// which stores every distinct list once. Writes are checked when applied,
+// against the command's auth (so every replica decides alike): create needs
+// CREATE on the parent, delete and deleteContainer DELETE on the parent,
+// setData WRITE, check READ, setACL ADMIN. Reads are checked by the caller
+// with authorize() (getData, getChildren, getAllChildrenNumber: READ;
+// getACL: READ or ADMIN); exists, like ZooKeeper's, is not checked.
+//
 // A multi applies its ops one by one and keeps an undo log; if an op fails,
 // the log is replayed backwards, restoring the tree exactly (stats, data,
 // links, free list). Slots of nodes deleted inside a multi are only freed
@@ -44,6 +53,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "runtime/acl.hpp"
 #include "runtime/error_code.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/result.hpp"
@@ -95,6 +105,12 @@ struct apply_result {
 /// A znode's data and stat, as get_data() returns them.
 struct node_data {
   std::string data;
+  conclave::stat stat;
+};
+
+/// A znode's ACL and its stat, as get_acl() returns them.
+struct node_acl {
+  std::vector<acl_entry> acl;
   conclave::stat stat;
 };
 
@@ -152,6 +168,16 @@ public:
   /// Number of all descendants of `path` (not counting the node itself).
   result<int64_t> count_descendants(std::string_view path) const;
 
+  /// The node's ACL (as stored: fixed up, "auth" entries expanded) and its
+  /// stat; no_node / bad_arguments.
+  result<node_acl> get_acl(std::string_view path) const;
+
+  /// Whether `who` may perform `perm` (acl_perms bits; any one of them
+  /// suffices) on the node at `path`: ok, no_auth, or no_node /
+  /// bad_arguments.
+  error_code authorize(std::string_view path, int32_t perm,
+                       const auth_info& who) const;
+
   /// Paths the leader should propose to delete at `now_ms`, sorted
   /// (ZooKeeper's ContainerManager): containers without children that have
   /// had at least one (cversion > 0), and TTL nodes without children whose
@@ -164,12 +190,14 @@ public:
   size_t node_count() const noexcept;
   /// Number of ephemeral znodes.
   size_t ephemeral_count() const noexcept;
+  /// Number of distinct ACLs stored (world:anyone/all is not counted).
+  size_t acl_count() const noexcept { return acls_.size(); }
   /// Sum of path and data bytes (ZooKeeper's approximate data size).
   size_t approximate_data_bytes() const noexcept;
   /// Highest zxid applied so far (0 for an empty tree).
   zxid last_zxid() const noexcept;
   /// Canonical 64-bit digest of the whole tree (paths, data, stat, sequence
-  /// counters). Two trees with equal digests hold the same data.
+  /// counters, ACLs). Two trees with equal digests hold the same data.
   uint64_t digest() const;
 
   const data_tree_limits& limits() const noexcept { return limits_; }
@@ -253,6 +281,9 @@ private:
     /// Sequence counter for sequential children: counts child creates only
     /// (cversion also counts deletes), as ZooKeeper numbers them.
     int32_t child_seq = 0;
+    /// Index of the node's ACL in acls_ (0: world:anyone, all permissions);
+    /// the node holds one reference to it while its slot is allocated.
+    uint32_t acl = 0;
   };
 
   /// One step a failed multi must take back (see rollback()).
@@ -279,6 +310,7 @@ private:
   /// Context of one apply().
   struct txn {
     int64_t session;
+    const auth_info& who;
     int64_t zxid;
     int64_t time_ms;
     std::vector<tree_event>& events;
@@ -291,12 +323,16 @@ private:
   op_result run(const delete_op& op, txn& t);
   op_result run(const set_data_op& op, txn& t);
   op_result run(const check_op& op, txn& t);
+  op_result run(const set_acl_op& op, txn& t);
+  op_result run(const delete_container_op& op, txn& t);
   apply_result run_multi(const multi_op& op, txn& t);
   apply_result run_close_session(txn& t);
 
   error_code check_create(const create_op& op, int64_t session) const;
+  bool may(uint32_t index, int32_t perm, const auth_info& who) const;
+  bool due_for_cleanup(uint32_t index, int64_t now_ms) const noexcept;
   op_result insert(uint32_t parent, std::string path, const create_op& op,
-                   txn& t);
+                   uint32_t acl, txn& t);
   void remove(uint32_t index, std::string_view path, txn& t);
   void rollback(std::vector<undo_entry>& log);
   void undo(undo_entry& entry);
@@ -342,6 +378,8 @@ private:
   std::unordered_map<int64_t, std::unordered_set<uint32_t>> ephemerals_;
   /// Container and TTL nodes.
   std::unordered_set<uint32_t> expirables_;
+  /// The distinct ACLs, referenced by node::acl.
+  acl_table acls_;
   size_t node_count_ = 0;
   size_t ephemeral_count_ = 0;
   size_t data_bytes_ = 0;

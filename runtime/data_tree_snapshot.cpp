@@ -32,7 +32,8 @@ namespace {
 
 /// TreeSnapshotHeader.magic: "CNCLTREE" as a little-endian u64.
 constexpr uint64_t snapshot_magic = 0x45455254'4C434E43ULL;
-constexpr uint32_t snapshot_format_version = 1;
+/// What save() writes; load() also reads version 1 (no ACLs).
+constexpr uint32_t snapshot_format_version = 2;
 
 /// Bounds on record lengths. A node record is its path and data plus at most
 /// ~160 bytes of tags, lengths and fixed fields; 256 leaves slack.
@@ -169,6 +170,11 @@ public:
     if (!put_record(header, true))
       return false;
 
+    pb::TreeSnapshotAcls acls;
+    acls.set_table(tree_.acls_.save());
+    if (!put_record(acls, true))
+      return false;
+
     uint64_t records = 0;
     if (!put_nodes(records))
       return false;
@@ -227,6 +233,7 @@ private:
       record.set_num_children(s.num_children);
       record.set_pzxid(s.pzxid);
       record.set_child_seq(n.child_seq);
+      record.set_acl(n.acl);
       if (!put_record(record, true))
         return false;
       ++records;
@@ -336,12 +343,25 @@ private:
         || has_unknown_fields(header))
       return false;
     if (header.magic() != snapshot_magic
-        || header.format_version() != snapshot_format_version
+        || (header.format_version() != 1
+            && header.format_version() != snapshot_format_version)
         || header.last_zxid() < 0 || header.node_count() < 1
         || header.node_count() > max_snapshot_nodes
         || header.ephemeral_count() >= header.node_count())
       return false;
     last_zxid_ = header.last_zxid();
+
+    if (header.format_version() >= 2) {
+      pb::TreeSnapshotAcls acls;
+      if (!read_record(max_record_bytes, true, bytes)
+          || !acls.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))
+          || has_unknown_fields(acls))
+        return false;
+      auto table = acl_table::load(acls.table());
+      if (!table)
+        return false;
+      tree.acls_ = std::move(table).value();
+    }
 
     auto max_node_bytes = std::min(
       max_record_bytes, saturating_add(saturating_add(limits_.max_path_bytes,
@@ -359,6 +379,8 @@ private:
     while (!stack_.empty())
       if (!pop(tree))
         return false;
+    if (!references_match(tree))
+      return false;
 
     auto checksum = crc_.value();
     pb::TreeSnapshotTrailer trailer;
@@ -384,15 +406,27 @@ private:
     return true;
   }
 
+  /// Every ACL's reference count equals the number of nodes naming it.
+  static bool references_match(const data_tree& tree) {
+    std::vector<uint64_t> refs(tree.acls_.index_limit(), 0);
+    for (const auto& n : tree.nodes_)
+      ++refs[n.acl]; // in range: checked by valid_node()
+    for (uint32_t i = 1; i < refs.size(); ++i)
+      if (refs[i] != tree.acls_.ref_count(i))
+        return false;
+    return true;
+  }
+
   /// Checks what a record says about the node itself.
-  bool valid_node(const pb::TreeSnapshotNode& r) const {
+  bool valid_node(const data_tree& tree, const pb::TreeSnapshotNode& r) const {
     auto zxid_ok = [this](int64_t z) { return z >= 0 && z <= last_zxid_; };
     auto owner = r.ephemeral_owner();
     return r.data().size() <= limits_.max_data_bytes && r.data_length() >= 0
            && static_cast<size_t>(r.data_length()) == r.data().size()
            && r.num_children() >= 0 && zxid_ok(r.czxid()) && zxid_ok(r.mzxid())
            && zxid_ok(r.pzxid())
-           && (!is_ttl_owner(owner) || valid_ttl_owner(owner));
+           && (!is_ttl_owner(owner) || valid_ttl_owner(owner))
+           && tree.acls_.contains(r.acl());
   }
 
   static void fill(node& n, const pb::TreeSnapshotNode& r) {
@@ -409,10 +443,12 @@ private:
     n.stat.num_children = 0; // counted by link() as the children arrive
     n.stat.pzxid = r.pzxid();
     n.child_seq = r.child_seq();
+    n.acl = r.acl();
   }
 
   bool add_root(data_tree& tree, const pb::TreeSnapshotNode& r) {
-    if (r.path() != path::root || !valid_node(r) || r.ephemeral_owner() != 0)
+    if (r.path() != path::root || !valid_node(tree, r)
+        || r.ephemeral_owner() != 0)
       return false;
     bool recycled;
     auto index = tree.allocate_node(recycled); // 0: the tree has no node yet
@@ -428,7 +464,7 @@ private:
     std::string_view p = r.path();
     if (p == path::root
         || path::validate(p, limits_.max_path_bytes) != error_code::ok
-        || !valid_node(r))
+        || !valid_node(tree, r))
       return false;
     // Pre-order: the parent is the current node or one of its ancestors;
     // the ones that are not are complete.
@@ -491,16 +527,19 @@ private:
       begin_ += n;
       return true;
     }
-    if (n > buffer_.size()) { // a large record: assemble it in large_
-      large_.resize(n);
-      auto have = end_ - begin_;
-      std::memcpy(large_.data(), buffer_.data() + begin_, have);
+    if (n > buffer_.size()) {
+      // A large record: assemble it in large_, which grows with the bytes
+      // that actually arrive (never to a length merely claimed).
+      large_.assign(buffer_.data() + begin_, end_ - begin_);
       begin_ = end_ = 0;
-      while (have < n) {
-        auto got = pull(large_.data() + have, n - have);
+      while (large_.size() < n) {
+        auto have = large_.size();
+        auto want = std::min(n - have, std::max(have, buffer_.size()));
+        large_.resize(have + want);
+        auto got = pull(large_.data() + have, want);
+        large_.resize(have + got);
         if (got == 0)
           return false;
-        have += got;
       }
       out = large_;
       return true;

@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
+#include "runtime/acl.hpp"
 #include "runtime/strong_id.hpp"
 
 namespace conclave {
@@ -50,6 +52,9 @@ struct create_op {
   std::string data;
   create_mode mode = create_mode::persistent;
   int64_t ttl_ms = 0; ///< only for the *_with_ttl modes, must be > 0
+  /// The new node's ACL, as the client sent it (the tree applies
+  /// fixup_acl() with the command's auth); empty: open_acl_unsafe().
+  std::vector<acl_entry> acl = {};
 };
 
 struct delete_op {
@@ -66,6 +71,23 @@ struct set_data_op {
 struct check_op {
   std::string path;
   int32_t version = any_version;
+};
+
+/// Replaces a node's ACL (ZooKeeper's setACL): needs ADMIN on the node;
+/// `version` is compared with the node's aversion.
+struct set_acl_op {
+  std::string path;
+  std::vector<acl_entry> acl = {};
+  int32_t version = any_version;
+};
+
+/// Deletes an empty container or TTL node (ZooKeeper's deleteContainer);
+/// needs DELETE on the parent.
+struct delete_container_op {
+  std::string path;
+  /// The leader's cleanup: deletes only if the node is still due at the
+  /// command's time (data_tree::cleanup_candidates() would name it).
+  bool reap = false;
 };
 
 /// One operation inside a multi.
@@ -94,7 +116,8 @@ struct open_session_op {
 };
 
 using command_body = std::variant<create_op, delete_op, set_data_op, check_op,
-                                  multi_op, close_session_op, open_session_op>;
+                                  multi_op, close_session_op, open_session_op,
+                                  set_acl_op, delete_container_op>;
 
 /// Whether a command body names one znode (every single-op write does;
 /// multi and the session commands do not).
@@ -106,9 +129,19 @@ constexpr bool names_a_path_v
 
 /// A write as the log carries it.
 struct command {
+  command() = default;
+  command(conclave::session_id session, command_body body, auth_info auth = {})
+      : session(session), body(std::move(body)), auth(std::move(auth)) {
+    // nop
+  }
+
   /// The session on whose behalf the command runs; it owns ephemeral nodes.
   conclave::session_id session;
   command_body body;
+  /// Who issued it: every replica checks ACLs against this when it applies
+  /// the command, so the outcome is the same everywhere. Filled in by the
+  /// node that accepted the request.
+  auth_info auth;
 };
 
 } // namespace conclave

@@ -397,6 +397,17 @@ TEST_CASE("acl: super ids allow everything", "[acl]") {
                       {acl_id{"ip", "10.0.0.1"}}));
 }
 
+TEST_CASE("acl: the node's own authority allows everything", "[acl]") {
+  std::vector<acl_entry> locked{digest(31, "alice:pw")};
+  auto node_itself = client({}, "");
+  node_itself.super = true;
+  for (auto perm : each_perm) {
+    CHECK(allowed(locked, perm, node_itself));
+    CHECK(allowed({world(0)}, perm, node_itself));
+    CHECK_FALSE(allowed(locked, perm, client({}, "")));
+  }
+}
+
 TEST_CASE("acl: entries of other schemes never match", "[acl]") {
   auto who = client({acl_id{"sasl", "alice"}, acl_id{"auth", ""}}, "1.2.3.4");
   CHECK_FALSE(allowed({entry(31, "sasl", "alice")}, acl_perms::read, who));

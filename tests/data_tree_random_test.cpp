@@ -1,8 +1,13 @@
 // Randomized differential test: one seeded command stream goes to two
 // data_trees and to a naive reference model (a std::map from full path to
-// node, multis applied to a copy). After every command the results, events,
-// digests and reads must agree.
+// node, each with its full ACL; multis applied to a copy). Commands carry
+// random identities, ACLs (valid and not) and setACL / deleteContainer, so
+// permission checks, ACL fix-up and the trees' shared ACL table (reference
+// counts through multi rollbacks, reuse of freed lists) are exercised. After
+// every command the results, events, digests, reads and ACLs must agree;
+// one tree is regularly replaced by a reload of its own snapshot.
 
+#include <algorithm>
 #include <cstdio>
 #include <iterator>
 #include <map>
@@ -30,6 +35,7 @@ struct model_node {
   std::string data;
   conclave::stat stat;
   int32_t child_creates = 0; ///< names sequential children
+  std::vector<acl_entry> acl = open_acl_unsafe();
 };
 
 using model_map = std::map<std::string, model_node>;
@@ -72,7 +78,7 @@ public:
   model_map nodes;
 
   apply_result apply(const command& cmd, int64_t z, int64_t time) {
-    ctx c{cmd.session.value(), z, time};
+    ctx c{cmd.session.value(), z, time, &cmd.auth};
     apply_result out;
     if (auto* m = std::get_if<multi_op>(&cmd.body)) {
       apply_multi(*m, c, out);
@@ -151,7 +157,12 @@ private:
     int64_t session;
     int64_t zxid;
     int64_t time;
+    const auth_info* who;
   };
+
+  static bool may(const model_node& n, int32_t perm, const ctx& c) {
+    return allowed(n.acl, perm, *c.who);
+  }
 
   data_tree_limits limits_;
 
@@ -210,10 +221,23 @@ private:
       fail(r, error_code::bad_arguments);
       return r;
     }
+    auto acl = open_acl_unsafe();
+    if (!op.acl.empty()) {
+      auto fixed = fixup_acl(op.acl, *c.who);
+      if (!fixed) {
+        fail(r, fixed.error());
+        return r;
+      }
+      acl = *fixed;
+    }
     auto parent_path = parent_of(op.path);
     auto parent = m.find(parent_path);
     if (parent == m.end()) {
       fail(r, error_code::no_node);
+      return r;
+    }
+    if (!may(parent->second, acl_perms::create, c)) {
+      fail(r, error_code::no_auth);
       return r;
     }
     auto full = op.path;
@@ -236,6 +260,7 @@ private:
     ps.pzxid = c.zxid;
     ps.num_children += 1;
     model_node n;
+    n.acl = acl;
     n.data = op.data;
     n.stat.czxid = n.stat.mzxid = n.stat.pzxid = c.zxid;
     n.stat.ctime_ms = n.stat.mtime_ms = c.time;
@@ -259,9 +284,14 @@ private:
                 std::vector<tree_event>& events) {
     op_result r;
     auto i = m.find(op.path);
+    auto parent = m.end();
     if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok
         || op.path == "/" || protected_node(op.path))
       fail(r, error_code::bad_arguments);
+    else if ((parent = m.find(parent_of(op.path))) == m.end())
+      fail(r, error_code::no_node);
+    else if (!may(parent->second, acl_perms::del, c))
+      fail(r, error_code::no_auth);
     else if (i == m.end())
       fail(r, error_code::no_node);
     else if (op.version != -1 && op.version != i->second.stat.version)
@@ -284,6 +314,8 @@ private:
       fail(r, error_code::no_auth);
     else if (i == m.end())
       fail(r, error_code::no_node);
+    else if (!may(i->second, acl_perms::write, c))
+      fail(r, error_code::no_auth);
     else if (op.version != -1 && op.version != i->second.stat.version)
       fail(r, error_code::bad_version);
     if (r.error != error_code::ok)
@@ -299,7 +331,7 @@ private:
     return r;
   }
 
-  op_result run(model_map& m, const check_op& op, const ctx&,
+  op_result run(model_map& m, const check_op& op, const ctx& c,
                 std::vector<tree_event>&) {
     op_result r;
     auto i = m.find(op.path);
@@ -307,8 +339,76 @@ private:
       fail(r, error_code::bad_arguments);
     else if (i == m.end())
       fail(r, error_code::no_node);
+    else if (!may(i->second, acl_perms::read, c))
+      fail(r, error_code::no_auth);
     else if (op.version != -1 && op.version != i->second.stat.version)
       fail(r, error_code::bad_version);
+    return r;
+  }
+
+  op_result run(model_map& m, const set_acl_op& op, const ctx& c,
+                std::vector<tree_event>&) {
+    op_result r;
+    if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok) {
+      fail(r, error_code::bad_arguments);
+      return r;
+    }
+    auto fixed = fixup_acl(op.acl, *c.who);
+    auto i = m.find(op.path);
+    if (!fixed)
+      fail(r, fixed.error());
+    else if (i == m.end())
+      fail(r, error_code::no_node);
+    else if (!may(i->second, acl_perms::admin, c))
+      fail(r, error_code::no_auth);
+    else if (op.version != -1 && op.version != i->second.stat.aversion)
+      fail(r, error_code::bad_version);
+    if (r.error != error_code::ok)
+      return r;
+    i->second.acl = *fixed;
+    i->second.stat.aversion += 1;
+    r.stat = i->second.stat;
+    return r;
+  }
+
+  static bool due(const model_node& n, int64_t now) {
+    const auto& s = n.stat;
+    auto u = static_cast<uint64_t>(s.ephemeral_owner);
+    if (s.num_children != 0)
+      return false;
+    if (s.ephemeral_owner == INT64_MIN)
+      return s.cversion > 0;
+    return (u >> 56) == 0xFF
+           && s.mtime_ms + static_cast<int64_t>(u & 0xFFFFFFFFFFULL) < now;
+  }
+
+  op_result run(model_map& m, const delete_container_op& op, const ctx& c,
+                std::vector<tree_event>& events) {
+    op_result r;
+    auto i = m.find(op.path);
+    if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok
+        || op.path == "/" || protected_node(op.path)) {
+      fail(r, error_code::bad_arguments);
+      return r;
+    }
+    if (i == m.end()) {
+      fail(r, error_code::no_node);
+      return r;
+    }
+    auto owner = i->second.stat.ephemeral_owner;
+    auto expirable
+      = owner == INT64_MIN
+        || (owner != 0 && (static_cast<uint64_t>(owner) >> 56) == 0xFF);
+    if (!may(m.at(parent_of(op.path)), acl_perms::del, c))
+      fail(r, error_code::no_auth);
+    else if (i->second.stat.num_children != 0)
+      fail(r, error_code::not_empty);
+    else if (!expirable)
+      fail(r, error_code::bad_arguments);
+    else if (op.reap && !due(i->second, c.time))
+      fail(r, error_code::bad_version);
+    else
+      erase(m, op.path, c, events);
     return r;
   }
 };
@@ -363,6 +463,9 @@ std::string diff(const data_tree& tree, const model& m,
       return "children of " + p + " differ";
     if (tree.exists(p).value() != n.stat)
       return "exists " + p;
+    auto acl = tree.get_acl(p);
+    if (!acl || acl->acl != n.acl || acl->stat != n.stat)
+      return "ACL of " + p;
   }
   for (const auto& p : universe)
     if (m.nodes.count(p) == 0 && tree.exists(p).error() != error_code::no_node)
@@ -405,10 +508,15 @@ public:
       cmd.body = set(m);
     else if (dice < 80)
       cmd.body = check(m);
-    else if (dice < 95)
+    else if (dice < 90)
       cmd.body = multi(m);
+    else if (dice < 94)
+      cmd.body = set_acl(m);
+    else if (dice < 97)
+      cmd.body = delete_container_op{target(m), pick(2) == 0};
     else
       cmd.body = close_session_op{};
+    cmd.auth = auth();
     return cmd;
   }
 
@@ -431,6 +539,77 @@ private:
     "/a/",        "//",           "",
     "/zookeeper", "/zookeeper/z", "/zookeeper/quota",
     "/a/./b",     "/zookeeper/"};
+
+  static acl_id digest(const char* user_password) {
+    return acl_id{"digest", digest_of(user_password)};
+  }
+
+  /// Who issues the command: nobody in particular, alice and/or bob (by
+  /// digest), a client address, rarely the node itself.
+  auth_info auth() {
+    auth_info who;
+    auto dice = pick(20);
+    if (dice < 6)
+      return who;
+    if (dice < 10)
+      who.ids.push_back(digest("alice:pw"));
+    else if (dice < 13)
+      who.ids.push_back(digest("bob:pw"));
+    else if (dice < 15)
+      who.ids = {digest("bob:pw"), digest("alice:pw")};
+    who.client_ip = pick(2) == 0 ? "127.0.0.1" : "10.1.2.3";
+    who.super = dice == 19;
+    return who;
+  }
+
+  /// An ACL: mostly empty (open), else one of a few lists that grant some
+  /// identities some permissions, and now and then an invalid one.
+  std::vector<acl_entry> acl() {
+    auto world = acl_id{"world", "anyone"};
+    auto dice = pick(clean_ ? 16 : 20);
+    switch (dice) {
+      case 0:
+        return {{acl_perms::read, world}};
+      case 1:
+        return {{acl_perms::all, digest("alice:pw")}};
+      case 2:
+        return {{acl_perms::read | acl_perms::write, digest("bob:pw")},
+                {acl_perms::read, world}};
+      case 3:
+        return {{acl_perms::all, acl_id{"ip", "127.0.0.1"}}};
+      case 4:
+        return {
+          {acl_perms::create | acl_perms::del, acl_id{"ip", "10.0.0.0/8"}},
+          {acl_perms::read | acl_perms::admin, world}};
+      case 5:
+        return {{acl_perms::all, acl_id{"auth", ""}}};
+      case 6:
+        return {{acl_perms::all, world}, {acl_perms::all, world}};
+      case 7:
+        return {{acl_perms::admin, digest("bob:pw")},
+                {acl_perms::create | acl_perms::read, world}};
+      case 16:
+        return {{acl_perms::read, acl_id{"world", "someone"}}};
+      case 17:
+        return {{acl_perms::read, acl_id{"ip", "300.1.1.1"}}};
+      case 18:
+        return {{acl_perms::all, acl_id{"x509", "cn"}}};
+      default:
+        return {};
+    }
+  }
+
+  set_acl_op set_acl(const model& m) {
+    auto p = target(m);
+    auto list = acl();
+    if (list.empty())
+      list = pick(4) == 0 ? std::vector<acl_entry>{} : open_acl_unsafe();
+    auto i = m.nodes.find(p);
+    int32_t v = any_version;
+    if (i != m.nodes.end() && pick(3) != 0)
+      v = i->second.stat.aversion + static_cast<int32_t>(pick(5) == 0);
+    return set_acl_op{p, list, v};
+  }
 
   const std::string& any_of(const std::vector<std::string>& v) {
     return v[static_cast<size_t>(pick(static_cast<int64_t>(v.size())))];
@@ -507,7 +686,7 @@ private:
     } else if (!clean_ && pick(20) == 0) {
       ttl = 7;
     }
-    return create_op{path, data(), mode, ttl};
+    return create_op{path, data(), mode, ttl, acl()};
   }
 
   delete_op remove(const model& m) {
@@ -560,6 +739,8 @@ TEST_CASE("data_tree: random command streams match a reference model",
   int64_t now = 1'000'000;
   size_t failures = 0;
   size_t multis = 0;
+  size_t no_auths = 0;
+  size_t acls_stored = 0;
   for (int step = 0; step < 2000; ++step) {
     z += 1 + gen.pick(3);
     now += gen.pick(40);
@@ -568,6 +749,8 @@ TEST_CASE("data_tree: random command streams match a reference model",
     auto got_b = b.apply(cmd, zxid{z}, now);
     auto want = m.apply(cmd, z, now);
     failures += want.error != error_code::ok ? 1 : 0;
+    no_auths += want.error == error_code::no_auth ? 1 : 0;
+    acls_stored = std::max(acls_stored, a.acl_count());
     multis += std::holds_alternative<multi_op>(cmd.body) ? 1 : 0;
     INFO("step " << step << ", zxid " << z << ", body index "
                  << cmd.body.index());
@@ -586,10 +769,31 @@ TEST_CASE("data_tree: random command streams match a reference model",
       data_tree moved{std::move(b)};
       b = std::move(moved);
     }
+    if (step % 300 == 150) { // so does a snapshot, ACL table included
+      std::string bytes;
+      REQUIRE(b.save([&](std::string_view chunk) {
+        bytes.append(chunk);
+        return true;
+      }));
+      size_t at = 0;
+      auto loaded = data_tree::load(
+        [&](char* out, size_t n) {
+          auto k = std::min(n, bytes.size() - at);
+          std::copy_n(bytes.data() + at, k, out);
+          at += k;
+          return k;
+        },
+        limits);
+      REQUIRE(loaded.ok());
+      REQUIRE(loaded->digest() == b.digest());
+      b = std::move(loaded).value();
+    }
   }
   // The stream must exercise both outcomes heavily.
   CHECK(failures > 300);
   CHECK(failures < 1700);
   CHECK(multis > 150);
+  CHECK(no_auths > 50);
+  CHECK(acls_stored > 0);
   CHECK(m.nodes.size() > 10);
 }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -326,7 +327,17 @@ private:
 
   create_op create() {
     auto mode = static_cast<create_mode>(pick(7));
-    create_op op{target(), data(), mode, 0};
+    // A few distinct ACLs, so that snapshots carry a table with freed and
+    // shared lists (commands run as nobody: restrictive lists make later
+    // creates below them fail, which is fine here).
+    std::vector<std::vector<acl_entry>> acls{
+      {},
+      {},
+      {{acl_perms::all, {"digest", "alice:h"}},
+       {acl_perms::read | acl_perms::create, {"world", "anyone"}}},
+      {{acl_perms::all, {"ip", "10.0.0.0/8"}},
+       {acl_perms::all - acl_perms::admin, {"world", "anyone"}}}};
+    create_op op{target(), data(), mode, 0, acls[static_cast<size_t>(pick(4))]};
     if (is_sequential(mode) && pick(2) == 0)
       op.path = pick(2) == 0 ? "/q/s-" : "/a/";
     if (is_ttl(mode))
@@ -388,6 +399,8 @@ void apply_to_both(data_tree& a, data_tree& b, uint64_t seed, int steps,
 /// A payload decoded into its records.
 struct decoded {
   pb::TreeSnapshotHeader header;
+  /// Format version 2 and later.
+  std::optional<pb::TreeSnapshotAcls> acls;
   std::vector<pb::TreeSnapshotNode> nodes;
   pb::TreeSnapshotTrailer trailer;
 };
@@ -415,6 +428,10 @@ decoded decode(std::string_view payload) {
   decoded d;
   auto all = payload;
   REQUIRE(d.header.ParseFromString(take_frame(payload)));
+  if (d.header.format_version() >= 2) {
+    d.acls.emplace();
+    REQUIRE(d.acls->ParseFromString(take_frame(payload)));
+  }
   for (uint64_t i = 0; i < d.header.node_count(); ++i) {
     d.nodes.emplace_back();
     REQUIRE(d.nodes.back().ParseFromString(take_frame(payload)));
@@ -434,6 +451,8 @@ decoded decode(std::string_view payload) {
 std::string encode(const decoded& d, const std::string& node_suffix = {}) {
   std::string out;
   put_frame(out, d.header.SerializeAsString());
+  if (d.acls)
+    put_frame(out, d.acls->SerializeAsString());
   for (const auto& n : d.nodes)
     put_frame(out, n.SerializeAsString() + node_suffix);
   auto trailer = d.trailer;
@@ -458,13 +477,28 @@ size_t index_of(const decoded& d, const std::string& path) {
   return 0;
 }
 
-/// A small tree for the exhaustive damage tests.
+/// A small tree for the exhaustive damage tests ("/t" and "/e" share an
+/// ACL, "/a/0000000000" has another).
 harness small_tree() {
   harness h;
+  std::vector<acl_entry> shared{{acl_perms::all, {"ip", "10.0.0.0/8"}},
+                                {acl_perms::read, {"world", "anyone"}}};
   h.create("/a", "x\0y"s);
-  h.create("/a/", "", create_mode::persistent_sequential);
-  h.create("/e", "", create_mode::ephemeral, 9);
-  h.create("/t", "", create_mode::persistent_with_ttl, 0, 100);
+  REQUIRE(h.apply(create_op{"/a/",
+                            "",
+                            create_mode::persistent_sequential,
+                            0,
+                            {{acl_perms::admin, {"digest", "u:h"}}}})
+            .error
+          == error_code::ok);
+  REQUIRE(
+    h.apply(create_op{"/e", "", create_mode::ephemeral, 0, shared}, 9).error
+    == error_code::ok);
+  REQUIRE(
+    h.apply(create_op{"/t", "", create_mode::persistent_with_ttl, 100, shared})
+      .error
+    == error_code::ok);
+  REQUIRE(h.tree.acl_count() == 2);
   return h;
 }
 
@@ -483,7 +517,7 @@ TEST_CASE("data_tree snapshot: an empty tree round-trips", "[snapshot]") {
   CHECK(save_to_string(*loaded) == payload);
 
   auto d = decode(payload);
-  CHECK(d.header.format_version() == 1);
+  CHECK(d.header.format_version() == 2);
   std::vector<std::string> paths;
   for (const auto& n : d.nodes)
     paths.push_back(n.path());
@@ -737,6 +771,22 @@ TEST_CASE("data_tree snapshot: random garbage never loads", "[snapshot]") {
   }
 }
 
+TEST_CASE("data_tree snapshot: version-1 payloads (no ACLs) still load",
+          "[snapshot]") {
+  harness h;
+  h.create("/a", "x");
+  h.create("/a/b", "y");
+  auto d = decode(save_to_string(h.tree));
+  d.header.set_format_version(1);
+  d.acls.reset();
+  for (auto& n : d.nodes)
+    n.clear_acl();
+  auto loaded = load_string(encode(d));
+  REQUIRE(loaded.ok());
+  CHECK(loaded->digest() == h.tree.digest());
+  CHECK(loaded->get_acl("/a/b")->acl == open_acl_unsafe());
+}
+
 TEST_CASE("data_tree snapshot: the payload is the documented format",
           "[snapshot]") {
   auto h = small_tree();
@@ -757,6 +807,17 @@ TEST_CASE("data_tree snapshot: the payload is the documented format",
   CHECK(node_at(d, "/a").data() == "x\0y"s);
   CHECK(node_at(d, "/a").child_seq() == 1);
   CHECK(node_at(d, "/e").ephemeral_owner() == 9);
+  // ACLs by index into the table, which holds each list once.
+  CHECK(node_at(d, "/a").acl() == 0);
+  CHECK(node_at(d, "/e").acl() == node_at(d, "/t").acl());
+  CHECK(node_at(d, "/e").acl() != node_at(d, "/a/0000000000").acl());
+  REQUIRE(d.acls);
+  auto table = acl_table::load(d.acls->table());
+  REQUIRE(table.ok());
+  CHECK(table->size() == 2);
+  CHECK(table->ref_count(node_at(d, "/e").acl()) == 2);
+  CHECK(table->get(node_at(d, "/a/0000000000").acl())
+        == std::vector<acl_entry>{{acl_perms::admin, {"digest", "u:h"}}});
   // Re-encoding the decoded records gives the same bytes back.
   CHECK(encode(d) == payload);
 }
@@ -786,8 +847,10 @@ TEST_CASE("data_tree snapshot: checksummed but inconsistent payloads fail",
   // Header.
   d.header.set_magic(d.header.magic() + 1);
   must_fail("magic");
-  d.header.set_format_version(2);
+  d.header.set_format_version(3);
   must_fail("format version");
+  d.header.set_format_version(1); // version 1 has no ACL record
+  must_fail("version 1 with an ACL record");
   d.header.set_last_zxid(h.z - 1);
   must_fail("a zxid above last_zxid");
   d.header.set_ephemeral_count(2);
@@ -844,6 +907,18 @@ TEST_CASE("data_tree snapshot: checksummed but inconsistent payloads fail",
   must_fail("pzxid above last_zxid");
   node_at(d, "/e").set_czxid(-1);
   must_fail("negative czxid");
+
+  // ACLs.
+  node_at(d, "/a").set_acl(3);
+  must_fail("an ACL index beyond the table");
+  node_at(d, "/a").set_acl(node_at(d, "/e").acl());
+  must_fail("more references than the table counts");
+  node_at(d, "/t").set_acl(0);
+  must_fail("fewer references than the table counts");
+  d.acls->mutable_table()->back() ^= 1;
+  must_fail("an ACL table with a bad checksum");
+  d.acls.reset();
+  must_fail("a missing ACL record");
 
   // Unknown fields (field 99, varint 1) are rejected, not ignored.
   {
