@@ -59,7 +59,10 @@ using session_actor = caf::typed_actor<
   // sessions.
   caf::reacts_to<expire_atom>,
   // Periodic: fails writes that waited longer than the request timeout.
-  caf::reacts_to<sweep_atom>>;
+  caf::reacts_to<sweep_atom>,
+  // Periodic: the leader proposes deleting empty containers and expired TTL
+  // nodes.
+  caf::reacts_to<cleanup_atom>>;
 
 /// Hosts the znode tree: applies committed entries, serves reads, takes and
 /// loads snapshots.
@@ -85,6 +88,9 @@ using registry_actor = caf::typed_actor<
   caf::reacts_to<connect_atom, session_actor>,
   // Reports the tree's figures (znodes, applied index, digest, ...).
   caf::replies_to<status_atom>::with<pb::NodeStatus>,
+  // Paths of containers and TTL nodes due for deletion at the given leader
+  // time (ms since the epoch), sorted, at most the given number.
+  caf::replies_to<cleanup_atom, int64_t, uint64_t>::with<pb::PathList>,
   // Takes a snapshot of the applied state (in a forked child, so serving
   // goes on); replies with its metadata once it is durable.
   caf::replies_to<snapshot_atom>::with<pb::SnapshotMeta>,

@@ -261,6 +261,23 @@ void restore_watches(self_ptr self, int64_t seen_zxid) {
       });
 }
 
+/// Proves the connection's identities again on a new connection, before
+/// any other request reaches it (one mailbox: they arrive in order).
+void restore_auth(self_ptr self) {
+  auto& st = self->state;
+  for (const auto& a : st.auth) {
+    pb::Request req;
+    *req.mutable_auth_request() = a;
+    self
+      ->request(st.server, st.options.request_timeout, request_atom::value,
+                std::move(req))
+      .then([](const pb::Response&) {},
+            [](const caf::error&) {
+              // The connection is gone; the next one proves them again.
+            });
+  }
+}
+
 void on_connected(self_ptr self, session_actor server, pb::Hello hello) {
   auto& st = self->state;
   auto resumed = st.session_id != 0;
@@ -275,6 +292,7 @@ void on_connected(self_ptr self, session_actor server, pb::Hello hello) {
   st.connecting = false;
   st.failed_rounds = 0;
   self->monitor(st.server);
+  restore_auth(self);
   if (resumed)
     restore_watches(self, seen);
   set_state(self, connection_state::connected);
@@ -566,10 +584,20 @@ client(client_actor::stateful_pointer<client_state> self,
     [=](request_atom, pb::Request& req) -> caf::result<pb::Response> {
       auto& st = self->state;
       auto rp = self->make_response_promise<pb::Response>();
+      std::function<void(const pb::Response&)> remember;
+      if (req.has_auth_request())
+        remember = [=, auth = req.auth_request()](const pb::Response& resp) {
+          auto& ids = self->state.auth;
+          auto same = [&](const pb::AuthRequest& a) {
+            return a.scheme() == auth.scheme() && a.auth() == auth.auth();
+          };
+          if (resp.error() == 0 && std::none_of(ids.begin(), ids.end(), same))
+            ids.push_back(auth);
+        };
       return submit(self, client_state::queued{std::move(req), rp,
                                                clock_type::now()
                                                  + st.options.request_timeout,
-                                               0, nullptr});
+                                               0, std::move(remember)});
     },
     [=](watch_atom, pb::Request& req,
         const watch_listener& listener) -> caf::result<pb::Response> {

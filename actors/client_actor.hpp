@@ -89,6 +89,9 @@ struct client_state {
   /// A reconnect round is scheduled (connect_atom).
   bool reconnect_scheduled = false;
   uint32_t failed_rounds = 0;
+  /// Identities proven with auth requests: proven again on every new
+  /// connection (a node knows them per connection, as ZooKeeper does).
+  std::vector<pb::AuthRequest> auth;
   /// Watches and the application actors they go to.
   client_watch_table watches;
   std::unordered_map<uint64_t, watch_listener> listeners;

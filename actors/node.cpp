@@ -65,6 +65,10 @@ session_limits session_limits_of(const node_config& cfg) {
   limits.max_multi_ops = cfg.max_multi_ops;
   limits.max_pending_requests = cfg.max_pending_requests;
   limits.max_connections = cfg.max_connections;
+  limits.max_auth_ids = cfg.max_auth_ids;
+  limits.container_check_interval_ms
+    = static_cast<int64_t>(cfg.container_check_interval_ms);
+  limits.container_max_per_minute = cfg.container_max_per_minute;
   // Liveness reaches the leader several times per shortest timeout.
   limits.liveness_interval_ms = std::clamp<int64_t>(
     static_cast<int64_t>(cfg.min_session_timeout_ms) / 8, 10, 500);

@@ -213,6 +213,7 @@ pb::Response serve(self_ptr self, const pb::Request& req) {
       auto out = resp.mutable_multi_read();
       for (const auto& op : req.multi_read().ops()) {
         pb::Request one;
+        *one.mutable_auth() = req.auth();
         if (op.has_get_data())
           *one.mutable_get_data() = op.get_data();
         else if (op.has_get_children())
@@ -378,11 +379,32 @@ void load_snapshot(self_ptr self, const std::string& path, uint64_t index,
 
 } // namespace
 
+namespace {
+
+/// ZooKeeper's checkACL for a read: ok, or why not (no_node first).
+error_code authorize(const data_tree& tree, const std::string& path,
+                     int32_t perm, const pb::Request& req) {
+  return tree.authorize(path, perm, decode(req.auth()));
+}
+
+/// getACL for a caller without ADMIN: digest ids show the user only
+/// ("alice:x"), as ZooKeeper answers (ZOOKEEPER-1392).
+void redact_digests(std::vector<acl_entry>& acl) {
+  for (auto& e : acl)
+    if (e.id.scheme == "digest")
+      e.id.id = e.id.id.substr(0, e.id.id.find(':')) + ":x";
+}
+
+} // namespace
+
 pb::Response serve_read(const data_tree& tree, const pb::Request& req,
                         int64_t applied) {
   switch (req.op_case()) {
     case pb::Request::kGetData: {
       const auto& path = req.get_data().path();
+      if (auto err = authorize(tree, path, acl_perms::read, req);
+          err != error_code::ok)
+        return failed(err, path, applied);
       auto res = tree.get_data(path);
       if (!res)
         return failed(res.error(), path, applied);
@@ -403,6 +425,9 @@ pb::Response serve_read(const data_tree& tree, const pb::Request& req,
     }
     case pb::Request::kGetChildren: {
       const auto& path = req.get_children().path();
+      if (auto err = authorize(tree, path, acl_perms::read, req);
+          err != error_code::ok)
+        return failed(err, path, applied);
       auto res = tree.get_children(path);
       if (!res)
         return failed(res.error(), path, applied);
@@ -425,11 +450,32 @@ pb::Response serve_read(const data_tree& tree, const pb::Request& req,
     }
     case pb::Request::kCountDescendants: {
       const auto& path = req.count_descendants().path();
+      if (auto err = authorize(tree, path, acl_perms::read, req);
+          err != error_code::ok)
+        return failed(err, path, applied);
       auto res = tree.count_descendants(path);
       if (!res)
         return failed(res.error(), path, applied);
       auto resp = ok_response(applied);
       resp.set_count(*res);
+      return resp;
+    }
+    case pb::Request::kGetAcl: {
+      const auto& path = req.get_acl().path();
+      if (auto err
+          = authorize(tree, path, acl_perms::read | acl_perms::admin, req);
+          err != error_code::ok)
+        return failed(err, path, applied);
+      auto res = tree.get_acl(path);
+      if (!res)
+        return failed(res.error(), path, applied);
+      auto acl = res->acl;
+      if (authorize(tree, path, acl_perms::admin, req) != error_code::ok)
+        redact_digests(acl);
+      auto resp = ok_response(applied);
+      auto out = resp.mutable_acl();
+      encode(acl, out->mutable_acl());
+      encode(res->stat, out->mutable_stat());
       return resp;
     }
     case pb::Request::kSync:
@@ -513,6 +559,15 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
     [=](sessions_atom) { return all_sessions(self->state); },
     [=](connect_atom, session_actor sessions) {
       self->state.sessions = std::move(sessions);
+    },
+    [=](cleanup_atom, int64_t now_ms, uint64_t max) {
+      auto due = self->state.machine.tree().cleanup_candidates(now_ms);
+      if (due.size() > max)
+        due.resize(max);
+      pb::PathList out;
+      for (auto& p : due)
+        out.add_paths(std::move(p));
+      return out;
     },
     [=](status_atom) {
       const auto& st = self->state;

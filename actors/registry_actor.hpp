@@ -109,7 +109,9 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
          registry_options options);
 
 /// Serves one read request from `tree`, reporting `applied` as its zxid
-/// (exposed for tests and reuse). Registers no watches.
+/// (exposed for tests and reuse). Registers no watches. ACLs are checked
+/// against Request.auth (getData, getChildren, getAllChildrenNumber: READ;
+/// getACL: READ or ADMIN, digest ids redacted without ADMIN).
 pb::Response serve_read(const data_tree& tree, const pb::Request& req,
                         int64_t applied);
 

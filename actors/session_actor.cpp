@@ -1,5 +1,6 @@
 #include "actors/session_actor.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -160,7 +161,7 @@ void detach(self_ptr self, const caf::actor_addr& client) {
 
 /// Records a client's connection to session `sid` here.
 void attach(self_ptr self, const caf::strong_actor_ptr& sender, int64_t sid,
-            int32_t timeout_ms) {
+            int32_t timeout_ms, const std::string& client_ip) {
   auto& st = self->state;
   auto client = caf::actor_cast<caf::actor_addr>(sender);
   if (auto j = st.by_session.find(sid);
@@ -180,7 +181,10 @@ void attach(self_ptr self, const caf::strong_actor_ptr& sender, int64_t sid,
     self->send(st.registry, watch_atom::value, old->second.session);
   }
   auto listener = caf::actor_cast<watch_listener>(sender);
-  st.connections[client] = client_connection{sid, timeout_ms, listener};
+  auth_info auth;
+  auth.client_ip = client_ip;
+  st.connections[client]
+    = client_connection{sid, timeout_ms, listener, std::move(auth)};
   st.by_session[sid] = client;
   self->monitor(sender);
   self->send(st.registry, watch_atom::value, sid, listener);
@@ -254,7 +258,8 @@ std::string draw_password() {
   return out;
 }
 
-caf::result<pb::Hello> open_session(self_ptr self, const pb::Connect& req) {
+caf::result<pb::Hello> open_session(self_ptr self, const pb::Connect& req,
+                                    const std::string& client_ip) {
   auto& st = self->state;
   auto sid = make_session_id(st.self_id, st.session_counter++,
                              st.session_time_base_ms);
@@ -276,7 +281,7 @@ caf::result<pb::Hello> open_session(self_ptr self, const pb::Connect& req) {
               return;
             }
             auto timeout = resp.session().timeout_ms();
-            attach(self, sender, sid.value(), timeout);
+            attach(self, sender, sid.value(), timeout, client_ip);
             CONCLAVE_LOG("session", debug)
               << "opened session " << hex(sid.value()) << " (timeout "
               << timeout << " ms)";
@@ -292,7 +297,8 @@ caf::result<pb::Hello> open_session(self_ptr self, const pb::Connect& req) {
   return rp;
 }
 
-caf::result<pb::Hello> resume_session(self_ptr self, const pb::Connect& req) {
+caf::result<pb::Hello> resume_session(self_ptr self, const pb::Connect& req,
+                                      const std::string& client_ip) {
   // Before make_response_promise(), which takes the sender over.
   auto sender = self->current_sender();
   auto rp = self->make_response_promise<pb::Hello>();
@@ -312,7 +318,7 @@ caf::result<pb::Hello> resume_session(self_ptr self, const pb::Connect& req) {
           return;
         }
         auto timeout = resp.session().timeout_ms();
-        attach(self, sender, req.session_id(), timeout);
+        attach(self, sender, req.session_id(), timeout, client_ip);
         if (st.tracker)
           st.tracker->touch(session_id{req.session_id()}, st.clock());
         pb::Hello hello;
@@ -329,6 +335,43 @@ caf::result<pb::Hello> resume_session(self_ptr self, const pb::Connect& req) {
                                self->system().render(err)));
       });
   return rp;
+}
+
+// -- containers and TTL nodes -------------------------------------------------
+
+/// The leader proposes deleting the containers and TTL nodes that are due
+/// (ZooKeeper's ContainerManager), at most container-max-per-minute's share
+/// per round. Each delete is conditional: it applies only if the node is
+/// still due at the entry's time, so a node that gained a child or was
+/// rewritten since is kept. It runs with the node's own authority (no ACL
+/// applies), on behalf of no session.
+void cleanup_round(self_ptr self) {
+  auto& st = self->state;
+  if (!st.leading)
+    return;
+  auto budget = std::max<uint64_t>(
+    1, st.limits.container_max_per_minute
+         * static_cast<uint64_t>(st.limits.container_check_interval_ms)
+         / 60000);
+  self
+    ->request(st.registry,
+              std::chrono::milliseconds(st.limits.request_timeout_ms),
+              cleanup_atom::value, system_clock_ms(), budget)
+    .then(
+      [=](const pb::PathList& due) {
+        auth_info node_itself;
+        node_itself.super = true;
+        for (const auto& p : due.paths()) {
+          CONCLAVE_LOG("session", debug)
+            << "deleting " << p << ": empty container or expired TTL";
+          propose(self,
+                  command{session_id{0}, delete_container_op{p}, node_itself},
+                  {});
+        }
+      },
+      [](const caf::error&) {
+        // The next round asks again.
+      });
 }
 
 // -- liveness -----------------------------------------------------------------
@@ -525,6 +568,7 @@ caf::result<pb::Response> transfer_leader(self_ptr self, uint64_t target) {
 }
 
 caf::result<pb::Response> handle_write(self_ptr self, int64_t sid,
+                                       const auth_info& auth,
                                        const pb::Request& req) {
   auto& st = self->state;
   auto body = write_of(req);
@@ -538,13 +582,55 @@ caf::result<pb::Response> handle_write(self_ptr self, int64_t sid,
                             + std::to_string(st.limits.max_pending_requests)
                             + ") writes in flight");
   auto rp = self->make_response_promise<pb::Response>();
-  propose(self, command{session_id{sid}, std::move(body).value()},
+  propose(self, command{session_id{sid}, std::move(body).value(), auth},
           deliver_to(rp));
   return rp;
 }
 
 /// Whether a request asks for a watch (or removes or re-registers some):
 /// served by the registry, where the watches live, never linearizable.
+/// ZooKeeper's auth request: proves an identity for the rest of the
+/// connection. "digest" adds the id it proves; "ip" succeeds and adds
+/// nothing (the address is always known); any other scheme fails, and the
+/// ZooKeeper front end then closes the connection, as ZooKeeper does.
+pb::Response add_auth(const session_limits& limits, client_connection& conn,
+                      const pb::AuthRequest& req) {
+  if (req.scheme() == "ip")
+    return pb::Response{};
+  auto id = authenticate(req.scheme(), req.auth());
+  if (!id)
+    return error_response(id.error(), "unknown authentication scheme '"
+                                        + req.scheme()
+                                        + "' (supported: digest, ip)");
+  auto& ids = conn.auth.ids;
+  if (std::find(ids.begin(), ids.end(), *id) != ids.end())
+    return pb::Response{};
+  if (ids.size() >= limits.max_auth_ids)
+    return error_response(error_code::auth_failed,
+                          "connection already proved max-auth-ids ("
+                            + std::to_string(limits.max_auth_ids)
+                            + ") identities");
+  ids.push_back(std::move(id).value());
+  return pb::Response{};
+}
+
+/// ZooKeeper's whoAmI: the connection's address, then its proven ids.
+pb::Response who_am_i(const client_connection& conn) {
+  pb::Response resp;
+  auto out = resp.mutable_identities();
+  if (!conn.auth.client_ip.empty()) {
+    auto ip = out->add_ids();
+    ip->set_scheme("ip");
+    ip->set_id(conn.auth.client_ip);
+  }
+  for (const auto& id : conn.auth.ids) {
+    auto i = out->add_ids();
+    i->set_scheme(id.scheme);
+    i->set_id(id.id);
+  }
+  return resp;
+}
+
 bool touches_watches(const pb::Request& req) {
   switch (req.op_case()) {
     case pb::Request::kGetData:
@@ -654,6 +740,9 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
     detach(self, msg.source);
   });
   self->delayed_send(self, sweep_interval, sweep_atom::value);
+  self->delayed_send(
+    self, std::chrono::milliseconds(limits.container_check_interval_ms),
+    cleanup_atom::value);
   self->delayed_send(self,
                      std::chrono::milliseconds(limits.liveness_interval_ms),
                      expire_atom::value);
@@ -683,9 +772,15 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
                            "node at max-connections ("
                              + std::to_string(st.limits.max_connections) + ")");
       }
+      // Only the node's own ZooKeeper front end knows a client's address;
+      // anyone else claiming one is ignored.
+      std::string client_ip;
+      if (const auto& sender = self->current_sender();
+          sender && sender->node() == self->node())
+        client_ip = req.client_ip();
       if (req.session_id() == 0)
-        return open_session(self, req);
-      return resume_session(self, req);
+        return open_session(self, req, client_ip);
+      return resume_session(self, req, client_ip);
     },
     [=](request_atom, pb::Request& req) -> caf::result<pb::Response> {
       auto& st = self->state;
@@ -694,7 +789,8 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
       if (i == st.connections.end())
         return error_response(error_code::connection_loss,
                               "not connected to this node: say hello first");
-      auto sid = i->second.session;
+      auto& conn = i->second;
+      auto sid = conn.session;
       st.touched.insert(sid);
       if (req.ByteSizeLong() > st.limits.max_request_bytes)
         return error_response(error_code::bad_arguments,
@@ -703,6 +799,10 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
                                 + std::to_string(st.limits.max_request_bytes)
                                 + ")");
       req.set_session_id(sid);
+      // Whatever a client claims, reads are checked against what this
+      // connection proved.
+      req.clear_auth();
+      encode(conn.auth, req.mutable_auth());
       switch (req.op_case()) {
         case pb::Request::kPing:
           if (!has_leader(st))
@@ -725,6 +825,10 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
         case pb::Request::kGetEphemerals:
           req.mutable_get_ephemerals()->set_session_id(sid);
           break;
+        case pb::Request::kAuthRequest:
+          return add_auth(st.limits, conn, req.auth_request());
+        case pb::Request::kWhoAmI:
+          return who_am_i(conn);
         case pb::Request::kMultiRead:
           if (static_cast<size_t>(req.multi_read().ops_size())
               > st.limits.max_multi_ops)
@@ -738,7 +842,7 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
           break;
       }
       if (is_write(req))
-        return handle_write(self, sid, req);
+        return handle_write(self, sid, conn.auth, req);
       if (req.linearizable() && !touches_watches(req))
         return linearizable_read(self, std::move(req));
       return self->delegate(st.registry, read_atom::value, std::move(req));
@@ -803,6 +907,15 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
         self,
         std::chrono::milliseconds(self->state.limits.liveness_interval_ms),
         expire_atom::value);
+    },
+    [=](cleanup_atom) {
+      if (self->current_sender().get() != self->ctrl())
+        return;
+      cleanup_round(self);
+      self->delayed_send(self,
+                         std::chrono::milliseconds(
+                           self->state.limits.container_check_interval_ms),
+                         cleanup_atom::value);
     },
     [=](sweep_atom) {
       if (self->current_sender().get() != self->ctrl())

@@ -35,6 +35,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/clock.hpp"
+#include "runtime/acl.hpp"
 #include "runtime/session_tracker.hpp"
 #include "runtime/strong_id.hpp"
 
@@ -49,6 +50,12 @@ struct session_limits {
   size_t max_multi_ops = 1000;
   size_t max_pending_requests = 10000;
   size_t max_connections = 10000;
+  /// Identities one connection may prove with auth requests.
+  size_t max_auth_ids = 16;
+  /// The leader deletes empty containers and expired TTL nodes this often,
+  /// at most container_max_per_minute a minute.
+  int64_t container_check_interval_ms = 60000;
+  size_t container_max_per_minute = 10000;
   /// How often liveness goes to the leader and the leader checks for
   /// expired sessions (a fraction of the shortest session timeout).
   int64_t liveness_interval_ms = 500;
@@ -70,6 +77,11 @@ struct client_connection {
   int64_t session = 0;
   int32_t timeout_ms = 0;
   watch_listener listener;
+  /// What the connection proved (auth requests) and where it comes from
+  /// (the address, from the node's own ZooKeeper front end): ACLs are
+  /// checked against it. Per connection, as in ZooKeeper: a client that
+  /// moves to another node authenticates again.
+  auth_info auth;
 };
 
 struct session_state {

@@ -208,7 +208,7 @@ void handle_request(caf::io::broker* self, const state_ptr& st,
   apply_backpressure(self, st);
   auto started = std::chrono::steady_clock::now();
   auto slot = std::prev(st->replies.end());
-  auto what = zk::translate(type, body, st->peer);
+  auto what = zk::translate(type, body);
   if (auto local = std::get_if<zk::local_reply>(&what)) {
     auto bad
       = local->err == static_cast<int32_t>(error_code::marshalling_error);
@@ -273,9 +273,13 @@ void handle_request(caf::io::broker* self, const state_ptr& st,
           auto r = zk::encode_reply(type, sent, resp);
           // The node cannot serve this connection (no leader, or it no
           // longer knows the connection): a ZooKeeper server closes it, and
-          // the client moves to another server.
+          // the client moves to another server. A failed auth closes it too
+          // (the session lives on), as ZooKeeper does.
           auto lost
-            = resp.error() == static_cast<int32_t>(error_code::connection_loss);
+            = resp.error() == static_cast<int32_t>(error_code::connection_loss)
+              || (type == static_cast<int32_t>(zk::op_code::auth)
+                  && resp.error()
+                       == static_cast<int32_t>(error_code::auth_failed));
           finish(std::move(r), lost);
           if (write)
             write_done(self, st);
@@ -343,6 +347,11 @@ void open_session(caf::io::broker* self, const state_ptr& st,
   connect.set_password(req.passwd);
   connect.set_timeout_ms(req.time_out);
   connect.set_last_zxid(req.last_zxid_seen);
+  // For ip-scheme ACLs: the dotted IPv4 address (IPv4-mapped IPv6 unwrapped).
+  std::string_view ip = st->peer;
+  if (ip.substr(0, 7) == "::ffff:")
+    ip.remove_prefix(7);
+  connect.set_client_ip(std::string{ip});
   auto has_read_only = req.has_read_only;
   auto& shared = *st->shared;
   self

@@ -69,6 +69,7 @@ CAF_ADD_TYPE_ID(conclave, (conclave::pb::ServiceInstance))
 CAF_ADD_TYPE_ID(conclave, (conclave::service_up))
 CAF_ADD_TYPE_ID(conclave, (conclave::service_down))
 CAF_ADD_TYPE_ID(conclave, (conclave::service_changed))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::PathList))
 
 // Atoms: at most 10 characters each.
 CAF_ADD_ATOM(conclave, conclave, hello_atom, "hello")
@@ -103,6 +104,7 @@ CAF_ADD_ATOM(conclave, conclave, expire_atom, "expire")
 CAF_ADD_ATOM(conclave, conclave, check_atom, "check")
 CAF_ADD_ATOM(conclave, conclave, state_atom, "state")
 CAF_ADD_ATOM(conclave, conclave, ping_atom, "ping")
+CAF_ADD_ATOM(conclave, conclave, cleanup_atom, "cleanup")
 
 CAF_END_TYPE_ID_BLOCK(conclave)
 

@@ -125,13 +125,15 @@ connection_state blocking_client::watch_state() {
 
 reply<std::string> blocking_client::create(std::string_view path,
                                            std::string_view data,
-                                           create_mode mode, int64_t ttl_ms) {
+                                           create_mode mode, int64_t ttl_ms,
+                                           const std::vector<acl_entry>& acl) {
   pb::Request req;
   auto op = req.mutable_create();
   op->set_path(std::string{path});
   op->set_data(std::string{data});
   op->set_mode(static_cast<pb::CreateMode>(mode));
   op->set_ttl_ms(ttl_ms);
+  encode(acl, op->mutable_acl());
   auto resp = call(std::move(req));
   if (!resp)
     return failure_of<std::string>(resp);
@@ -150,6 +152,53 @@ reply<conclave::stat> blocking_client::set(std::string_view path,
   if (!resp)
     return failure_of<conclave::stat>(resp);
   return success(resp, decode(resp.value.stat()));
+}
+
+reply<none_t> blocking_client::add_auth(std::string_view scheme,
+                                        std::string_view credentials) {
+  pb::Request req;
+  req.mutable_auth_request()->set_scheme(std::string{scheme});
+  req.mutable_auth_request()->set_auth(std::string{credentials});
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<none_t>(resp);
+  return success(resp, none_t{});
+}
+
+reply<node_acl> blocking_client::get_acl(std::string_view path) {
+  pb::Request req;
+  req.mutable_get_acl()->set_path(std::string{path});
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<node_acl>(resp);
+  return success(resp, node_acl{decode_acl(resp.value.acl().acl()),
+                                decode(resp.value.acl().stat())});
+}
+
+reply<conclave::stat>
+blocking_client::set_acl(std::string_view path,
+                         const std::vector<acl_entry>& acl, int32_t version) {
+  pb::Request req;
+  auto op = req.mutable_set_acl();
+  op->set_path(std::string{path});
+  encode(acl, op->mutable_acl());
+  op->set_version(version);
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<conclave::stat>(resp);
+  return success(resp, decode(resp.value.stat()));
+}
+
+reply<std::vector<acl_id>> blocking_client::who_am_i() {
+  pb::Request req;
+  req.mutable_who_am_i();
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<std::vector<acl_id>>(resp);
+  std::vector<acl_id> ids;
+  for (const auto& i : resp.value.identities().ids())
+    ids.push_back(acl_id{i.scheme(), i.id()});
+  return success(resp, std::move(ids));
 }
 
 reply<none_t> blocking_client::remove(std::string_view path, int32_t version) {

@@ -53,10 +53,12 @@ public:
   /// Connects and opens a session; returns its id.
   reply<int64_t> connect();
 
-  /// Creates a znode; returns the created path (with sequence suffix).
+  /// Creates a znode; returns the created path (with sequence suffix). An
+  /// empty `acl` is world:anyone with all permissions.
   reply<std::string> create(std::string_view path, std::string_view data,
                             create_mode mode = create_mode::persistent,
-                            int64_t ttl_ms = 0);
+                            int64_t ttl_ms = 0,
+                            const std::vector<acl_entry>& acl = {});
   reply<conclave::stat> set(std::string_view path, std::string_view data,
                             int32_t version = any_version);
   reply<none_t> remove(std::string_view path, int32_t version = any_version);
@@ -93,6 +95,22 @@ public:
   /// Hands leadership to `target` (0: the most up-to-date follower);
   /// returns the node that is taking over.
   reply<uint64_t> transfer_leader(uint64_t target = 0);
+
+  // -- ACLs --------------------------------------------------------------------
+
+  /// Proves an identity for this client (ZooKeeper's addauth): scheme
+  /// "digest" with "user:password". The client proves it again whenever it
+  /// connects to another node.
+  reply<none_t> add_auth(std::string_view scheme, std::string_view credentials);
+  /// The node's ACL and stat (digest ids redacted without ADMIN).
+  reply<node_acl> get_acl(std::string_view path);
+  /// Replaces the node's ACL if its aversion is `version` (-1: any);
+  /// returns the new stat.
+  reply<conclave::stat> set_acl(std::string_view path,
+                                const std::vector<acl_entry>& acl,
+                                int32_t version = any_version);
+  /// The identities the connected node knows this client by.
+  reply<std::vector<acl_id>> who_am_i();
 
   /// Makes every later read linearizable (ReadIndex on the leader first)
   /// instead of sequentially consistent.

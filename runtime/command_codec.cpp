@@ -64,7 +64,7 @@ set_acl_op decode_op(const pb::SetAclOp& msg) {
 }
 
 delete_container_op decode_op(const pb::DeleteContainerOp& msg) {
-  return delete_container_op{msg.path(), msg.reap()};
+  return delete_container_op{msg.path()};
 }
 
 delete_op decode_op(const pb::DeleteOp& msg) {
@@ -168,7 +168,6 @@ pb::Command encode(const command& cmd) {
                [&](const delete_container_op& x) {
                  auto out = msg.mutable_delete_container();
                  out->set_path(x.path);
-                 out->set_reap(x.reap);
                },
              },
              cmd.body);
@@ -226,7 +225,6 @@ bool is_write(const pb::Request& req) {
     case pb::Request::kCheck:
     case pb::Request::kMulti:
     case pb::Request::kSetAcl:
-    case pb::Request::kDeleteContainer:
       return true;
     default:
       return false;
@@ -247,9 +245,6 @@ result<command_body> write_of(const pb::Request& req) {
       return lift(decode_op(req.multi()));
     case pb::Request::kSetAcl:
       return lift(decode_op(req.set_acl()));
-    case pb::Request::kDeleteContainer:
-      // Only the leader's cleanup reaps; a client deletes.
-      return command_body{delete_container_op{req.delete_container().path()}};
     default:
       return error_code::bad_arguments;
   }

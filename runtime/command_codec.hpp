@@ -33,8 +33,8 @@ result<command> decode(const pb::Command& msg);
 /// the request is not a write or is malformed.
 result<command_body> write_of(const pb::Request& req);
 
-/// True if the request is a write (create, delete, set, check, multi, setACL,
-/// deleteContainer).
+/// True if the request is a write (create, delete, set, check, multi,
+/// setACL).
 bool is_write(const pb::Request& req);
 
 // -- ACLs and auth -------------------------------------------------------------

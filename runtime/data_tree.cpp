@@ -396,9 +396,8 @@ bool data_tree::due_for_cleanup(uint32_t index, int64_t now_ms) const noexcept {
   }
 }
 
-// Unlike ZooKeeper's deleteContainer (an internal request that deletes any
-// empty non-ephemeral node without an ACL check), only container and TTL
-// nodes qualify, and a client needs DELETE on the parent.
+// The leader's cleanup. The command runs with the node's authority; the
+// parent's DELETE check stays for any command without it.
 op_result data_tree::run(const delete_container_op& op, txn& t) {
   if (path::validate(op.path, limits_.max_path_bytes) != error_code::ok
       || op.path == path::root || path::is_protected(op.path))
@@ -415,7 +414,7 @@ op_result data_tree::run(const delete_container_op& op, txn& t) {
     return failed(error_code::bad_arguments);
   // The cleanup raced with a change (a child came and went, the TTL node
   // was written): the node is no longer due.
-  if (op.reap && !due_for_cleanup(index, t.time_ms))
+  if (!due_for_cleanup(index, t.time_ms))
     return failed(error_code::bad_version);
   remove(index, op.path, t);
   return op_result{};

@@ -588,6 +588,18 @@ const std::vector<key_spec>& schema() {
             CONCLAVE_SET(zk_max_connections_per_address),
             CONCLAVE_GET(zk_max_connections_per_address),
             "ZooKeeper-protocol connections one client address may hold"),
+    int_key("conclave.max-auth-ids", 1, 1024, CONCLAVE_SET(max_auth_ids),
+            CONCLAVE_GET(max_auth_ids),
+            "identities one client connection may prove (addauth)"),
+    int_key("conclave.container-check-interval-ms", 100, 86400000,
+            CONCLAVE_SET(container_check_interval_ms),
+            CONCLAVE_GET(container_check_interval_ms),
+            "how often the leader deletes empty containers and expired TTL "
+            "nodes"),
+    int_key("conclave.container-max-per-minute", 1, 1000000,
+            CONCLAVE_SET(container_max_per_minute),
+            CONCLAVE_GET(container_max_per_minute),
+            "most container and TTL node deletes per minute"),
     str_key(
       "conclave.four-letter-words", value_kind::string,
       [](node_config& c, std::string v) { c.four_letter_words = std::move(v); },

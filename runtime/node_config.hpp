@@ -102,6 +102,16 @@ struct node_config {
   /// ZooKeeper port ("*" for all; ZooKeeper's 4lw.commands.whitelist,
   /// default "srvr").
   std::string four_letter_words = "srvr";
+  /// `conclave.max-auth-ids`: identities one client connection may prove
+  /// with auth requests (addauth).
+  size_t max_auth_ids = 16;
+  /// `conclave.container-check-interval-ms`: how often the leader looks for
+  /// empty containers and expired TTL nodes to delete (ZooKeeper's
+  /// znode.container.checkIntervalMs).
+  size_t container_check_interval_ms = 60000;
+  /// `conclave.container-max-per-minute`: most such deletes the leader
+  /// proposes per minute (ZooKeeper's znode.container.maxPerMinute).
+  size_t container_max_per_minute = 10000;
 
   // -- sessions and watches (identical on every node) ------------------------
 

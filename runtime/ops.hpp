@@ -81,13 +81,13 @@ struct set_acl_op {
   int32_t version = any_version;
 };
 
-/// Deletes an empty container or TTL node (ZooKeeper's deleteContainer);
-/// needs DELETE on the parent.
+/// Deletes a container or TTL node that is due (the leader's cleanup,
+/// ZooKeeper's ContainerManager): only if, at the command's time, it has no
+/// children and is a container that had some (cversion > 0) or a TTL node
+/// whose TTL has passed since its last change. Never a client's request
+/// (ZooKeeper refuses deleteContainer from clients too).
 struct delete_container_op {
   std::string path;
-  /// The leader's cleanup: deletes only if the node is still due at the
-  /// command's time (data_tree::cleanup_candidates() would name it).
-  bool reap = false;
 };
 
 /// One operation inside a multi.

@@ -24,8 +24,7 @@ TEST_CASE("command_codec: every command body survives a round trip",
                delete_op{"/m", 1}}}},
     {session_id{3}, close_session_op{}},
     {session_id{4}, set_acl_op{"/a", acl, 3}, alice},
-    {session_id{4}, delete_container_op{"/c", false}},
-    {session_id{0}, delete_container_op{"/c", true}, auth_info{{}, {}, true}},
+    {session_id{0}, delete_container_op{"/c"}, auth_info{{}, {}, true}},
   };
   for (const auto& cmd : commands) {
     auto encoded = encode(cmd);
@@ -80,16 +79,6 @@ TEST_CASE("command_codec: version-1 commands decode with nobody's auth",
   auto decoded = decode(cmd);
   REQUIRE(decoded);
   CHECK(decoded->auth == auth_info{});
-}
-
-TEST_CASE("command_codec: a client's deleteContainer never reaps", "[codec]") {
-  pb::Request req;
-  req.mutable_delete_container()->set_path("/c");
-  req.mutable_delete_container()->set_reap(true); // not the client's to ask
-  REQUIRE(is_write(req));
-  auto body = write_of(req);
-  REQUIRE(body);
-  CHECK_FALSE(std::get<delete_container_op>(*body).reap);
 }
 
 TEST_CASE("command_codec: requests classify into reads and writes", "[codec]") {

@@ -224,8 +224,8 @@ TEST_CASE("data_tree acl: reads are authorized by the caller", "[data_tree]") {
         == error_code::bad_arguments);
 }
 
-TEST_CASE("data_tree acl: deleteContainer takes empty containers and TTL "
-          "nodes only",
+TEST_CASE("data_tree acl: the cleanup deletes due containers and TTL nodes "
+          "only",
           "[data_tree]") {
   harness h;
   REQUIRE(h.run(create_op{"/c", "", create_mode::container, 0}).error
@@ -237,7 +237,7 @@ TEST_CASE("data_tree acl: deleteContainer takes empty containers and TTL "
   auto reap = [&](const char* p) {
     auth_info node_itself;
     node_itself.super = true;
-    return h.run(delete_container_op{p, true}, node_itself).error;
+    return h.run(delete_container_op{p}, node_itself).error;
   };
   // The cleanup takes only what is due: a container that had a child, a
   // TTL node whose TTL has passed since its last change.
@@ -253,16 +253,13 @@ TEST_CASE("data_tree acl: deleteContainer takes empty containers and TTL "
   h.now += 100000;
   CHECK(reap("/t") == error_code::ok);
   CHECK(h.tree.exists("/t").error() == error_code::no_node);
-  // A client's deleteContainer needs no due date, but DELETE on the parent.
+  // Without the node's authority, the parent's DELETE is needed.
   REQUIRE(h.create_with("/locked", {{acl_perms::all - acl_perms::del, world}})
           == error_code::ok);
   REQUIRE(h.run(create_op{"/locked/c", "", create_mode::container, 0}).error
           == error_code::ok);
-  CHECK(h.run(delete_container_op{"/locked/c", false}).error
-        == error_code::no_auth);
-  REQUIRE(h.run(create_op{"/c2", "", create_mode::container, 0}).error
-          == error_code::ok);
-  CHECK(h.run(delete_container_op{"/c2", false}).error == error_code::ok);
-  CHECK(h.run(delete_container_op{"/plain", false}).error
-        == error_code::bad_arguments);
+  REQUIRE(h.create("/locked/c/x") == error_code::ok);
+  REQUIRE(h.run(delete_op{"/locked/c/x", any_version}).error == error_code::ok);
+  CHECK(h.run(delete_container_op{"/locked/c"}).error == error_code::no_auth);
+  CHECK(reap("/locked/c") == error_code::ok);
 }

@@ -405,7 +405,7 @@ private:
       fail(r, error_code::not_empty);
     else if (!expirable)
       fail(r, error_code::bad_arguments);
-    else if (op.reap && !due(i->second, c.time))
+    else if (!due(i->second, c.time))
       fail(r, error_code::bad_version);
     else
       erase(m, op.path, c, events);
@@ -513,7 +513,7 @@ public:
     else if (dice < 94)
       cmd.body = set_acl(m);
     else if (dice < 97)
-      cmd.body = delete_container_op{target(m), pick(2) == 0};
+      cmd.body = delete_container_op{target(m)};
     else
       cmd.body = close_session_op{};
     cmd.auth = auth();
@@ -562,11 +562,12 @@ private:
     return who;
   }
 
-  /// An ACL: mostly empty (open), else one of a few lists that grant some
-  /// identities some permissions, and now and then an invalid one.
+  /// An ACL: empty (open) about half the time, else one of a few lists that
+  /// grant some identities some permissions, or (outside multis, 1 in 8)
+  /// an invalid one.
   std::vector<acl_entry> acl() {
     auto world = acl_id{"world", "anyone"};
-    auto dice = pick(clean_ ? 16 : 20);
+    auto dice = pick(clean_ ? 16 : 24);
     switch (dice) {
       case 0:
         return {{acl_perms::read, world}};

@@ -409,3 +409,43 @@ TEST_CASE("services: a subscriber hears an instance change and leave",
   caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(sub, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("acl: a native client keeps its identity when it moves to another "
+          "node",
+          "[acl][cluster]") {
+  local_cluster cluster{3};
+  REQUIRE(cluster.wait_for_leader(20s) >= 0);
+  auto alice = cluster.client_all(1500ms); // connects to node 0 first
+  REQUIRE(alice->connect().ok());
+  REQUIRE(alice->add_auth("digest", "alice:pw").ok());
+  CHECK(alice->add_auth("kerberos", "x").error == error_code::auth_failed);
+  auto who = alice->who_am_i();
+  REQUIRE(who.ok());
+  CHECK(who.value == std::vector<acl_id>{{"digest", digest_of("alice:pw")}});
+  std::vector<acl_entry> acl{{acl_perms::all, {"auth", ""}},
+                             {acl_perms::read, {"world", "anyone"}}};
+  REQUIRE(
+    alice->create("/private", "secret", create_mode::persistent, 0, acl).ok());
+
+  auto other = cluster.client(2);
+  CHECK(other->get("/private").ok()); // world may read
+  CHECK(other->set("/private", "mine").error == error_code::no_auth);
+  auto seen = other->get_acl("/private");
+  REQUIRE(seen.ok());
+  REQUIRE(seen.value.acl.size() == 2);
+  CHECK(seen.value.acl[0].id == acl_id{"digest", "alice:x"}); // no ADMIN
+
+  cluster.stop(0, SIGKILL);
+  // On its new node the client proves its identity again by itself.
+  auto set = retrying([&] { return alice->set("/private", "still mine"); });
+  INFO(set.message);
+  CHECK(set.ok());
+  auto full = alice->get_acl("/private");
+  REQUIRE(full.ok());
+  CHECK(full.value.acl[0].id == acl_id{"digest", digest_of("alice:pw")});
+  auto locked = alice->set_acl("/private", {{acl_perms::all, {"auth", ""}}},
+                               full.value.stat.aversion);
+  REQUIRE(locked.ok());
+  CHECK(locked.value.aversion == full.value.stat.aversion + 1);
+  CHECK(other->get("/private").error == error_code::no_auth);
+}

@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "runtime/error_code.hpp"
+#include "runtime/stat.hpp"
 
 namespace conclave::zk {
 
@@ -37,6 +38,16 @@ local_reply error(int32_t err) {
   return local_reply{err, {}};
 }
 
+void to_pb(const std::vector<acl>& from,
+           google::protobuf::RepeatedPtrField<pb::Acl>* to) {
+  for (const auto& a : from) {
+    auto out = to->Add();
+    out->set_perms(a.perms);
+    out->mutable_id()->set_scheme(a.id.scheme);
+    out->mutable_id()->set_id(a.id.id);
+  }
+}
+
 bool valid_mode(int32_t flags) {
   return flags >= 0 && flags <= 6;
 }
@@ -57,8 +68,12 @@ bool fill_create(const Request& x, int32_t type, pb::CreateOp* op,
   auto mode = static_cast<create_mode>(x.flags);
   auto ttl_mode = mode == create_mode::persistent_with_ttl
                   || mode == create_mode::persistent_sequential_with_ttl;
+  // The op code makes a container, not the flags (ZooKeeper logs a plain
+  // CreateTxn for create/create2 with the container flag).
   if (type == static_cast<int32_t>(op_code::create_container))
     mode = create_mode::container;
+  else if (mode == create_mode::container)
+    mode = create_mode::persistent;
   else if (ttl_mode != (type == static_cast<int32_t>(op_code::create_ttl))) {
     err = err_bad_arguments; // TTL modes only through createTTL, and back
     return false;
@@ -66,6 +81,7 @@ bool fill_create(const Request& x, int32_t type, pb::CreateOp* op,
   op->set_path(x.path);
   op->set_data(x.data);
   op->set_mode(static_cast<pb::CreateMode>(mode));
+  to_pb(x.acl, op->mutable_acl());
   if constexpr (std::is_same_v<Request, create_ttl_request>)
     op->set_ttl_ms(x.ttl);
   return true;
@@ -153,6 +169,16 @@ multi_result multi_ok(int32_t type, const pb::OpResult& r) {
 
 } // namespace
 
+/// DataNode.getClientEphemeralOwner: clients see a session's id for
+/// ephemeral nodes and 0 for every other kind (containers and TTL nodes
+/// carry internal markers).
+int64_t client_ephemeral_owner(int64_t owner) {
+  if (owner == container_ephemeral_owner
+      || (static_cast<uint64_t>(owner) >> 56) == 0xFF)
+    return 0;
+  return owner;
+}
+
 zk::stat to_zk(const pb::Stat& st) {
   zk::stat out;
   out.czxid = st.czxid();
@@ -162,7 +188,7 @@ zk::stat to_zk(const pb::Stat& st) {
   out.version = st.version();
   out.cversion = st.cversion();
   out.aversion = st.aversion();
-  out.ephemeral_owner = st.ephemeral_owner();
+  out.ephemeral_owner = client_ephemeral_owner(st.ephemeral_owner());
   out.data_length = st.data_length();
   out.num_children = st.num_children();
   out.pzxid = st.pzxid();
@@ -224,8 +250,7 @@ translated translate_multi_read(std::string_view body) {
 
 } // namespace
 
-translated translate(int32_t type, std::string_view body,
-                     std::string_view peer) {
+translated translate(int32_t type, std::string_view body) {
   auto create = [type](const auto& x, to_node& out) {
     int32_t err = err_ok;
     fill_create(x, type, out.request.mutable_create(), err);
@@ -265,12 +290,23 @@ translated translate(int32_t type, std::string_view body,
         return err_ok;
       });
     case op_code::get_acl:
-      // No ACLs are stored yet: every node carries world:anyone, all
-      // permissions (ZooKeeper's OPEN_ACL_UNSAFE); the stat comes from exists.
       return via<get_acl_request>(body, [](const auto& x, to_node& out) {
-        out.request.mutable_exists()->set_path(x.path);
+        out.request.mutable_get_acl()->set_path(x.path);
         return err_ok;
       });
+    case op_code::set_acl:
+      return via<set_acl_request>(body, [](const auto& x, to_node& out) {
+        auto s = out.request.mutable_set_acl();
+        s->set_path(x.path);
+        to_pb(x.acl, s->mutable_acl());
+        s->set_version(x.version);
+        return err_ok;
+      });
+    case op_code::delete_container:
+      // Internal to ZooKeeper (its ContainerManager's): ZooKeeper 3.8
+      // answers a client BadArguments; Conclave's leader deletes containers
+      // and TTL nodes by itself.
+      return error(err_bad_arguments);
     case op_code::get_children:
     case op_code::get_children2:
       return via<get_children_request>(body, [](const auto& x, to_node& out) {
@@ -332,22 +368,21 @@ translated translate(int32_t type, std::string_view body,
       return via<zk::set_watches>(body, fill_set_watches<zk::set_watches>);
     case op_code::set_watches2:
       return via<set_watches2>(body, fill_set_watches<set_watches2>);
-    case op_code::auth: {
-      // ACLs are not enforced yet: credentials are accepted and unused.
-      if (!decode_body<auth_packet>(body))
-        return error(err_marshalling);
-      return local_reply{};
-    }
+    case op_code::auth:
+      return via<auth_packet>(body, [](const auto& x, to_node& out) {
+        out.request.mutable_auth_request()->set_scheme(x.scheme);
+        out.request.mutable_auth_request()->set_auth(x.auth);
+        return err_ok;
+      });
     case op_code::who_am_i: {
-      who_am_i_response r;
-      r.client_info.push_back(client_info{"ip", std::string{peer}});
-      return local_reply{err_ok, encoded(r)};
+      to_node out;
+      out.request.mutable_who_am_i();
+      return out;
     }
     case op_code::close_session:
       return close_session_request{};
     default:
-      // setACL, reconfig, sasl, deleteContainer, createSession and anything
-      // unknown.
+      // reconfig, sasl, createSession and anything unknown.
       return error(err_unimplemented);
   }
 }
@@ -428,10 +463,28 @@ reply encode_reply(int32_t type, const to_node& sent,
     case op_code::set_data:
       out.body = encoded(set_data_response{to_zk(resp.stat())});
       break;
-    case op_code::get_acl:
-      out.body
-        = encoded(get_acl_response{open_acl_unsafe(), to_zk(resp.stat())});
+    case op_code::get_acl: {
+      get_acl_response r;
+      for (const auto& a : resp.acl().acl())
+        r.acl.push_back(acl{a.perms(), id{a.id().scheme(), a.id().id()}});
+      r.stat = to_zk(resp.acl().stat());
+      out.body = encoded(r);
       break;
+    }
+    case op_code::set_acl:
+      out.body = encoded(set_acl_response{to_zk(resp.stat())});
+      break;
+    case op_code::who_am_i: {
+      // ZooKeeper names the user only: the digest id's text before ':'.
+      who_am_i_response r;
+      for (const auto& i : resp.identities().ids())
+        r.client_info.push_back(
+          client_info{i.scheme(), i.scheme() == "digest"
+                                    ? i.id().substr(0, i.id().find(':'))
+                                    : i.id()});
+      out.body = encoded(r);
+      break;
+    }
     case op_code::get_children: {
       get_children_response r;
       for (const auto& n : resp.children().names())
@@ -461,7 +514,8 @@ reply encode_reply(int32_t type, const to_node& sent,
       out.body = encoded(
         get_all_children_number_response{static_cast<int32_t>(resp.count())});
       break;
-    default: // delete, check, ping, addWatch, removeWatches, setWatches
+    default: // delete, deleteContainer, check, ping, auth, addWatch,
+             // removeWatches, setWatches
       break;
   }
   return out;

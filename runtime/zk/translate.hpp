@@ -44,9 +44,7 @@ using translated = std::variant<to_node, local_reply, close_session_request>;
 /// Decodes the body of a request of type `type` (the RequestHeader's) into
 /// what to do with it. A body that does not decode is MarshallingError (-5)
 /// (ZooKeeper closes such a connection; the caller does, after replying).
-/// `peer` ("127.0.0.1") answers whoAmI.
-translated translate(int32_t type, std::string_view body,
-                     std::string_view peer);
+translated translate(int32_t type, std::string_view body);
 
 /// A reply: header fields and the body (empty unless err == 0).
 struct reply {
@@ -66,7 +64,8 @@ std::string frame_reply(int32_t xid, const reply& r);
 /// business; *WatchRemoved events are made by ZooKeeper's client library).
 std::string frame_notification(const pb::WatchEvent& ev);
 
-/// Converts a stat.
+/// Converts a stat as ZooKeeper shows it to clients (ephemeralOwner 0 for
+/// containers and TTL nodes).
 zk::stat to_zk(const pb::Stat& st);
 
 } // namespace conclave::zk

@@ -2,7 +2,9 @@
 """Opcodes kazoo 2.8 does not send, spoken raw (Python's struct, nothing of
 Conclave's): getEphemerals, getAllChildrenNumber, addWatch (persistent
 recursive) with its notifications, checkWatches, removeWatches, multiRead,
-whoAmI; and a handshake from a client that has seen a zxid from the future.
+whoAmI (before and after an auth), deleteContainer (refused, as ZooKeeper
+refuses it from clients); and a handshake from a client that has seen a zxid
+from the future.
 Passes against Apache ZooKeeper 3.8 too.
 
     raw_compat.py --host HOST:PORT [--conclave]
@@ -152,9 +154,36 @@ def main():
         ok = ok and t == -1 and e == -101
     check(ok, "multiRead answers each read on its own")
 
-    err, body = c.call(107)  # whoAmI
-    check(err == 0 and len(body) >= 4 and struct.unpack(">i", body[:4])[0] >= 1,
-          "whoAmI answers with the client's identities")
+    def who_am_i():
+        err, body = c.call(107)
+        if err != 0:
+            return None
+        (n,) = struct.unpack(">i", body[:4])
+        flat, _ = strings(struct.pack(">i", 2 * n) + body[4:])
+        return list(zip(flat[0::2], flat[1::2]))
+
+    check(who_am_i() == [("ip", "127.0.0.1")],
+          "whoAmI names the client's address")
+    # An auth packet (xid -4, as clients send it): digest alice:pw.
+    auth = struct.pack(">i", 0) + ustr("digest") + ustr("alice:pw")
+    c.send_frame(struct.pack(">ii", -4, 100) + auth)
+    xid, _, err = struct.unpack(">iqi", c.recv_frame()[:16])
+    check(xid == -4 and err == 0, "auth digest is accepted")
+    check(who_am_i() == [("ip", "127.0.0.1"), ("digest", "alice")],
+          "whoAmI then names the digest user too")
+
+    # deleteContainer (20), payload the bare path, is ZooKeeper's internal
+    # request: a client gets BadArguments, and the container stays.
+    container = root + "/container"
+    acl = struct.pack(">i", 1) + struct.pack(">i", 31) + ustr("world") \
+        + ustr("anyone")
+    err, _ = c.call(19, ustr(container) + struct.pack(">i", 0) + acl
+                    + struct.pack(">i", 4))
+    check(err == 0, "createContainer")
+    err, _ = c.call(20, container.encode())
+    check(err == -8, "deleteContainer from a client: BadArguments")
+    err, _ = c.call(3, ustr(container) + b"\0")
+    check(err == 0, "and the container stays")
 
     # A read pipelined right behind a write of the same session sees it.
     acl = struct.pack(">i", 1) + struct.pack(">i", 31) + ustr("world") \
