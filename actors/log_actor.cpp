@@ -473,12 +473,22 @@ caf::result<uint64_t> transfer(self_ptr self, uint64_t target, bool forwarded) {
   }
   auto chosen = node_id{target};
   if (target == 0) {
+    // The most up-to-date follower this node can reach (one it cannot
+    // reach would never get the TimeoutNow).
     log_index best{0};
-    for (auto [peer, match] : st.core->match_indexes())
-      if (peer != st.self_id && (chosen == node_id{0} || match > best)) {
+    bool best_reachable = false;
+    for (auto [peer, match] : st.core->match_indexes()) {
+      if (peer == st.self_id)
+        continue;
+      auto link = st.peers.find(peer);
+      bool reachable = link != st.peers.end() && link->second.handle;
+      if (chosen == node_id{0} || (reachable && !best_reachable)
+          || (reachable == best_reachable && match > best)) {
         chosen = peer;
         best = match;
+        best_reachable = reachable;
       }
+    }
     if (chosen == node_id{0})
       return caf::make_error(caf::sec::runtime_error,
                              "no follower to hand leadership to");

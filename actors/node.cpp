@@ -1,6 +1,8 @@
 #include "actors/node.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <thread>
 
 #include <random>
 
@@ -193,6 +195,60 @@ std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
     << ":" << node.client_port << ", ZooKeeper clients on port " << node.zk_port
     << ", peers on port " << node.peer_port;
   return node;
+}
+
+hand_over_result hand_over_leadership(caf::actor_system& sys,
+                                      const node_handles& node,
+                                      std::chrono::milliseconds timeout) {
+  using clock = std::chrono::steady_clock;
+  hand_over_result out;
+  auto started = clock::now();
+  auto deadline = started + timeout;
+  caf::scoped_actor self{sys};
+  auto status = [&]() -> std::optional<pb::NodeStatus> {
+    std::optional<pb::NodeStatus> result;
+    self->request(node.log, timeout, status_atom::value)
+      .receive([&](const pb::NodeStatus& s) { result = s; },
+               [](const caf::error&) {});
+    return result;
+  };
+  auto before = status();
+  if (!before || before->role() != "leader" || before->peers_size() == 0)
+    return out;
+  out.was_leader = true;
+  auto self_id = before->node_id();
+  std::string why;
+  self->request(node.log, timeout, transfer_atom::value, uint64_t{0}, false)
+    .receive(
+      [&](uint64_t target) {
+        CONCLAVE_LOG("node", info)
+          << "shutting down: handing leadership to node " << target;
+      },
+      [&](const caf::error& err) { why = sys.render(err); });
+  if (!why.empty()) {
+    CONCLAVE_LOG("node", warning)
+      << "shutting down without handing over leadership: " << why;
+    return out;
+  }
+  // The old leader learns of the new one from its first heartbeat.
+  while (clock::now() < deadline) {
+    auto now = status();
+    if (now && now->leader_id() != 0 && now->leader_id() != self_id) {
+      out.new_leader = now->leader_id();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  out.took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now()
+                                                                   - started);
+  if (out.new_leader != 0)
+    CONCLAVE_LOG("node", info) << "node " << out.new_leader << " leads after "
+                               << out.took.count() << " ms";
+  else
+    CONCLAVE_LOG("node", warning)
+      << "no other node took over within " << timeout.count()
+      << " ms; shutting down anyway";
+  return out;
 }
 
 void stop_node(caf::actor_system& sys, node_handles& node) {

@@ -9,6 +9,7 @@
 // `client-port` for native clients.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -47,6 +48,23 @@ struct start_error {
 /// offset, and leaves nothing running.
 std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
                                                    const node_config& cfg);
+
+/// What hand_over_leadership() did.
+struct hand_over_result {
+  /// This node was leading (with followers) when asked.
+  bool was_leader = false;
+  /// Another node leads now (0: none within the timeout).
+  uint64_t new_leader = 0;
+  std::chrono::milliseconds took{0};
+};
+
+/// If this node leads a cluster, hands leadership to the most up-to-date
+/// reachable follower (Raft's TimeoutNow, §3.10) and waits until another
+/// node leads, at most `timeout`: a leader that shuts down this way leaves
+/// no election timeout behind. Does nothing on a follower.
+hand_over_result hand_over_leadership(caf::actor_system& sys,
+                                      const node_handles& node,
+                                      std::chrono::milliseconds timeout);
 
 /// Unpublishes and stops the node's actors.
 void stop_node(caf::actor_system& sys, node_handles& node);
