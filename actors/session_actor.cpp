@@ -297,15 +297,45 @@ caf::result<pb::Hello> open_session(self_ptr self, const pb::Connect& req,
   return rp;
 }
 
+void check_and_resume(self_ptr self, const pb::Connect& req,
+                      const std::string& client_ip,
+                      const caf::strong_actor_ptr& sender, int64_t min_zxid,
+                      caf::typed_response_promise<pb::Hello> rp);
+
+// "Expired" is final, so it must not come from a node that merely lags: a
+// session opened a moment ago through another node may not have reached
+// this one yet (a client resuming with a fresh id has seen no zxid to wait
+// for). So the check waits for the leader's commit index as of now
+// (ReadIndex, as a linearizable read), as ZooKeeper's followers ask their
+// leader to revalidate a session they do not know.
 caf::result<pb::Hello> resume_session(self_ptr self, const pb::Connect& req,
                                       const std::string& client_ip) {
   // Before make_response_promise(), which takes the sender over.
   auto sender = self->current_sender();
   auto rp = self->make_response_promise<pb::Hello>();
+  self->request(self->state.log, caf::infinite, read_index_atom::value)
+    .then(
+      [=](uint64_t index) mutable {
+        check_and_resume(
+          self, req, client_ip, sender,
+          std::max<int64_t>(req.last_zxid(), static_cast<int64_t>(index)), rp);
+      },
+      [=](const caf::error& err) mutable {
+        rp.deliver(hello_error(self->state, error_code::connection_loss,
+                               "cannot confirm leadership: "
+                                 + self->system().render(err)));
+      });
+  return rp;
+}
+
+void check_and_resume(self_ptr self, const pb::Connect& req,
+                      const std::string& client_ip,
+                      const caf::strong_actor_ptr& sender, int64_t min_zxid,
+                      caf::typed_response_promise<pb::Hello> rp) {
   pb::SessionCheck check;
   check.set_session_id(req.session_id());
   check.set_password(req.password());
-  check.set_min_zxid(req.last_zxid());
+  check.set_min_zxid(min_zxid);
   self
     ->request(self->state.registry, caf::infinite, check_atom::value,
               std::move(check))
@@ -334,7 +364,6 @@ caf::result<pb::Hello> resume_session(self_ptr self, const pb::Connect& req,
         rp.deliver(hello_error(self->state, error_code::connection_loss,
                                self->system().render(err)));
       });
-  return rp;
 }
 
 // -- containers and TTL nodes -------------------------------------------------
