@@ -46,6 +46,9 @@ using session_actor = caf::typed_actor<
   caf::replies_to<request_atom, pb::Request>::with<pb::Response>,
   // Closes the sender's session; replies once its ephemerals are gone.
   caf::replies_to<bye_atom>::with<pb::Response>,
+  // The node's status (Raft, tree, sessions, connections): what
+  // `conclavectl status` prints and the admin port serves.
+  caf::replies_to<status_atom>::with<pb::NodeStatus>,
   // Result of an entry this node proposed (from the registry, after apply).
   caf::reacts_to<applied_atom, uint64_t, pb::Response>,
   // Sessions opened or ended by applied entries, or the whole table on

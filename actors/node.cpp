@@ -13,6 +13,7 @@
 #include "actors/log_actor.hpp"
 #include "actors/registry_actor.hpp"
 #include "actors/session_actor.hpp"
+#include "actors/admin_server.hpp"
 #include "actors/zk_server.hpp"
 #include "actors/storage_actor.hpp"
 #include "runtime/logging.hpp"
@@ -187,9 +188,26 @@ std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
                        "conclave.zk-port: cannot listen on " + cfg.bind_address
                          + ":" + std::to_string(cfg.zk_port) + ": " + *err};
   }
-  auto& [zk_listener, zk_port] = std::get<0>(zk);
-  node.zk_listener = zk_listener;
-  node.zk_port = zk_port;
+  auto& zk_handle = std::get<zk_server_handle>(zk);
+  node.zk_listener = zk_handle.listener;
+  node.zk_port = zk_handle.port;
+  if (cfg.admin_server == "on") {
+    admin_server_options admin_opts;
+    admin_opts.bind_address = cfg.admin_address;
+    admin_opts.port = static_cast<uint16_t>(cfg.admin_port);
+    auto admin = start_admin_server(sys, std::move(admin_opts), node.session,
+                                    zk_handle.figures);
+    if (auto err = std::get_if<std::string>(&admin)) {
+      stop_node(sys, node);
+      return start_error{start_failure::config,
+                         "conclave.admin-port: cannot listen on "
+                           + cfg.admin_address + ":"
+                           + std::to_string(cfg.admin_port) + ": " + *err};
+    }
+    auto& [admin_listener, admin_port] = std::get<0>(admin);
+    node.admin_listener = admin_listener;
+    node.admin_port = admin_port;
+  }
   CONCLAVE_LOG("node", info)
     << "node " << cfg.id << " serving native clients on " << cfg.bind_address
     << ":" << node.client_port << ", ZooKeeper clients on port " << node.zk_port
@@ -255,6 +273,8 @@ void stop_node(caf::actor_system& sys, node_handles& node) {
   auto& mm = sys.middleman();
   if (node.zk_listener)
     caf::anon_send_exit(node.zk_listener, caf::exit_reason::user_shutdown);
+  if (node.admin_listener)
+    caf::anon_send_exit(node.admin_listener, caf::exit_reason::user_shutdown);
   if (node.client_port != 0)
     mm.unpublish(node.session, node.client_port);
   if (node.peer_port != 0)

@@ -29,10 +29,13 @@ struct node_handles {
   session_actor session;
   /// The ZooKeeper front end's listener (actors/zk_server.hpp).
   caf::actor zk_listener;
+  /// The admin port's listener (actors/admin_server.hpp), if enabled.
+  caf::actor admin_listener;
   /// Ports actually bound (they differ from the config for port 0).
   uint16_t client_port = 0;
   uint16_t peer_port = 0;
   uint16_t zk_port = 0;
+  uint16_t admin_port = 0;
 };
 
 /// Why start_node failed.

@@ -517,8 +517,11 @@ pb::Response system_error(self_ptr self, const caf::error& err) {
 }
 
 /// Merges the log's and the registry's figures into one status response.
-caf::result<pb::Response> status(self_ptr self) {
-  auto rp = self->make_response_promise<pb::Response>();
+/// The node's status: the log actor's Raft figures merged with the
+/// registry's tree figures and this actor's connections. Calls `done` with
+/// it, or `failed` with the error of either actor.
+void gather_status(self_ptr self, std::function<void(pb::NodeStatus)> done,
+                   std::function<void(const caf::error&)> failed) {
   self->request(self->state.log, caf::infinite, status_atom::value)
     .then(
       [=](pb::NodeStatus& log_status) mutable {
@@ -535,18 +538,26 @@ caf::result<pb::Response> status(self_ptr self) {
               log_status.set_watch_count(reg.watch_count());
               log_status.set_connection_count(self->state.connections.size());
               log_status.set_version(CONCLAVE_VERSION);
-              pb::Response resp;
-              resp.set_zxid(static_cast<int64_t>(reg.applied_index()));
-              *resp.mutable_status() = std::move(log_status);
-              rp.deliver(std::move(resp));
+              done(std::move(log_status));
             },
-            [=](const caf::error& err) mutable {
-              rp.deliver(system_error(self, err));
-            });
+            failed);
       },
-      [=](const caf::error& err) mutable {
-        rp.deliver(system_error(self, err));
-      });
+      failed);
+}
+
+caf::result<pb::Response> status(self_ptr self) {
+  auto rp = self->make_response_promise<pb::Response>();
+  gather_status(
+    self,
+    [=](pb::NodeStatus s) mutable {
+      pb::Response resp;
+      resp.set_zxid(static_cast<int64_t>(s.applied_index()));
+      *resp.mutable_status() = std::move(s);
+      rp.deliver(std::move(resp));
+    },
+    [=](const caf::error& err) mutable {
+      rp.deliver(system_error(self, err));
+    });
   return rp;
 }
 
@@ -875,6 +886,13 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
       if (req.linearizable() && !touches_watches(req))
         return linearizable_read(self, std::move(req));
       return self->delegate(st.registry, read_atom::value, std::move(req));
+    },
+    [=](status_atom) -> caf::result<pb::NodeStatus> {
+      auto rp = self->make_response_promise<pb::NodeStatus>();
+      gather_status(
+        self, [=](pb::NodeStatus s) mutable { rp.deliver(std::move(s)); },
+        [=](const caf::error& err) mutable { rp.deliver(err); });
+      return rp;
     },
     [=](bye_atom) -> caf::result<pb::Response> {
       auto client = caf::actor_cast<caf::actor_addr>(self->current_sender());

@@ -55,12 +55,16 @@ struct zk_shared {
   double latency_total_ms = 0;
   double latency_min_ms = 0;
   double latency_max_ms = 0;
+  /// Latency per op code (seconds), for the admin port's /metrics.
+  std::map<int32_t, prometheus::histogram> latency_by_op;
   /// Live connections by an id of their own (for "cons" and "stat").
   std::map<uint64_t, std::shared_ptr<connection_counters>> connections;
   uint64_t next_connection_id = 1;
 
-  void record_latency(double ms) {
+  void record_latency(int32_t type, double ms) {
     std::lock_guard<std::mutex> guard{mtx};
+    latency_by_op.try_emplace(type, prometheus::histogram::latency_seconds())
+      .first->second.observe(ms / 1000.0);
     latency_min_ms = latency_count == 0 ? ms : std::min(latency_min_ms, ms);
     latency_max_ms = std::max(latency_max_ms, ms);
     latency_total_ms += ms;
@@ -231,7 +235,8 @@ void handle_request(caf::io::broker* self, const state_ptr& st,
     if (index >= q.size())
       return;
     st->last_zxid = std::max(st->last_zxid, r.zxid);
-    st->shared->record_latency(std::chrono::duration<double, std::milli>(
+    st->shared->record_latency(type,
+                               std::chrono::duration<double, std::milli>(
                                  std::chrono::steady_clock::now() - started)
                                  .count());
     q[index].frame = zk::frame_reply(xid, r);
@@ -616,7 +621,7 @@ caf::behavior zk_listener(caf::io::broker* self,
 
 } // namespace
 
-std::variant<std::pair<caf::actor, uint16_t>, std::string>
+std::variant<zk_server_handle, std::string>
 start_zk_server(caf::actor_system& sys, zk_server_options options,
                 session_actor session, log_actor log, registry_actor registry) {
   auto shared = std::make_shared<zk_shared>();
@@ -637,7 +642,21 @@ start_zk_server(caf::actor_system& sys, zk_server_options options,
       self->add_doorman(std::move(dm));
       return zk_listener(self, shared);
     });
-  return std::make_pair(caf::actor_cast<caf::actor>(listener), port);
+  zk_server_handle out;
+  out.listener = caf::actor_cast<caf::actor>(listener);
+  out.port = port;
+  out.figures = [shared] {
+    zk_figures f;
+    f.packets_received = shared->packets_received;
+    f.packets_sent = shared->packets_sent;
+    f.outstanding_requests = shared->outstanding;
+    std::lock_guard<std::mutex> guard{shared->mtx};
+    f.connections = shared->connections.size();
+    for (const auto& [type, h] : shared->latency_by_op)
+      f.latency.emplace_back(zk::op_name(type), h);
+    return f;
+  };
+  return out;
 }
 
 } // namespace conclave

@@ -26,11 +26,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <caf/io/broker.hpp>
 
 #include "actors/actors.hpp"
+#include "runtime/node_metrics.hpp"
 #include "runtime/zk/four_letter.hpp"
 
 namespace conclave {
@@ -53,9 +55,18 @@ struct zk_server_options {
   std::chrono::milliseconds request_timeout{10000};
 };
 
-/// Spawns the listener on options.port (0: any free port); returns it and
-/// the port it listens on, or an error text.
-std::variant<std::pair<caf::actor, uint16_t>, std::string>
+/// A running front end.
+struct zk_server_handle {
+  caf::actor listener;
+  /// The port it listens on.
+  uint16_t port = 0;
+  /// The front end's figures right now (thread-safe; for the admin port).
+  std::function<zk_figures()> figures;
+};
+
+/// Spawns the listener on options.port (0: any free port); returns it, or
+/// an error text.
+std::variant<zk_server_handle, std::string>
 start_zk_server(caf::actor_system& sys, zk_server_options options,
                 session_actor session, log_actor log, registry_actor registry);
 

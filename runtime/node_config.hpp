@@ -102,6 +102,15 @@ struct node_config {
   /// ZooKeeper port ("*" for all; ZooKeeper's 4lw.commands.whitelist,
   /// default "srvr").
   std::string four_letter_words = "srvr";
+  /// `conclave.admin-server`: "on" serves GET /metrics (Prometheus) and
+  /// GET /status (JSON) on admin-address:admin-port; "off" does not listen.
+  std::string admin_server = "on";
+  /// `conclave.admin-address`: where the admin port listens (loopback by
+  /// default, whatever bind-address says).
+  std::string admin_address = "127.0.0.1";
+  /// `conclave.admin-port`: the admin HTTP port (ZooKeeper's AdminServer
+  /// uses 8080 too); 0 = pick a free port.
+  size_t admin_port = 8080;
   /// `conclave.max-auth-ids`: identities one client connection may prove
   /// with auth requests (addauth).
   size_t max_auth_ids = 16;

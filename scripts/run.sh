@@ -10,6 +10,7 @@
 # Talk to it with:
 #   build/bin/conclavectl --server 127.0.0.1:4181,127.0.0.1:4182,127.0.0.1:4183 status
 #   /usr/share/zookeeper/bin/zkCli.sh -server 127.0.0.1:2181,127.0.0.1:2182,127.0.0.1:2183
+#   curl -s http://127.0.0.1:9181/metrics      (admin ports 9181-9183: /metrics, /status)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "tests/support/child_process.hpp"
+#include "tests/support/tcp.hpp"
 
 using namespace conclave::test;
 using namespace std::chrono_literals;
@@ -27,6 +28,7 @@ struct running_node {
   temp_dir dir;
   std::unique_ptr<child_process> proc;
   std::string server;
+  uint16_t admin_port = 0;
 
   explicit running_node(std::vector<std::string> extra = {}) {
     std::vector<std::string> argv{
@@ -34,6 +36,7 @@ struct running_node {
       "--config-file=" + source_dir + "/configs/single.conf",
       "--conclave.client-port=0",
       "--conclave.zk-port=0",
+      "--conclave.admin-port=0",
       // A cluster of one that no peer dials: tests may run in parallel.
       "--conclave.peer-port=0",
       "--conclave.peers=[]",
@@ -47,6 +50,8 @@ struct running_node {
     auto pos = line->find("client-port=");
     REQUIRE(pos != std::string::npos);
     server = "127.0.0.1:" + std::to_string(std::stoi(line->substr(pos + 12)));
+    if (auto admin = line->find("admin-port="); admin != std::string::npos)
+      admin_port = static_cast<uint16_t>(std::stoi(line->substr(admin + 11)));
   }
 
   run_result ctl(std::vector<std::string> args) const {
@@ -325,4 +330,42 @@ TEST_CASE("process: bad configs stop start-up with exit code 2",
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::Contains("--colour"));
   }
+}
+
+TEST_CASE("process: the admin port serves metrics and status", "[process]") {
+  running_node node;
+  REQUIRE(node.admin_port != 0);
+  REQUIRE(node.ctl({"create", "/app", "hello"}).exit_code == 0);
+  auto get = [&](const std::string& head) {
+    auto [out, closed] = converse(node.admin_port, head);
+    CHECK(closed); // one request per connection
+    return out;
+  };
+  auto metrics = get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  INFO(metrics);
+  CHECK(metrics.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK_THAT(metrics,
+             Catch::Contains("Content-Type: text/plain; version=0.0.4"));
+  CHECK_THAT(metrics, Catch::Contains("\nconclave_raft_is_leader 1\n"));
+  // "/", "/zookeeper", its two children and "/app".
+  CHECK_THAT(metrics, Catch::Contains("\nconclave_znodes 5\n"));
+  auto status = get("GET /status HTTP/1.0\r\n\r\n");
+  INFO(status);
+  CHECK(status.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK_THAT(status, Catch::Contains("application/json"));
+  CHECK_THAT(status, Catch::Contains("\"role\":\"leader\""));
+  CHECK(get("GET /nope HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 404", 0) == 0);
+  CHECK(get("POST /metrics HTTP/1.1\r\nContent-Length: 1\r\n\r\nx")
+          .rfind("HTTP/1.1 405", 0)
+        == 0);
+  CHECK(get("hello\r\n\r\n").rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(get(std::string(9000, 'a')).rfind("HTTP/1.1 431", 0) == 0);
+  // The node goes on serving.
+  CHECK(node.ctl({"get", "/app"}).exit_code == 0);
+}
+
+TEST_CASE("process: admin-server off opens no admin port", "[process]") {
+  running_node node{{"--conclave.admin-server=off"}};
+  CHECK(node.admin_port == 0);
+  CHECK(node.ctl({"create", "/x", "y"}).exit_code == 0);
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tests/support/child_process.hpp"
+#include "tests/support/tcp.hpp"
 #include "tests/support/local_cluster.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -35,46 +36,6 @@ const std::string zookeeper_bin = "/usr/share/zookeeper/bin";
 uint16_t port_of(const std::string& host_port) {
   return static_cast<uint16_t>(
     std::stoi(host_port.substr(host_port.rfind(':') + 1)));
-}
-
-/// A TCP connection to 127.0.0.1:port (-1 if refused).
-int dial(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  return fd;
-}
-
-/// Sends `bytes`, then reads until the server closes the connection (or 10
-/// s pass); returns what came back and whether the server closed it.
-std::pair<std::string, bool> converse(uint16_t port, const std::string& bytes) {
-  int fd = dial(port);
-  if (fd < 0)
-    return {"", false};
-  (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  std::string out;
-  char buf[65536];
-  bool closed = false;
-  for (;;) {
-    auto n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n == 0) {
-      closed = true;
-      break;
-    }
-    if (n < 0)
-      break; // timeout
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return {out, closed};
 }
 
 std::string run_suite(const std::string& hosts, run_result& r) {

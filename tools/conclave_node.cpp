@@ -116,7 +116,8 @@ int main(int argc, char** argv) {
       std::cout << "conclave-node ready: id=" << node_cfg.id
                 << " client-port=" << node->client_port
                 << " peer-port=" << node->peer_port
-                << " zk-port=" << node->zk_port << std::endl;
+                << " zk-port=" << node->zk_port
+                << " admin-port=" << node->admin_port << std::endl;
       int sig = 0;
       sigwait(&signals, &sig);
       CONCLAVE_LOG("node", info)

@@ -60,6 +60,7 @@ void local_cluster::start(size_t i) {
     "--config-file=" + source_dir + "/configs/local/node" + id + ".conf",
     "--conclave.client-port=" + std::to_string(client_ports_[i]),
     "--conclave.zk-port=" + std::to_string(zk_ports_[i]),
+    "--conclave.admin-port=0",
     "--conclave.peer-port=" + std::to_string(peer_ports_[i]),
     "--conclave.peers=" + peers,
     "--conclave.data-dir=" + dir_.path + "/node" + id,

@@ -1,0 +1,96 @@
+#include "runtime/node_metrics.hpp"
+
+#include <google/protobuf/util/json_util.h>
+
+namespace conclave {
+
+namespace {
+
+double num(uint64_t x) {
+  return static_cast<double>(x);
+}
+
+} // namespace
+
+std::string render_metrics(const pb::NodeStatus& s, const zk_figures& zk) {
+  prometheus::text_writer w;
+  // -- Raft ------------------------------------------------------------------
+  w.gauge("conclave_raft_term", "current Raft term", {}, num(s.term()));
+  w.gauge("conclave_raft_is_leader", "1 if this node leads", {},
+          s.role() == "leader" ? 1 : 0);
+  w.gauge("conclave_raft_leader_id", "id of the known leader (0: none)", {},
+          num(s.leader_id()));
+  w.gauge("conclave_raft_commit_index", "highest committed log index", {},
+          num(s.commit_index()));
+  w.gauge("conclave_raft_applied_index",
+          "highest log index applied to the tree", {}, num(s.applied_index()));
+  w.gauge("conclave_raft_last_log_index", "last index in the local log", {},
+          num(s.last_log_index()));
+  w.gauge("conclave_raft_snapshot_index", "index of the newest snapshot", {},
+          num(s.snapshot_index()));
+  w.gauge("conclave_raft_apply_lag_entries",
+          "committed entries not yet applied here", {},
+          s.commit_index() > s.applied_index()
+            ? num(s.commit_index() - s.applied_index())
+            : 0);
+  w.gauge("conclave_log_bytes_since_snapshot",
+          "bytes in the log since the last snapshot", {}, num(s.log_bytes()));
+  for (const auto& p : s.peers())
+    w.gauge("conclave_raft_peer_match_index",
+            "leader only: highest index known replicated on the peer",
+            {{"peer", std::to_string(p.node_id())}}, num(p.match_index()));
+  for (const auto& p : s.peers())
+    w.gauge("conclave_raft_peer_lag_entries",
+            "leader only: entries the peer lacks",
+            {{"peer", std::to_string(p.node_id())}},
+            s.last_log_index() > p.match_index()
+              ? num(s.last_log_index() - p.match_index())
+              : 0);
+  for (const auto& p : s.peers())
+    w.gauge("conclave_raft_peer_reachable",
+            "leader only: 1 if connected to the peer",
+            {{"peer", std::to_string(p.node_id())}}, p.reachable() ? 1 : 0);
+  // -- data ------------------------------------------------------------------
+  w.gauge("conclave_znodes", "znodes in the tree (built-ins included)", {},
+          num(s.znode_count()));
+  w.gauge("conclave_ephemerals", "ephemeral znodes", {},
+          num(s.ephemeral_count()));
+  w.gauge("conclave_data_bytes", "sum of znode path and data bytes", {},
+          num(s.approximate_data_bytes()));
+  w.gauge("conclave_sessions", "open sessions (cluster-wide)", {},
+          num(s.session_count()));
+  w.gauge("conclave_watches", "watches registered on this node", {},
+          num(s.watch_count()));
+  w.gauge("conclave_connections", "client connections to this node",
+          {{"protocol", "native"}}, num(s.connection_count()));
+  w.gauge("conclave_connections", "client connections to this node",
+          {{"protocol", "zookeeper"}}, num(zk.connections));
+  // -- ZooKeeper front end ---------------------------------------------------
+  w.counter("conclave_zk_packets_received_total",
+            "frames received on the ZooKeeper port", {},
+            num(zk.packets_received));
+  w.counter("conclave_zk_packets_sent_total",
+            "frames sent on the ZooKeeper port", {}, num(zk.packets_sent));
+  w.gauge("conclave_zk_outstanding_requests",
+          "ZooKeeper requests received and not yet answered", {},
+          num(zk.outstanding_requests));
+  for (const auto& [op, h] : zk.latency)
+    w.histogram("conclave_zk_request_duration_seconds",
+                "ZooKeeper requests by operation, from arrival to answer",
+                {{"op", op}}, h);
+  return w.release();
+}
+
+std::string render_status_json(const pb::NodeStatus& status) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = false;
+  auto ok = google::protobuf::util::MessageToJsonString(status, &out, options);
+  if (!ok.ok())
+    return "{}\n";
+  out += '\n';
+  return out;
+}
+
+} // namespace conclave
