@@ -170,6 +170,9 @@ using election_actor = caf::typed_actor<
   caf::reacts_to<leader_atom, pb::Leadership>,
   // Self-sent every tick-ms; forwards a tick to the log actor.
   caf::reacts_to<tick_atom>,
+  // Self-sent every policy interval: a leader hands over to the preferred
+  // leader once it is reachable and caught up.
+  caf::reacts_to<policy_atom>,
   // Subscribes the node's session actor to leadership changes.
   caf::reacts_to<connect_atom, session_actor>,
   // Hands leadership to the node (0: the most up-to-date follower).

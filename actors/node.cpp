@@ -127,8 +127,9 @@ std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
   node.log
     = sys.spawn(replicated_log, cfg.id, log_options_of(cfg), std::move(disk),
                 node.registry, node.storage, clock_fn{system_clock_ms});
-  node.election = sys.spawn(election, cfg.id,
-                            std::chrono::milliseconds(cfg.tick_ms), node.log);
+  node.election = sys.spawn(
+    election, cfg.id, std::chrono::milliseconds(cfg.tick_ms), node.log,
+    cfg.preferred_leader, std::chrono::milliseconds(cfg.election_timeout_ms));
   node.session
     = sys.spawn(session_manager, cfg.id, session_limits_of(cfg), node.registry,
                 node.log, node.election, clock_fn{steady_clock_ms});

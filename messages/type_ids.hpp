@@ -105,6 +105,7 @@ CAF_ADD_ATOM(conclave, conclave, check_atom, "check")
 CAF_ADD_ATOM(conclave, conclave, state_atom, "state")
 CAF_ADD_ATOM(conclave, conclave, ping_atom, "ping")
 CAF_ADD_ATOM(conclave, conclave, cleanup_atom, "cleanup")
+CAF_ADD_ATOM(conclave, conclave, policy_atom, "policy")
 
 CAF_END_TYPE_ID_BLOCK(conclave)
 

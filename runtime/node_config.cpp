@@ -640,6 +640,16 @@ const std::vector<key_spec>& schema() {
     int_key("conclave.tick-ms", 1, 10000, CONCLAVE_SET(tick_ms),
             CONCLAVE_GET(tick_ms),
             "period of the Raft clock; timeouts are whole ticks"),
+    int_key(
+      "conclave.preferred-leader", 0, 254,
+      [](node_config& c, int64_t v) {
+        c.preferred_leader = node_id{static_cast<uint64_t>(v)};
+      },
+      [](const node_config& c) {
+        return std::to_string(c.preferred_leader.value());
+      },
+      "node that should lead whenever it is reachable and caught up; 0 = "
+      "none; must be in conclave.peers"),
     int_key("conclave.election-timeout-ms", 2, 600000,
             CONCLAVE_SET(election_timeout_ms),
             CONCLAVE_GET(election_timeout_ms),
@@ -1102,6 +1112,13 @@ std::optional<config_error> check_timing(const node_config& cfg,
                 "expected at least conclave.min-session-timeout-ms ("
                   + std::to_string(cfg.min_session_timeout_ms) + "), got "
                   + std::to_string(cfg.max_session_timeout_ms));
+  if (auto p = cfg.preferred_leader;
+      p.value() != 0 && !cfg.peers.empty()
+      && std::none_of(cfg.peers.begin(), cfg.peers.end(),
+                      [p](const auto& peer) { return peer.id == p; }))
+    return fail("conclave.preferred-leader",
+                "expected the id of a member in conclave.peers, got "
+                  + std::to_string(p.value()));
   if (cfg.min_session_timeout_ms < 2 * cfg.heartbeat_interval_ms)
     return fail("conclave.min-session-timeout-ms",
                 "expected at least two heartbeats (2 x "

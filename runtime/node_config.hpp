@@ -142,6 +142,10 @@ struct node_config {
 
   /// `conclave.tick-ms`: the Raft clock's period; timeouts are whole ticks.
   size_t tick_ms = 100;
+  /// `conclave.preferred-leader`: the node that should lead whenever it is
+  /// healthy and caught up (0: none); the leader hands over to it. The same
+  /// on every node.
+  node_id preferred_leader{0};
   /// `conclave.election-timeout-ms`: a follower that hears no leader for a
   /// random time in [this, 2 x this) starts an election.
   size_t election_timeout_ms = 1000;

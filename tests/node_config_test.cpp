@@ -717,3 +717,29 @@ TEST_CASE("node_config: ZooKeeper port keys", "[config]") {
     expect_ok("conclave {\n  four-letter-words = \"*\"\n}\n").four_letter_words
     == "*");
 }
+
+TEST_CASE("node_config: preferred leader and admin port keys", "[config]") {
+  auto cfg
+    = expect_ok("conclave {\n  id = 1\n  preferred-leader = 2\n"
+                "  peers = [\"1@127.0.0.1:4281\", \"2@127.0.0.1:4282\"]\n"
+                "  admin-server = \"off\"\n  admin-address = \"10.0.0.1\"\n"
+                "  admin-port = 0\n}\n");
+  CHECK(cfg.preferred_leader == node_id{2});
+  CHECK(cfg.admin_server == "off");
+  CHECK(cfg.admin_address == "10.0.0.1");
+  CHECK(cfg.admin_port == 0);
+  node_config defaults;
+  CHECK(defaults.preferred_leader == node_id{0});
+  CHECK(defaults.admin_server == "on");
+  CHECK(defaults.admin_address == "127.0.0.1");
+  CHECK(defaults.admin_port == 8080);
+  check_error(expect_error("conclave {\n  id = 1\n  preferred-leader = 3\n"
+                           "  peers = [\"1@127.0.0.1:4281\", "
+                           "\"2@127.0.0.1:4282\"]\n}\n"),
+              test_file, "conclave.preferred-leader",
+              {"a member in conclave.peers"});
+  check_error(expect_error("conclave {\n  admin-server = \"maybe\"\n}\n"),
+              test_file, "conclave.admin-server", {"\"on\", \"off\""});
+  check_error(expect_error("conclave {\n  admin-port = 70000\n}\n"), test_file,
+              "conclave.admin-port");
+}

@@ -82,6 +82,7 @@ election_actor::behavior_type idle_election() {
   return {
     [](leader_atom, const pb::Leadership&) {},
     [](tick_atom) {},
+    [](policy_atom) {},
     [](connect_atom, session_actor) {},
     [](transfer_atom, uint64_t t) -> uint64_t { return t; },
   };
