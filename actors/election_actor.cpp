@@ -1,5 +1,7 @@
 #include "actors/election_actor.hpp"
 
+#include <string>
+
 #include "runtime/logging.hpp"
 
 namespace conclave {
@@ -8,47 +10,83 @@ namespace {
 
 using self_ptr = election_actor::stateful_pointer<election_state>;
 
-/// A leader hands over to the preferred node once that one is reachable
-/// and has every entry the leader has.
-void check_preferred_leader(self_ptr self) {
+/// Hands leadership to `target` (0: the most up-to-date reachable
+/// follower) and backs off.
+void hand_over(self_ptr self, uint64_t target, const std::string& why) {
+  auto& st = self->state;
+  CONCLAVE_LOG("election", warning)
+    << "handing leadership over"
+    << (target == 0 ? std::string{} : " to node " + std::to_string(target))
+    << ": " << why;
+  st.backoff_checks = 10;
+  self->request(st.log, st.policy.interval, transfer_atom::value, target, false)
+    .then([](uint64_t) {},
+          [=](const caf::error& err) {
+            CONCLAVE_LOG("election", warning)
+              << "cannot hand leadership over: " << self->system().render(err);
+          });
+}
+
+/// The policy, on a leader's status (see the top of election_actor.hpp).
+void apply_policy(self_ptr self, const pb::NodeStatus& status) {
+  auto& st = self->state;
+  const auto& policy = st.policy;
+  if (status.role() != "leader")
+    return;
+  bool healthy_follower = false;
+  for (const auto& p : status.peers())
+    healthy_follower = healthy_follower || p.reachable();
+  auto lag = status.commit_index() > status.applied_index()
+               ? status.commit_index() - status.applied_index()
+               : 0;
+  st.lag_strikes = policy.max_apply_lag > 0 && status.applied_index() > 0
+                       && lag > policy.max_apply_lag
+                     ? st.lag_strikes + 1
+                     : 0;
+  if (healthy_follower && policy.max_persist_ms > 0
+      && status.persist_count() > 0
+      && status.persist_ewma_ms() > policy.max_persist_ms) {
+    hand_over(self, 0,
+              "durable writes take " + std::to_string(status.persist_ewma_ms())
+                + " ms on average (conclave.leader-max-persist-ms = "
+                + std::to_string(policy.max_persist_ms) + ")");
+    return;
+  }
+  if (healthy_follower && st.lag_strikes >= 2) {
+    hand_over(self, 0,
+              "the tree trails the commit index by " + std::to_string(lag)
+                + " entries (conclave.leader-max-apply-lag = "
+                + std::to_string(policy.max_apply_lag) + ")");
+    return;
+  }
+  auto preferred = policy.preferred_leader;
+  if (preferred.value() == 0 || preferred == st.self_id)
+    return;
+  for (const auto& p : status.peers())
+    if (p.node_id() == preferred.value() && p.reachable()
+        && p.match_index() >= status.last_log_index())
+      hand_over(self, preferred.value(), "it is the preferred leader");
+}
+
+void policy_check(self_ptr self) {
   auto& st = self->state;
   if (st.backoff_checks > 0) {
     --st.backoff_checks;
     return;
   }
-  auto preferred = st.preferred_leader;
-  if (preferred.value() == 0 || preferred == st.self_id
-      || st.current.role() != "leader")
+  if (st.current.role() != "leader") {
+    st.lag_strikes = 0;
     return;
-  self->request(st.log, st.policy_interval, status_atom::value)
-    .then(
-      [=](const pb::NodeStatus& status) {
-        auto& st = self->state;
-        if (status.role() != "leader")
-          return;
-        for (const auto& p : status.peers()) {
-          if (p.node_id() != preferred.value())
-            continue;
-          if (!p.reachable() || p.match_index() < status.last_log_index())
-            return; // not healthy or not caught up: stay
-          CONCLAVE_LOG("election", info)
-            << "handing leadership to the preferred leader, node " << preferred;
-          // If it does not lead by the next checks, wait ten intervals.
-          st.backoff_checks = 10;
-          self
-            ->request(st.log, st.policy_interval, transfer_atom::value,
-                      preferred.value(), false)
-            .then([](uint64_t) {},
-                  [=](const caf::error& err) {
-                    CONCLAVE_LOG("election", warning)
-                      << "cannot hand leadership to node " << preferred << ": "
-                      << self->system().render(err);
-                  });
-        }
-      },
-      [](const caf::error&) {
-        // The next check asks again.
-      });
+  }
+  auto failed = [](const caf::error&) {
+    // The next check asks again.
+  };
+  if (st.sessions) // the merged status: Raft and the tree's applied index
+    self->request(st.sessions, st.policy.interval, status_atom::value)
+      .then([=](const pb::NodeStatus& s) { apply_policy(self, s); }, failed);
+  else
+    self->request(st.log, st.policy.interval, status_atom::value)
+      .then([=](const pb::NodeStatus& s) { apply_policy(self, s); }, failed);
 }
 
 } // namespace
@@ -56,16 +94,14 @@ void check_preferred_leader(self_ptr self) {
 election_actor::behavior_type
 election(election_actor::stateful_pointer<election_state> self, node_id id,
          std::chrono::milliseconds tick_interval, log_actor log,
-         node_id preferred_leader, std::chrono::milliseconds policy_interval) {
+         election_policy policy) {
   auto& st = self->state;
   st.self_id = id;
   st.log = std::move(log);
   st.tick_interval = tick_interval;
-  st.preferred_leader = preferred_leader;
-  st.policy_interval = policy_interval;
+  st.policy = policy;
   self->send(self, tick_atom::value);
-  if (preferred_leader.value() != 0 && preferred_leader != id)
-    self->delayed_send(self, policy_interval, policy_atom::value);
+  self->delayed_send(self, policy.interval, policy_atom::value);
   return {
     [=](leader_atom, const pb::Leadership& leadership) {
       auto& st = self->state;
@@ -93,8 +129,8 @@ election(election_actor::stateful_pointer<election_state> self, node_id id,
     [=](policy_atom) {
       if (self->current_sender().get() != self->ctrl())
         return;
-      check_preferred_leader(self);
-      self->delayed_send(self, self->state.policy_interval, policy_atom::value);
+      policy_check(self);
+      self->delayed_send(self, self->state.policy.interval, policy_atom::value);
     },
     [=](connect_atom, session_actor sessions) {
       self->state.sessions = std::move(sessions);

@@ -122,11 +122,18 @@ void start_write(self_ptr self) {
     return;
   st.write_in_flight = true;
   auto batch = std::move(st.writes.front().batch);
+  auto sent = std::chrono::steady_clock::now();
   self
     ->request(st.storage, caf::infinite, persist_atom::value, std::move(batch))
     .then(
       [=](uint64_t index, uint64_t term) {
         auto& st = self->state;
+        auto ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - sent)
+                    .count();
+        st.persist_ewma_ms
+          = st.persist_count == 0 ? ms : 0.8 * st.persist_ewma_ms + 0.2 * ms;
+        ++st.persist_count;
         auto done = std::move(st.writes.front());
         st.writes.pop_front();
         st.write_in_flight = false;
@@ -348,6 +355,7 @@ void report_leadership(self_ptr self) {
   if (l.SerializeAsString() == st.reported.SerializeAsString())
     return;
   st.reported = l;
+  ++st.leader_changes;
   if (st.election)
     self->send(st.election, leader_atom::value, l);
 }
@@ -541,6 +549,9 @@ pb::NodeStatus status(self_ptr self) {
   s.set_last_log_index(core.last_index().value());
   s.set_snapshot_index(core.snapshot_index().value());
   s.set_log_bytes(st.bytes_since_snapshot);
+  s.set_leader_changes(st.leader_changes);
+  s.set_persist_count(st.persist_count);
+  s.set_persist_ewma_ms(st.persist_ewma_ms);
   if (core.role() == raft::role::leader) {
     for (auto [peer, match] : core.match_indexes()) {
       if (peer == st.self_id)

@@ -110,6 +110,12 @@ struct log_state {
   uint64_t bytes_since_snapshot = 0;
   std::map<node_id, snapshot_transfer> transfers;
   pb::Leadership reported;
+  uint64_t leader_changes = 0;
+
+  // -- disk health (a slow leader hands over: see election_actor) -------------
+  uint64_t persist_count = 0;
+  /// Recent storage round-trip latency: EWMA with weight 1/5 per write.
+  double persist_ewma_ms = 0;
 };
 
 log_actor::behavior_type

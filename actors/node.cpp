@@ -122,14 +122,23 @@ std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
     ropts.voters.push_back(v.value());
   node_handles node;
   node.registry = sys.spawn(registry, cfg.id, ropts);
-  node.storage
-    = sys.spawn<caf::detached>(storage_worker, stores, cfg.snapshot_keep);
+  if (cfg.fault_fsync_delay_ms > 0)
+    CONCLAVE_LOG("node", warning)
+      << "fault injection: every durable write waits "
+      << cfg.fault_fsync_delay_ms << " ms (conclave.fault-fsync-delay-ms)";
+  node.storage = sys.spawn<caf::detached>(
+    storage_worker, stores, cfg.snapshot_keep,
+    std::chrono::milliseconds(cfg.fault_fsync_delay_ms));
   node.log
     = sys.spawn(replicated_log, cfg.id, log_options_of(cfg), std::move(disk),
                 node.registry, node.storage, clock_fn{system_clock_ms});
+  election_policy policy;
+  policy.preferred_leader = cfg.preferred_leader;
+  policy.interval = std::chrono::milliseconds(cfg.election_timeout_ms);
+  policy.max_persist_ms = static_cast<double>(cfg.leader_max_persist_ms);
+  policy.max_apply_lag = cfg.leader_max_apply_lag;
   node.election = sys.spawn(
-    election, cfg.id, std::chrono::milliseconds(cfg.tick_ms), node.log,
-    cfg.preferred_leader, std::chrono::milliseconds(cfg.election_timeout_ms));
+    election, cfg.id, std::chrono::milliseconds(cfg.tick_ms), node.log, policy);
   node.session
     = sys.spawn(session_manager, cfg.id, session_limits_of(cfg), node.registry,
                 node.log, node.election, clock_fn{steady_clock_ms});

@@ -1,5 +1,7 @@
 #include "actors/storage_actor.hpp"
 
+#include <thread>
+
 #include "runtime/logging.hpp"
 #include "runtime/raft/codec.hpp"
 
@@ -29,6 +31,8 @@ storage::storage_result<void> cut_log_to(storage_state& st,
 
 caf::result<uint64_t, uint64_t> persist(self_ptr self, persist_batch& b) {
   auto& st = self->state;
+  if (st.fault_delay.count() > 0) // a detached actor: blocking is its job
+    std::this_thread::sleep_for(st.fault_delay);
   // Hard state first: a vote must be durable before anything that relies
   // on it, and open_storage() expects it never to trail the log.
   // A change of the commit index alone is not worth three fsyncs: the
@@ -162,8 +166,9 @@ caf::result<pb::SnapshotChunk> fetch(self_ptr self, uint64_t index,
 storage_actor::behavior_type
 storage_worker(storage_actor::stateful_pointer<storage_state> self,
                std::shared_ptr<storage::node_storage> stores,
-               size_t snapshot_keep) {
+               size_t snapshot_keep, std::chrono::milliseconds fault_delay) {
   auto& st = self->state;
+  st.fault_delay = fault_delay;
   st.log = std::move(stores->log);
   st.hard_state = std::move(stores->hard_state);
   st.saved_state = stores->state.state;

@@ -10,6 +10,7 @@
 // retried safely).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,6 +27,9 @@ struct storage_state {
   storage::hard_state_file hard_state;
   storage::snapshot_store snapshots;
   size_t snapshot_keep = 2;
+  /// Fault injection (conclave.fault-fsync-delay-ms, 0 in production): each
+  /// durable write waits this long first, as on a failing disk.
+  std::chrono::milliseconds fault_delay{0};
   /// The hard state last made durable.
   raft::hard_state saved_state;
   /// A snapshot being received from the leader.
@@ -37,9 +41,9 @@ struct storage_state {
 };
 
 /// `stores` are moved into the actor's state.
-storage_actor::behavior_type
-storage_worker(storage_actor::stateful_pointer<storage_state> self,
-               std::shared_ptr<storage::node_storage> stores,
-               size_t snapshot_keep);
+storage_actor::behavior_type storage_worker(
+  storage_actor::stateful_pointer<storage_state> self,
+  std::shared_ptr<storage::node_storage> stores, size_t snapshot_keep,
+  std::chrono::milliseconds fault_delay = std::chrono::milliseconds{0});
 
 } // namespace conclave

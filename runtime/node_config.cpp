@@ -650,6 +650,21 @@ const std::vector<key_spec>& schema() {
       },
       "node that should lead whenever it is reachable and caught up; 0 = "
       "none; must be in conclave.peers"),
+    int_key("conclave.leader-max-persist-ms", 0, 600000,
+            CONCLAVE_SET(leader_max_persist_ms),
+            CONCLAVE_GET(leader_max_persist_ms),
+            "a leader whose durable writes take longer than this (recent "
+            "mean) hands over to a healthy follower; 0 = never"),
+    int_key("conclave.leader-max-apply-lag", 0, 1000000000,
+            CONCLAVE_SET(leader_max_apply_lag),
+            CONCLAVE_GET(leader_max_apply_lag),
+            "a leader whose tree trails its commit index by more entries "
+            "than this, twice in a row, hands over; 0 = never"),
+    int_key("conclave.fault-fsync-delay-ms", 0, 600000,
+            CONCLAVE_SET(fault_fsync_delay_ms),
+            CONCLAVE_GET(fault_fsync_delay_ms),
+            "fault injection for tests: delay every durable write this "
+            "long; 0 (the default) in production"),
     int_key("conclave.election-timeout-ms", 2, 600000,
             CONCLAVE_SET(election_timeout_ms),
             CONCLAVE_GET(election_timeout_ms),

@@ -146,6 +146,17 @@ struct node_config {
   /// healthy and caught up (0: none); the leader hands over to it. The same
   /// on every node.
   node_id preferred_leader{0};
+  /// `conclave.leader-max-persist-ms`: a leader whose durable writes take
+  /// longer than this (recent mean) hands over to a healthy follower; 0 =
+  /// never.
+  size_t leader_max_persist_ms = 1000;
+  /// `conclave.leader-max-apply-lag`: a leader whose tree trails its commit
+  /// index by more entries than this at two checks in a row hands over; 0 =
+  /// never.
+  size_t leader_max_apply_lag = 10000;
+  /// `conclave.fault-fsync-delay-ms`: fault injection for tests (0, the
+  /// default, in production): every durable write waits this long first.
+  size_t fault_fsync_delay_ms = 0;
   /// `conclave.election-timeout-ms`: a follower that hears no leader for a
   /// random time in [this, 2 x this) starts an election.
   size_t election_timeout_ms = 1000;

@@ -33,6 +33,14 @@ std::string render_metrics(const pb::NodeStatus& s, const zk_figures& zk) {
           s.commit_index() > s.applied_index()
             ? num(s.commit_index() - s.applied_index())
             : 0);
+  w.counter("conclave_raft_leadership_changes_total",
+            "changes of role, term or leader seen by this node", {},
+            num(s.leader_changes()));
+  w.counter("conclave_persist_total", "durable writes (storage round trips)",
+            {}, num(s.persist_count()));
+  w.gauge("conclave_persist_recent_seconds",
+          "recent mean of durable write latency (EWMA, weight 1/5)", {},
+          s.persist_ewma_ms() / 1000.0);
   w.gauge("conclave_log_bytes_since_snapshot",
           "bytes in the log since the last snapshot", {}, num(s.log_bytes()));
   for (const auto& p : s.peers())

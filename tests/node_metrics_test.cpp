@@ -21,6 +21,9 @@ pb::NodeStatus leader_status() {
   s.set_session_count(3);
   s.set_watch_count(5);
   s.set_connection_count(2);
+  s.set_leader_changes(4);
+  s.set_persist_count(9);
+  s.set_persist_ewma_ms(2.5);
   auto p = s.add_peers();
   p->set_node_id(2);
   p->set_match_index(121);
@@ -56,6 +59,9 @@ TEST_CASE("node_metrics: Raft, tree and session figures", "[metrics]") {
   CHECK(has_line(text, "conclave_watches 5"));
   CHECK(has_line(text, "conclave_connections{protocol=\"native\"} 2"));
   CHECK(has_line(text, "# TYPE conclave_raft_term gauge"));
+  CHECK(has_line(text, "conclave_raft_leadership_changes_total 4"));
+  CHECK(has_line(text, "conclave_persist_total 9"));
+  CHECK(has_line(text, "conclave_persist_recent_seconds 0.0025"));
 }
 
 TEST_CASE("node_metrics: ZooKeeper requests with latency per operation",

@@ -48,7 +48,7 @@ local_cluster::~local_cluster() {
       stop(i, SIGKILL);
 }
 
-void local_cluster::start(size_t i) {
+void local_cluster::start(size_t i, const std::vector<std::string>& more) {
   std::string peers = "[";
   for (size_t j = 0; j < peer_ports_.size(); ++j)
     peers += (j ? "," : "") + std::string{"\""} + std::to_string(j + 1)
@@ -72,6 +72,7 @@ void local_cluster::start(size_t i) {
     "--conclave.min-session-timeout-ms=500",
   };
   argv.insert(argv.end(), extra_.begin(), extra_.end());
+  argv.insert(argv.end(), more.begin(), more.end());
   procs_[i] = std::make_unique<child_process>(argv);
   if (!procs_[i]->wait_for_line("conclave-node ready",
                                 std::chrono::seconds(30)))

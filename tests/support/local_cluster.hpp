@@ -26,8 +26,9 @@ public:
 
   size_t size() const noexcept { return client_ports_.size(); }
 
-  /// Starts node `i` (0-based); it must not be running.
-  void start(size_t i);
+  /// Starts node `i` (0-based), with `more` overrides for it alone; it must
+  /// not be running.
+  void start(size_t i, const std::vector<std::string>& more = {});
   /// Stops node `i` with `sig` (SIGKILL for a crash); returns its exit code.
   int stop(size_t i, int sig);
   bool running(size_t i) const { return procs_[i] != nullptr; }
