@@ -103,7 +103,28 @@ struct zk_connection_state {
   std::deque<bool> deferred_is_read;
   size_t writes_in_flight = 0;
   int64_t last_zxid = 0;
+  /// Bytes written to the socket's buffer and not yet sent (CAF reports
+  /// what remains after each transfer).
+  uint64_t unsent = 0;
 };
+
+/// Write-side flow control: a client that does not read its answers stops
+/// being read, and its requests stop being sent to the node, once this
+/// much waits to be sent; both resume below the low mark. A connection
+/// whose unsent bytes pass the hard cap (possible only when notifications
+/// pile up for a client that never reads) is closed.
+constexpr uint64_t unsent_high_bytes = 4 * 1024 * 1024;
+constexpr uint64_t unsent_low_bytes = 1024 * 1024;
+
+/// At most every outstanding answer at the largest frame, plus room for
+/// notifications.
+uint64_t unsent_cap(const zk_server_options& opts) {
+  return opts.max_outstanding_per_connection * opts.max_frame_bytes
+         + 64 * 1024 * 1024;
+}
+
+void shut(caf::io::broker* self,
+          const std::shared_ptr<zk_connection_state>& st);
 
 using state_ptr = std::shared_ptr<zk_connection_state>;
 
@@ -128,10 +149,16 @@ std::string frame_of(const std::string& payload) {
 }
 
 void write(caf::io::broker* self, const state_ptr& st, const std::string& b) {
-  if (b.empty())
+  if (b.empty() || st->closing)
     return;
   self->write(st->hdl, b.size(), b.data());
   self->flush(st->hdl);
+  st->unsent += b.size();
+  if (st->unsent > unsent_cap(st->shared->options)) {
+    CONCLAVE_LOG("zk", warning) << "closing " << st->peer << ": " << st->unsent
+                                << " bytes of answers unread";
+    shut(self, st);
+  }
   ++st->shared->packets_sent;
   ++st->counters->sent;
 }
@@ -148,10 +175,12 @@ void shut(caf::io::broker* self, const state_ptr& st) {
 /// of them are written.
 void apply_backpressure(caf::io::broker* self, const state_ptr& st) {
   auto limit = st->shared->options.max_outstanding_per_connection;
-  if (!st->halted && st->replies.size() >= limit) {
+  if (!st->halted
+      && (st->replies.size() >= limit || st->unsent >= unsent_high_bytes)) {
     st->halted = true;
     self->halt(st->hdl);
-  } else if (st->halted && st->replies.size() <= limit / 2) {
+  } else if (st->halted && st->replies.size() <= limit / 2
+             && st->unsent <= unsent_low_bytes) {
     st->halted = false;
     self->trigger(st->hdl);
   }
@@ -175,7 +204,8 @@ void drain(caf::io::broker* self, const state_ptr& st) {
 /// Sends held-back requests in order: writes at once (the log keeps their
 /// order), reads only when no earlier write is still unanswered.
 void dispatch(const state_ptr& st) {
-  while (!st->deferred.empty() && !st->closing) {
+  while (!st->deferred.empty() && !st->closing
+         && st->unsent < unsent_high_bytes) {
     if (st->deferred_is_read.front() && st->writes_in_flight > 0)
       return;
     auto next = std::move(st->deferred.front());
@@ -490,6 +520,7 @@ caf::behavior zk_connection(caf::io::broker* self, connection_handle hdl,
   st->peer = self->remote_addr(hdl);
   st->decoder = zk::frame_decoder{shared->options.max_frame_bytes};
   self->configure_read(hdl, caf::io::receive_policy::at_most(64 * 1024));
+  self->ack_writes(hdl, true);
   self->delayed_send(self, shared->options.request_timeout, sweep_atom::value);
   // The session actor watches this actor like any client: when the
   // connection goes, the session is detached (it lives on until it expires
@@ -586,6 +617,15 @@ caf::behavior zk_connection(caf::io::broker* self, connection_handle hdl,
           << "closing " << st->peer << ": no handshake within "
           << st->shared->options.request_timeout.count() << " ms";
         shut(self, st);
+      }
+    },
+    [=](const caf::io::data_transferred_msg& msg) {
+      if (st->closing)
+        return;
+      st->unsent = msg.remaining;
+      if (st->unsent <= unsent_low_bytes) {
+        apply_backpressure(self, st);
+        dispatch(st);
       }
     },
     [=](const caf::io::connection_closed_msg&) {

@@ -247,6 +247,29 @@ def main():
     check(xids == [(c.xid - 3000 + 1 + i, 0) for i in range(3000)],
           "3000 pipelined requests are answered in order")
 
+    # Large answers pipelined faster than the client reads them: 64 reads of
+    # a 256 KiB node (16 MiB) sent before reading anything. The server may
+    # stop reading and hold requests back while answers wait to be sent,
+    # but every answer comes, whole and in order.
+    big = root + "/big"
+    err, _ = create(c, big, b"b" * (256 * 1024))
+    check(err == 0, "create a 256 KiB node")
+    get_big = ustr(big) + b"\0"
+    burst = b"".join(struct.pack(">i", 8 + len(get_big))
+                     + struct.pack(">ii", c.xid + 1 + i, 4) + get_big
+                     for i in range(64))
+    c.sock.sendall(burst)
+    sizes = []
+    for _ in range(64):
+        frame = c.recv_frame()
+        xid, _, err = struct.unpack(">iqi", frame[:16])
+        if xid != -1:
+            (n,) = struct.unpack(">i", frame[16:20])
+            sizes.append((xid, err, n))
+    c.xid += 64
+    check(sizes == [(c.xid - 64 + 1 + i, 0, 256 * 1024) for i in range(64)],
+          "64 pipelined 256 KiB reads are answered whole and in order")
+
     # A client that has seen a zxid this server has not reached is refused
     # (the connection closes without an answer); it would go back in time.
     s2 = socket.create_connection((host, int(port)), timeout=10)
