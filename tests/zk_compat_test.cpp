@@ -220,7 +220,9 @@ TEST_CASE("compat: the ZooKeeper C client (cli_mt) against a three-node "
   auto removed = cli("delete /from-c");
   INFO(removed);
   CHECK_THAT(removed, Catch::Contains("rc = 0"));
-  auto gone = cli("exists /from-c");
+  // (get, not exists: cli_mt's batch mode never exits after an exists that
+  // finds nothing, against ZooKeeper too; it would cost the whole timeout.)
+  auto gone = cli("get /from-c");
   INFO(gone);
   CHECK_THAT(gone, Catch::Contains("-101"));
   // The native client agrees.
