@@ -194,6 +194,13 @@ TEST_CASE("process: status reports the node", "[process]") {
     Catch::Contains("\"id\":1") && Catch::Contains("\"role\":\"leader\"")
       && Catch::Contains("\"leader\":1") && Catch::Contains("\"commit\":5")
       && Catch::Contains("\"applied\":5") && Catch::Contains("\"sessions\":1"));
+  // At least two leadership changes (follower at start, then leader, maybe
+  // a candidate between); durable writes happened, so their recent latency
+  // is known.
+  auto changes = r.out.find("\"leader_changes\":");
+  REQUIRE(changes != std::string::npos);
+  CHECK(std::stoi(r.out.substr(changes + 17)) >= 2);
+  CHECK_THAT(r.out, Catch::Contains("\"persist_ms\":"));
   r = node.ctl({"status"});
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("role=leader"));

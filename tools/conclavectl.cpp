@@ -4,6 +4,7 @@
 //
 // Exit codes: 0 success; 1 a ZooKeeper-style error (the message names it);
 // 2 a usage error or no server reachable.
+#include <cstdio>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -378,6 +379,9 @@ status_rows(const pb::NodeStatus& s) {
     peers += std::to_string(p.node_id()) + ":" + std::to_string(p.match_index())
              + (p.reachable() ? "" : "(unreachable)");
   }
+  // Recent mean latency of durable writes (what a leader hands over on).
+  char persist_ms[32];
+  std::snprintf(persist_ms, sizeof(persist_ms), "%.2f", s.persist_ewma_ms());
   return {
     {"id", std::to_string(s.node_id())},
     {"role", s.role()},
@@ -389,6 +393,8 @@ status_rows(const pb::NodeStatus& s) {
     {"snapshot", std::to_string(s.snapshot_index())},
     {"znodes", std::to_string(s.znode_count())},
     {"sessions", std::to_string(s.session_count())},
+    {"leader_changes", std::to_string(s.leader_changes())},
+    {"persist_ms", persist_ms},
     {"peers_match", peers.empty() ? "-" : peers},
   };
 }
