@@ -598,10 +598,19 @@ TEST_CASE("recipes: two hundred lock acquisitions across processes killed at "
   REQUIRE(done >= wanted);
   CHECK(holder_kills > 0);
 
-  auto entries = entries_of(read_lines(log));
+  auto lines = read_lines(log);
+  auto entries = entries_of(lines);
   auto complaints = check_campaign_log(entries);
   INFO(complaints);
-  CHECK(complaints.empty());
+  if (!complaints.empty()) {
+    // The whole log: whether the earlier holder logged "lost" later (its
+    // session expired while it stalled) tells a stall from a real overlap.
+    std::string all;
+    for (size_t i = 0; i < lines.size(); ++i)
+      all += std::to_string(i + 1) + ": " + lines[i] + "\n";
+    INFO(all);
+    CHECK(complaints.empty());
+  }
   size_t lost = 0;
   int64_t highest_released = 0;
   std::set<int64_t> acquired_tokens;
