@@ -5,6 +5,7 @@
 #include <caf/io/broker.hpp>
 #include <caf/io/middleman.hpp>
 
+#include "actors/tcp_listener.hpp"
 #include "runtime/http_request.hpp"
 #include "runtime/logging.hpp"
 
@@ -142,28 +143,22 @@ caf::behavior admin_listener(caf::io::broker* self,
 
 } // namespace
 
-std::variant<std::pair<caf::actor, uint16_t>, std::string>
+std::variant<tcp_listener, std::string>
 start_admin_server(caf::actor_system& sys, admin_server_options options,
                    session_actor session, std::function<zk_figures()> zk) {
   auto shared = std::make_shared<admin_shared>();
   shared->options = std::move(options);
   shared->session = std::move(session);
   shared->zk = std::move(zk);
-  auto& opts = shared->options;
-  auto doorman = sys.middleman().backend().new_tcp_doorman(
-    opts.port, opts.bind_address.empty() ? nullptr : opts.bind_address.c_str(),
-    true);
-  if (!doorman)
-    return sys.render(doorman.error());
-  auto port = (*doorman)->port();
-  auto listener = sys.middleman().spawn_broker(
-    [shared, dm = std::move(*doorman)](caf::io::broker* self) mutable {
-      self->add_doorman(std::move(dm));
-      return admin_listener(self, shared);
-    });
-  CONCLAVE_LOG("admin", info) << "admin port: http://" << opts.bind_address
-                              << ":" << port << "/metrics and /status";
-  return std::make_pair(caf::actor_cast<caf::actor>(listener), port);
+  const auto& opts = shared->options;
+  auto listening = spawn_tcp_listener(
+    sys, opts.bind_address, opts.port,
+    [shared](caf::io::broker* self) { return admin_listener(self, shared); });
+  if (auto listener = std::get_if<tcp_listener>(&listening))
+    CONCLAVE_LOG("admin", info)
+      << "admin port: http://" << opts.bind_address << ":" << listener->port
+      << "/metrics and /status";
+  return listening;
 }
 
 } // namespace conclave

@@ -26,6 +26,7 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/tcp_listener.hpp"
 #include "runtime/node_metrics.hpp"
 
 namespace conclave {
@@ -42,7 +43,7 @@ struct admin_server_options {
 /// Spawns the listener on options.port (0: any free port); returns it and
 /// the port it listens on, or an error text. `zk` reports the ZooKeeper
 /// front end's figures (thread-safe).
-std::variant<std::pair<caf::actor, uint16_t>, std::string>
+std::variant<tcp_listener, std::string>
 start_admin_server(caf::actor_system& sys, admin_server_options options,
                    session_actor session, std::function<zk_figures()> zk);
 

@@ -214,9 +214,8 @@ std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
                            + cfg.admin_address + ":"
                            + std::to_string(cfg.admin_port) + ": " + *err};
     }
-    auto& [admin_listener, admin_port] = std::get<0>(admin);
-    node.admin_listener = admin_listener;
-    node.admin_port = admin_port;
+    node.admin_listener = std::get<tcp_listener>(admin).broker;
+    node.admin_port = std::get<tcp_listener>(admin).port;
   }
   CONCLAVE_LOG("node", info)
     << "node " << cfg.id << " serving native clients on " << cfg.bind_address

@@ -15,6 +15,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/tcp_listener.hpp"
 #include "runtime/command_codec.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/zk/frame_decoder.hpp"
@@ -669,22 +670,15 @@ start_zk_server(caf::actor_system& sys, zk_server_options options,
   shared->session = std::move(session);
   shared->log = std::move(log);
   shared->registry = std::move(registry);
-  auto& opts = shared->options;
-  auto& backend = sys.middleman().backend();
-  auto doorman = backend.new_tcp_doorman(
-    opts.port, opts.bind_address.empty() ? nullptr : opts.bind_address.c_str(),
-    true);
-  if (!doorman)
-    return sys.render(doorman.error());
-  auto port = (*doorman)->port();
-  auto listener = sys.middleman().spawn_broker(
-    [shared, dm = std::move(*doorman)](caf::io::broker* self) mutable {
-      self->add_doorman(std::move(dm));
-      return zk_listener(self, shared);
-    });
+  auto listening = spawn_tcp_listener(
+    sys, shared->options.bind_address, shared->options.port,
+    [shared](caf::io::broker* self) { return zk_listener(self, shared); });
+  if (auto err = std::get_if<std::string>(&listening))
+    return *err;
+  auto& listener = std::get<tcp_listener>(listening);
   zk_server_handle out;
-  out.listener = caf::actor_cast<caf::actor>(listener);
-  out.port = port;
+  out.listener = listener.broker;
+  out.port = listener.port;
   out.figures = [shared] {
     zk_figures f;
     f.packets_received = shared->packets_received;

@@ -45,9 +45,9 @@ enum class node_kind : uint8_t { persistent, ephemeral, container, ttl };
 node_kind kind_of(int64_t owner) noexcept {
   if (owner == 0)
     return node_kind::persistent;
-  if (owner == container_ephemeral_owner)
+  if (is_container_owner(owner))
     return node_kind::container;
-  if ((static_cast<uint64_t>(owner) >> 56) == 0xFF)
+  if (is_ttl_owner(owner))
     return node_kind::ttl;
   return node_kind::ephemeral;
 }

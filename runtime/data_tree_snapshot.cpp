@@ -118,20 +118,6 @@ size_t saturating_add(size_t a, size_t b) noexcept {
            : a + b;
 }
 
-/// ephemeralOwner classes, as data_tree.cpp reads them (EphemeralType).
-bool is_container_owner(int64_t owner) noexcept {
-  return owner == container_ephemeral_owner;
-}
-
-bool is_ttl_owner(int64_t owner) noexcept {
-  return !is_container_owner(owner)
-         && (static_cast<uint64_t>(owner) >> 56) == 0xFF;
-}
-
-bool is_session_owner(int64_t owner) noexcept {
-  return owner != 0 && !is_container_owner(owner) && !is_ttl_owner(owner);
-}
-
 /// A TTL owner as a create can produce: 0 < ttl <= max_ttl_ms, bits 40-55
 /// clear.
 bool valid_ttl_owner(int64_t owner) noexcept {

@@ -37,6 +37,22 @@ struct stat {
 /// ephemeralOwner marker of container nodes (Long.MIN_VALUE in ZooKeeper).
 constexpr int64_t container_ephemeral_owner = INT64_MIN;
 
+/// ephemeralOwner classes (ZooKeeper's EphemeralType): 0 is a persistent
+/// node, the container marker a container, a high byte of 0xFF a TTL node,
+/// anything else the owning session of an ephemeral node.
+constexpr bool is_container_owner(int64_t owner) noexcept {
+  return owner == container_ephemeral_owner;
+}
+
+constexpr bool is_ttl_owner(int64_t owner) noexcept {
+  return !is_container_owner(owner)
+         && (static_cast<uint64_t>(owner) >> 56) == 0xFF;
+}
+
+constexpr bool is_session_owner(int64_t owner) noexcept {
+  return owner != 0 && !is_container_owner(owner) && !is_ttl_owner(owner);
+}
+
 /// ephemeralOwner of a TTL node: high byte 0xFF, the TTL in the low 56 bits.
 constexpr int64_t ttl_ephemeral_owner(int64_t ttl_ms) noexcept {
   return static_cast<int64_t>(

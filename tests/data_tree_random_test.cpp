@@ -136,19 +136,24 @@ public:
     return bytes;
   }
 
+  /// A container that had children and has none, or a TTL node without
+  /// children whose TTL has passed since its last change.
+  static bool due(const model_node& n, int64_t now) {
+    const auto& s = n.stat;
+    auto u = static_cast<uint64_t>(s.ephemeral_owner);
+    if (s.num_children != 0)
+      return false;
+    if (s.ephemeral_owner == INT64_MIN)
+      return s.cversion > 0;
+    return (u >> 56) == 0xFF
+           && s.mtime_ms + static_cast<int64_t>(u & 0xFFFFFFFFFFULL) < now;
+  }
+
   std::vector<std::string> cleanup_candidates(int64_t now) const {
     std::vector<std::string> out;
-    for (const auto& [p, n] : nodes) {
-      const auto& s = n.stat;
-      if (s.num_children != 0)
-        continue;
-      if (s.ephemeral_owner == INT64_MIN && s.cversion > 0)
+    for (const auto& [p, n] : nodes)
+      if (due(n, now))
         out.push_back(p);
-      auto u = static_cast<uint64_t>(s.ephemeral_owner);
-      if (s.ephemeral_owner != INT64_MIN && (u >> 56) == 0xFF
-          && s.mtime_ms + static_cast<int64_t>(u & 0xFFFFFFFFFFULL) < now)
-        out.push_back(p);
-    }
     return out;
   }
 
@@ -369,17 +374,6 @@ private:
     i->second.stat.aversion += 1;
     r.stat = i->second.stat;
     return r;
-  }
-
-  static bool due(const model_node& n, int64_t now) {
-    const auto& s = n.stat;
-    auto u = static_cast<uint64_t>(s.ephemeral_owner);
-    if (s.num_children != 0)
-      return false;
-    if (s.ephemeral_owner == INT64_MIN)
-      return s.cversion > 0;
-    return (u >> 56) == 0xFF
-           && s.mtime_ms + static_cast<int64_t>(u & 0xFFFFFFFFFFULL) < now;
   }
 
   op_result run(model_map& m, const delete_container_op& op, const ctx& c,

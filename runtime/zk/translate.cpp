@@ -173,10 +173,7 @@ multi_result multi_ok(int32_t type, const pb::OpResult& r) {
 /// ephemeral nodes and 0 for every other kind (containers and TTL nodes
 /// carry internal markers).
 int64_t client_ephemeral_owner(int64_t owner) {
-  if (owner == container_ephemeral_owner
-      || (static_cast<uint64_t>(owner) >> 56) == 0xFF)
-    return 0;
-  return owner;
+  return is_session_owner(owner) ? owner : 0;
 }
 
 zk::stat to_zk(const pb::Stat& st) {
