@@ -35,6 +35,21 @@ using watch_listener = caf::typed_actor<
   // A watch fired (type > 0) or the connection state changed (type -1).
   caf::reacts_to<event_atom, pb::WatchEvent>>;
 
+/// A node's supervisor (actors/supervisor.hpp): starts, watches and restarts
+/// the node's actors, and is the node's directory of their current handles.
+using supervisor_actor = caf::typed_actor<
+  // The current handle of a child by name ("log", "election", ...; null if
+  // there is none). Handles change when children restart: look them up
+  // again rather than keeping one that may be stale.
+  caf::replies_to<caf::get_atom, std::string>::with<caf::strong_actor_ptr>,
+  // Restart counts per child (NodeStatus.restarts only).
+  caf::replies_to<status_atom>::with<pb::NodeStatus>,
+  // Injects a fault (throw, exit, block:MS) into the named child; fails
+  // unless the node runs with conclave.fault-injection = "on".
+  caf::replies_to<fault_atom, std::string, std::string>::with<bool>,
+  // Self-sent every probe interval: asks every child whether it is alive.
+  caf::reacts_to<probe_atom>>;
+
 /// The node's client-facing endpoint, published on the client port.
 using session_actor = caf::typed_actor<
   // Opens a session for the sending client (Connect.session_id 0) or
@@ -65,7 +80,15 @@ using session_actor = caf::typed_actor<
   caf::reacts_to<sweep_atom>,
   // Periodic: the leader proposes deleting empty containers and expired TTL
   // nodes.
-  caf::reacts_to<cleanup_atom>>;
+  caf::reacts_to<cleanup_atom>,
+  // The node's supervisor: where the current election actor is found, and
+  // where fault requests go.
+  caf::reacts_to<connect_atom, supervisor_actor>,
+  // Restart counts of the node's actors, from the supervisor whenever they
+  // change (shown in the status).
+  caf::reacts_to<restarts_atom, pb::NodeStatus>,
+  // Fault injection (from the supervisor).
+  caf::reacts_to<fault_atom, std::string>>;
 
 /// Hosts the znode tree: applies committed entries, serves reads, takes and
 /// loads snapshots.
@@ -103,7 +126,9 @@ using registry_actor = caf::typed_actor<
   // Periodic: collects a finished snapshot child process.
   caf::reacts_to<reap_atom>,
   // Periodic: answers reads parked longer than their timeout.
-  caf::reacts_to<sweep_atom>>;
+  caf::reacts_to<sweep_atom>,
+  // Fault injection (from the supervisor).
+  caf::reacts_to<fault_atom, std::string>>;
 
 /// Makes the log durable (a detached actor: it blocks on fsync).
 using storage_actor = caf::typed_actor<
@@ -122,7 +147,9 @@ using storage_actor = caf::typed_actor<
   // file with the given index (0: the newest), for streaming it to a
   // follower; each transfer keeps reading the file it started with.
   caf::replies_to<fetch_atom, uint64_t, uint64_t,
-                  uint64_t>::with<pb::SnapshotChunk>>;
+                  uint64_t>::with<pb::SnapshotChunk>,
+  // Fault injection (from the supervisor).
+  caf::reacts_to<fault_atom, std::string>>;
 
 /// Anything that wants to hear about leadership changes (the election
 /// actor's interface includes it).
@@ -161,7 +188,9 @@ using log_actor = caf::typed_actor<
   // them to its session actor).
   caf::reacts_to<touch_atom, pb::SessionTouches>,
   // Subscribes the session actor to liveness forwarded by followers.
-  caf::reacts_to<connect_atom, session_actor>>;
+  caf::reacts_to<connect_atom, session_actor>,
+  // Fault injection (from the supervisor).
+  caf::reacts_to<fault_atom, std::string>>;
 
 /// Leadership policy: drives the Raft clock and tells the node's actors when
 /// leadership changes.
@@ -176,7 +205,9 @@ using election_actor = caf::typed_actor<
   // Subscribes the node's session actor to leadership changes.
   caf::reacts_to<connect_atom, session_actor>,
   // Hands leadership to the node (0: the most up-to-date follower).
-  caf::replies_to<transfer_atom, uint64_t>::with<uint64_t>>;
+  caf::replies_to<transfer_atom, uint64_t>::with<uint64_t>,
+  // Fault injection (from the supervisor).
+  caf::reacts_to<fault_atom, std::string>>;
 
 /// A subscriber to a service's instances (see service_watcher.hpp): any
 /// actor of the application's with these handlers.

@@ -1,5 +1,7 @@
 #include "actors/admin_server.hpp"
 
+#include "actors/fault_injection.hpp"
+
 #include <memory>
 
 #include <caf/io/broker.hpp>
@@ -138,6 +140,7 @@ caf::behavior admin_listener(caf::io::broker* self,
       self->fork(admin_connection, msg.handle, shared);
     },
     [=](const caf::io::acceptor_closed_msg&) { self->quit(); },
+    [=](fault_atom, const std::string& kind) { inject_fault(self, kind); },
   };
 }
 

@@ -1,5 +1,7 @@
 #include "actors/election_actor.hpp"
 
+#include "actors/fault_injection.hpp"
+
 #include <string>
 
 #include "runtime/logging.hpp"
@@ -103,6 +105,7 @@ election(election_actor::stateful_pointer<election_state> self, node_id id,
   self->send(self, tick_atom::value);
   self->delayed_send(self, policy.interval, policy_atom::value);
   return {
+    [=](fault_atom, const std::string& kind) { inject_fault(self, kind); },
     [=](leader_atom, const pb::Leadership& leadership) {
       auto& st = self->state;
       auto leader_changed = leadership.leader_id() != st.current.leader_id()

@@ -1,5 +1,7 @@
 #include "actors/log_actor.hpp"
 
+#include "actors/fault_injection.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -30,6 +32,14 @@ void schedule_flush(self_ptr self) {
     st.flush_scheduled = true;
     self->send(self, flush_atom::value);
   }
+}
+
+/// The disk failed us: stop this actor with the reason; the supervisor
+/// restarts the core from what is on disk (or shuts the node down when
+/// failures repeat). Nothing unpersisted was acknowledged.
+void fail(self_ptr self, const std::string& what) {
+  CONCLAVE_LOG("log", error) << what << "; stopping the log actor";
+  self->quit(caf::make_error(caf::sec::runtime_error, what));
 }
 
 [[noreturn]] void fatal(const std::string& what) {
@@ -134,6 +144,7 @@ void start_write(self_ptr self) {
         st.persist_ewma_ms
           = st.persist_count == 0 ? ms : 0.8 * st.persist_ewma_ms + 0.2 * ms;
         ++st.persist_count;
+        st.persist_seconds.observe(ms / 1000.0);
         auto done = std::move(st.writes.front());
         st.writes.pop_front();
         st.write_in_flight = false;
@@ -144,7 +155,7 @@ void start_write(self_ptr self) {
         schedule_flush(self);
       },
       [=](const caf::error& err) {
-        fatal("cannot persist the log: " + self->system().render(err));
+        fail(self, "cannot persist the log: " + self->system().render(err));
       });
 }
 
@@ -244,8 +255,8 @@ void maybe_snapshot(self_ptr self) {
                     meta.index())
           .then([=](uint64_t) { self->state.snapshot_running = false; },
                 [=](const caf::error& err) {
-                  fatal("cannot compact the log: "
-                        + self->system().render(err));
+                  fail(self,
+                       "cannot compact the log: " + self->system().render(err));
                 });
       },
       [=](const caf::error& err) {
@@ -552,6 +563,12 @@ pb::NodeStatus status(self_ptr self) {
   s.set_leader_changes(st.leader_changes);
   s.set_persist_count(st.persist_count);
   s.set_persist_ewma_ms(st.persist_ewma_ms);
+  auto h = s.mutable_persist_seconds();
+  for (auto b : st.persist_seconds.upper_bounds())
+    h->add_upper_bounds(b);
+  for (auto n : st.persist_seconds.bucket_counts())
+    h->add_counts(n);
+  h->set_sum(st.persist_seconds.sum());
   if (core.role() == raft::role::leader) {
     for (auto [peer, match] : core.match_indexes()) {
       if (peer == st.self_id)
@@ -593,6 +610,7 @@ replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
     connect_peer(self, peer);
   schedule_flush(self);
   return {
+    [=](fault_atom, const std::string& kind) { inject_fault(self, kind); },
     [=](propose_atom, pb::Proposal& proposal) {
       return propose(self, proposal);
     },

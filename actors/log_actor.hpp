@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "actors/actors.hpp"
+#include "runtime/prometheus.hpp"
 #include "actors/clock.hpp"
 #include "runtime/node_config.hpp"
 #include "runtime/raft/core.hpp"
@@ -116,6 +117,9 @@ struct log_state {
   uint64_t persist_count = 0;
   /// Recent storage round-trip latency: EWMA with weight 1/5 per write.
   double persist_ewma_ms = 0;
+  /// Every durable write's latency (for /metrics).
+  prometheus::histogram persist_seconds
+    = prometheus::histogram::latency_seconds();
 };
 
 log_actor::behavior_type

@@ -1,56 +1,43 @@
-// node: opens a Conclave node's storage, spawns its actors and publishes its
-// ports.
+// node: starts a Conclave node under its supervisor, hands leadership over
+// before a planned stop, and stops it.
 //
-// Start-up order: storage is opened and checked first (corruption stops the
-// node before anything is served); then the registry (loading the newest
-// snapshot), the storage worker, the log actor (with the Raft core restored
-// from disk), the election actor and the session actor. The log actor is
-// published on `peer-port` for the other members, the session actor on
-// `client-port` for native clients.
+// Start-up order (actors/node_actors.hpp): storage is opened and checked
+// first (corruption stops the node before anything is served); then the
+// registry (loading the newest snapshot), the storage worker, the log actor
+// (with the Raft core restored from disk, published on `peer-port`), the
+// election actor, the session actor (published on `client-port`), the
+// ZooKeeper and admin listeners and the custom actors. Then the supervisor
+// (actors/supervisor.hpp) takes them over.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <variant>
 
 #include <caf/actor_system.hpp>
-#include <caf/expected.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/custom_actor.hpp"
+#include "actors/node_actors.hpp"
 #include "runtime/node_config.hpp"
 
 namespace conclave {
 
 struct node_handles {
-  registry_actor registry;
-  storage_actor storage;
-  log_actor log;
-  election_actor election;
-  session_actor session;
-  /// The ZooKeeper front end's listener (actors/zk_server.hpp).
-  caf::actor zk_listener;
-  /// The admin port's listener (actors/admin_server.hpp), if enabled.
-  caf::actor admin_listener;
+  /// The node's supervisor: its directory of current actor handles.
+  supervisor_actor supervisor;
   /// Ports actually bound (they differ from the config for port 0).
-  uint16_t client_port = 0;
-  uint16_t peer_port = 0;
-  uint16_t zk_port = 0;
-  uint16_t admin_port = 0;
+  node_ports ports;
 };
 
-/// Why start_node failed.
-enum class start_failure { config, storage };
-
-struct start_error {
-  start_failure kind;
-  std::string message;
-};
-
-/// Spawns and publishes the node. On failure (a taken port, damaged
-/// storage) returns what went wrong, naming the config key or the file and
-/// offset, and leaves nothing running.
+/// Starts the node's actors and their supervisor. On failure (a taken
+/// port, damaged storage, an unknown custom actor type) returns what went
+/// wrong, naming the config key or the file and offset, and leaves nothing
+/// running. `types` must outlive the node.
 std::variant<node_handles, start_error> start_node(caf::actor_system& sys,
-                                                   const node_config& cfg);
+                                                   const node_config& cfg,
+                                                   const actor_registry& types);
 
 /// What hand_over_leadership() did.
 struct hand_over_result {
@@ -69,7 +56,8 @@ hand_over_result hand_over_leadership(caf::actor_system& sys,
                                       const node_handles& node,
                                       std::chrono::milliseconds timeout);
 
-/// Unpublishes and stops the node's actors.
+/// Stops the supervisor and with it every actor of the node; returns once
+/// they are gone.
 void stop_node(caf::actor_system& sys, node_handles& node);
 
 } // namespace conclave

@@ -1,5 +1,7 @@
 #include "actors/registry_actor.hpp"
 
+#include "actors/fault_injection.hpp"
+
 #include <sys/wait.h>
 
 #include <chrono>
@@ -507,6 +509,7 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
     }
   });
   return {
+    [=](fault_atom, const std::string& kind) { inject_fault(self, kind); },
     [=](apply_atom, const pb::LogBatch& batch) {
       pb::SessionChanges changes;
       for (const auto& entry : batch.entries())

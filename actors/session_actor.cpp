@@ -1,5 +1,7 @@
 #include "actors/session_actor.hpp"
 
+#include "actors/fault_injection.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -538,6 +540,8 @@ void gather_status(self_ptr self, std::function<void(pb::NodeStatus)> done,
               log_status.set_watch_count(reg.watch_count());
               log_status.set_connection_count(self->state.connections.size());
               log_status.set_version(CONCLAVE_VERSION);
+              log_status.mutable_restarts()->CopyFrom(
+                self->state.restarts.restarts());
               done(std::move(log_status));
             },
             failed);
@@ -589,10 +593,9 @@ caf::result<pb::Response> linearizable_read(self_ptr self, pb::Request req) {
   return rp;
 }
 
-caf::result<pb::Response> transfer_leader(self_ptr self, uint64_t target) {
-  auto rp = self->make_response_promise<pb::Response>();
-  self
-    ->request(self->state.election, caf::infinite, transfer_atom::value, target)
+void ask_election(self_ptr self, election_actor election, uint64_t target,
+                  caf::typed_response_promise<pb::Response> rp) {
+  self->request(election, caf::infinite, transfer_atom::value, target)
     .then(
       [=](uint64_t chosen) mutable {
         pb::Response resp;
@@ -604,6 +607,51 @@ caf::result<pb::Response> transfer_leader(self_ptr self, uint64_t target) {
           error_response(error_code::system_error,
                          "transfer failed: " + self->system().render(err)));
       });
+}
+
+caf::result<pb::Response> transfer_leader(self_ptr self, uint64_t target) {
+  auto rp = self->make_response_promise<pb::Response>();
+  auto& st = self->state;
+  if (!st.supervisor) {
+    ask_election(self, st.election, target, rp);
+    return rp;
+  }
+  // The election actor may have been restarted: ask the directory.
+  self
+    ->request(st.supervisor, std::chrono::seconds(5), caf::get_atom::value,
+              std::string{"election"})
+    .then(
+      [=](const caf::strong_actor_ptr& ptr) mutable {
+        if (!ptr) {
+          rp.deliver(error_response(error_code::connection_loss,
+                                    "the election actor is restarting"));
+          return;
+        }
+        ask_election(self, caf::actor_cast<election_actor>(ptr), target, rp);
+      },
+      [=](const caf::error& err) mutable {
+        rp.deliver(
+          error_response(error_code::system_error,
+                         "transfer failed: " + self->system().render(err)));
+      });
+  return rp;
+}
+
+/// Forwards a fault request to the supervisor (which refuses it unless
+/// fault injection is on).
+caf::result<pb::Response> inject(self_ptr self, const pb::FaultRequest& req) {
+  auto& st = self->state;
+  if (!st.supervisor)
+    return error_response(error_code::bad_arguments, "no supervisor");
+  auto rp = self->make_response_promise<pb::Response>();
+  self
+    ->request(st.supervisor, std::chrono::seconds(5), fault_atom::value,
+              req.actor(), req.kind())
+    .then([=](bool) mutable { rp.deliver(pb::Response{}); },
+          [=](const caf::error& err) mutable {
+            rp.deliver(error_response(error_code::bad_arguments,
+                                      self->system().render(err)));
+          });
   return rp;
 }
 
@@ -787,6 +835,13 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
                      std::chrono::milliseconds(limits.liveness_interval_ms),
                      expire_atom::value);
   return {
+    [=](fault_atom, const std::string& kind) { inject_fault(self, kind); },
+    [=](connect_atom, supervisor_actor supervisor) {
+      self->state.supervisor = std::move(supervisor);
+    },
+    [=](restarts_atom, pb::NodeStatus& restarts) {
+      self->state.restarts = std::move(restarts);
+    },
     [=](hello_atom, const pb::Connect& req) -> caf::result<pb::Hello> {
       auto& st = self->state;
       auto client = caf::actor_cast<caf::actor_addr>(self->current_sender());
@@ -853,6 +908,8 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
           return status(self);
         case pb::Request::kTransferLeader:
           return transfer_leader(self, req.transfer_leader().target());
+        case pb::Request::kFault:
+          return inject(self, req.fault());
         case pb::Request::kSync:
           return linearizable_read(self, std::move(req));
         case pb::Request::kSubscribeLeadership: {

@@ -91,7 +91,12 @@ struct session_state {
   session_limits limits;
   registry_actor registry;
   log_actor log;
+  /// The election actor at spawn time; transfers look up the current one
+  /// in the supervisor's directory when there is a supervisor.
   election_actor election;
+  supervisor_actor supervisor;
+  /// Restart counts from the supervisor (NodeStatus.restarts only).
+  pb::NodeStatus restarts;
   /// Monotonic milliseconds (deadlines, liveness).
   clock_fn clock;
   pb::Leadership leadership;

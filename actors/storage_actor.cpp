@@ -1,5 +1,7 @@
 #include "actors/storage_actor.hpp"
 
+#include "actors/fault_injection.hpp"
+
 #include <thread>
 
 #include "runtime/logging.hpp"
@@ -175,6 +177,7 @@ storage_worker(storage_actor::stateful_pointer<storage_state> self,
   st.snapshots = std::move(stores->snapshots);
   st.snapshot_keep = snapshot_keep;
   return {
+    [=](fault_atom, const std::string& kind) { inject_fault(self, kind); },
     [=](persist_atom, persist_batch& batch) { return persist(self, batch); },
     [=](compact_atom, uint64_t upto) { return compact(self, upto); },
     [=](chunk_atom, pb::SnapshotChunk& chunk) { return receive(self, chunk); },

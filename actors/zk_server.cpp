@@ -1,5 +1,7 @@
 #include "actors/zk_server.hpp"
 
+#include "actors/fault_injection.hpp"
+
 #include <sys/resource.h>
 
 #include <atomic>
@@ -534,6 +536,17 @@ caf::behavior zk_connection(caf::io::broker* self, connection_handle hdl,
       = "/" + st->peer + ":" + std::to_string(self->remote_port(hdl));
     shared->connections.emplace(st->id, st->counters);
   }
+  // A restarted session actor means new listeners and a new session actor:
+  // the client reconnects (to this node or another) and resumes its session
+  // there, rather than talking to a dead actor.
+  self->monitor(shared->session);
+  self->set_down_handler([=](const caf::down_msg& msg) {
+    if (msg.source == shared->session.address()) {
+      CONCLAVE_LOG("zk", info)
+        << "closing " << st->peer << ": the session actor went down";
+      shut(self, st);
+    }
+  });
   self->attach_functor([shared, st] {
     auto& peer = st->peer;
     std::lock_guard<std::mutex> guard{shared->mtx};
@@ -657,6 +670,7 @@ caf::behavior zk_listener(caf::io::broker* self,
       self->fork(zk_connection, msg.handle, shared);
     },
     [=](const caf::io::acceptor_closed_msg&) { self->quit(); },
+    [=](fault_atom, const std::string& kind) { inject_fault(self, kind); },
   };
 }
 

@@ -106,6 +106,9 @@ CAF_ADD_ATOM(conclave, conclave, state_atom, "state")
 CAF_ADD_ATOM(conclave, conclave, ping_atom, "ping")
 CAF_ADD_ATOM(conclave, conclave, cleanup_atom, "cleanup")
 CAF_ADD_ATOM(conclave, conclave, policy_atom, "policy")
+CAF_ADD_ATOM(conclave, conclave, fault_atom, "fault")
+CAF_ADD_ATOM(conclave, conclave, probe_atom, "probe")
+CAF_ADD_ATOM(conclave, conclave, restarts_atom, "restarts")
 
 CAF_END_TYPE_ID_BLOCK(conclave)
 

@@ -309,6 +309,17 @@ reply<uint64_t> blocking_client::transfer_leader(uint64_t target) {
   return success(resp, resp.value.target());
 }
 
+reply<none_t> blocking_client::inject_fault(std::string_view actor,
+                                            std::string_view kind) {
+  pb::Request req;
+  req.mutable_fault()->set_actor(std::string{actor});
+  req.mutable_fault()->set_kind(std::string{kind});
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<none_t>(resp);
+  return success(resp, none_t{});
+}
+
 reply<std::string> blocking_client::register_service(
   std::string_view name, std::string_view instance_id,
   std::string_view endpoint,

@@ -95,6 +95,10 @@ public:
   /// Hands leadership to `target` (0: the most up-to-date follower);
   /// returns the node that is taking over.
   reply<uint64_t> transfer_leader(uint64_t target = 0);
+  /// Makes the connected node's actor fail as `kind` says (throw, exit,
+  /// block:MS); bad_arguments unless the node runs with
+  /// conclave.fault-injection = "on" (see runtime/fault_spec.hpp).
+  reply<none_t> inject_fault(std::string_view actor, std::string_view kind);
 
   // -- ACLs --------------------------------------------------------------------
 

@@ -660,6 +660,30 @@ const std::vector<key_spec>& schema() {
             CONCLAVE_GET(leader_max_apply_lag),
             "a leader whose tree trails its commit index by more entries "
             "than this, twice in a row, hands over; 0 = never"),
+    choice_key(
+      "conclave.fault-injection", {"off", "on"},
+      [](node_config& c, std::string v) { c.fault_injection = std::move(v); },
+      [](const node_config& c) { return quote(c.fault_injection); },
+      "\"on\": accept `conclavectl fault ACTOR KIND` (tests and chaos runs "
+      "only; never in production)"),
+    int_key("conclave.supervisor-max-restarts", 0, 1000,
+            CONCLAVE_SET(supervisor_max_restarts),
+            CONCLAVE_GET(supervisor_max_restarts),
+            "restarts of the node's actors allowed within "
+            "supervisor-restart-window-ms; one more shuts the node down"),
+    int_key("conclave.supervisor-restart-window-ms", 1, 86400000,
+            CONCLAVE_SET(supervisor_restart_window_ms),
+            CONCLAVE_GET(supervisor_restart_window_ms),
+            "the window of the restart budget"),
+    int_key("conclave.supervisor-probe-interval-ms", 10, 600000,
+            CONCLAVE_SET(supervisor_probe_interval_ms),
+            CONCLAVE_GET(supervisor_probe_interval_ms),
+            "how often the supervisor asks each actor whether it is alive"),
+    int_key("conclave.supervisor-hang-timeout-ms", 10, 3600000,
+            CONCLAVE_SET(supervisor_hang_timeout_ms),
+            CONCLAVE_GET(supervisor_hang_timeout_ms),
+            "an actor that does not answer a probe for this long is hung: "
+            "the supervisor restarts it"),
     int_key("conclave.fault-fsync-delay-ms", 0, 600000,
             CONCLAVE_SET(fault_fsync_delay_ms),
             CONCLAVE_GET(fault_fsync_delay_ms),
@@ -783,25 +807,80 @@ struct entry {
 
 using entry_map = std::map<std::string, entry, std::less<>>;
 
+bool valid_actor_name(const std::string& name) {
+  if (name.empty() || name.size() > 64)
+    return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+}
+
+// The `actors` group: each entry is a custom actor instance with a type and
+// settings of its own (checked later by its type, see custom_actor.hpp).
+std::optional<config_error> read_actors(const config_value& value,
+                                        const std::string& file,
+                                        std::vector<custom_actor_config>& out) {
+  auto dict = caf::get_if<dictionary>(&value);
+  if (!dict)
+    return config_error{file, "actors",
+                        "expected a group actors { NAME { type = \"...\" } "
+                        "}, "
+                          + got(value)};
+  for (auto& [name, body] : *dict) {
+    auto path = "actors." + name;
+    if (!valid_actor_name(name))
+      return config_error{file, path,
+                          "expected an actor name of letters, digits, '-' and "
+                          "'_' (at most 64)"};
+    auto group = caf::get_if<dictionary>(&body);
+    if (!group)
+      return config_error{file, path,
+                          "expected a group " + path
+                            + " { type = \"...\" ... }, " + got(body)};
+    custom_actor_config actor;
+    actor.name = name;
+    auto type = group->find("type");
+    if (type == group->end())
+      return config_error{file, path + ".type",
+                          "missing: every custom actor needs a type"};
+    auto type_name = caf::get_if<std::string>(&type->second);
+    if (!type_name || type_name->empty())
+      return config_error{file, path + ".type",
+                          "expected a type name, " + got(type->second)};
+    actor.type = *type_name;
+    for (auto& [key, v] : *group)
+      if (key != "type")
+        actor.settings.emplace(key, v);
+    out.push_back(std::move(actor));
+  }
+  return std::nullopt;
+}
+
 std::optional<config_error> flatten(const dictionary& dict,
                                     const std::string& prefix,
-                                    const std::string& file, entry_map& out) {
+                                    const std::string& file, entry_map& out,
+                                    std::vector<custom_actor_config>* actors) {
   for (auto& kvp : dict) {
     auto path = prefix.empty() ? kvp.first : prefix + "." + kvp.first;
     auto sub = caf::get_if<dictionary>(&kvp.second);
+    if (prefix.empty() && path == "actors" && actors) {
+      if (auto err = read_actors(kvp.second, file, *actors))
+        return err;
+      continue;
+    }
     if (is_group(path)) {
       if (!sub)
         return config_error{file, path,
                             "expected a group " + path + " { ... }, "
                               + got(kvp.second)};
-      if (auto err = flatten(*sub, path, file, out))
+      if (auto err = flatten(*sub, path, file, out, nullptr))
         return err;
     } else if (find_spec(path)) {
       out[path] = entry{kvp.second, file}; // type checked later
     } else if (sub && prefix.empty()) {
       return config_error{file, path,
-                          "unknown group (the only groups are conclave and "
-                          "caf)"};
+                          "unknown group (the only groups are conclave, caf "
+                          "and actors)"};
     } else if (sub) {
       return config_error{file, path, "unknown group"};
     } else {
@@ -1152,13 +1231,16 @@ parse_node_config(std::string_view text, std::string file_name,
     auto tree = parse_text(text, file);
     if (auto err = std::get_if<config_error>(&tree))
       return std::move(*err);
-    if (auto err = flatten(std::get<dictionary>(tree), "", file, entries))
+    std::vector<custom_actor_config> actors;
+    if (auto err
+        = flatten(std::get<dictionary>(tree), "", file, entries, &actors))
       return std::move(*err);
     for (auto& arg : overrides)
       if (auto err = apply_override(arg, entries))
         return std::move(*err);
     node_config cfg;
     cfg.source_file = file_name;
+    cfg.actors = std::move(actors);
     for (auto& spec : schema()) {
       auto i = entries.find(spec.key);
       if (i != entries.end())

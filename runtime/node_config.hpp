@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <caf/fwd.hpp>
+#include <caf/settings.hpp>
 
 #include "runtime/strong_id.hpp"
 
@@ -46,6 +47,15 @@ bool operator!=(const peer_address& a, const peer_address& b);
 
 /// Renders `x` as "id@host:port" (IPv6 hosts in brackets).
 std::string to_string(const peer_address& x);
+
+/// One custom actor instance of a node (`actors.NAME` in the config file).
+struct custom_actor_config {
+  std::string name;
+  /// The registered type (`actors.NAME.type`).
+  std::string type;
+  /// The rest of the group, for the actor's own check().
+  caf::settings settings;
+};
 
 /// A validated node configuration. A default-constructed object holds the
 /// documented defaults.
@@ -114,6 +124,25 @@ struct node_config {
   /// `conclave.max-auth-ids`: identities one client connection may prove
   /// with auth requests (addauth).
   size_t max_auth_ids = 16;
+  // -- supervision ------------------------------------------------------------
+
+  /// `conclave.supervisor-max-restarts` within
+  /// `conclave.supervisor-restart-window-ms`: one more restart shuts the
+  /// node down (see runtime/restart_budget.hpp).
+  size_t supervisor_max_restarts = 5;
+  size_t supervisor_restart_window_ms = 60000;
+  /// `conclave.supervisor-probe-interval-ms`: liveness probes of the
+  /// node's actors; one unanswered for `conclave.supervisor-hang-timeout-ms`
+  /// counts as hung and is restarted.
+  size_t supervisor_probe_interval_ms = 1000;
+  size_t supervisor_hang_timeout_ms = 10000;
+  /// `conclave.fault-injection`: "on" lets clients inject faults into the
+  /// node's actors (conclavectl fault); "off" in production.
+  std::string fault_injection = "off";
+  /// The `actors { NAME { type = "...", ... } }` group: custom actors to
+  /// run (see actors/custom_actor.hpp), in name order.
+  std::vector<custom_actor_config> actors;
+
   /// `conclave.container-check-interval-ms`: how often the leader looks for
   /// empty containers and expired TTL nodes to delete (ZooKeeper's
   /// znode.container.checkIntervalMs).

@@ -41,6 +41,19 @@ std::string render_metrics(const pb::NodeStatus& s, const zk_figures& zk) {
   w.gauge("conclave_persist_recent_seconds",
           "recent mean of durable write latency (EWMA, weight 1/5)", {},
           s.persist_ewma_ms() / 1000.0);
+  for (const auto& r : s.restarts())
+    w.counter("conclave_actor_restarts_total",
+              "restarts of the node's actors by its supervisor",
+              {{"actor", r.actor()}}, num(r.restarts()));
+  if (s.has_persist_seconds()) {
+    const auto& h = s.persist_seconds();
+    auto restored = prometheus::histogram::from_counts(
+      {h.upper_bounds().begin(), h.upper_bounds().end()},
+      {h.counts().begin(), h.counts().end()}, h.sum());
+    if (restored)
+      w.histogram("conclave_persist_seconds",
+                  "latency of durable writes (write and fsync)", {}, *restored);
+  }
   w.gauge("conclave_log_bytes_since_snapshot",
           "bytes in the log since the last snapshot", {}, num(s.log_bytes()));
   for (const auto& p : s.peers())

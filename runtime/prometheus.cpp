@@ -160,6 +160,24 @@ histogram histogram::latency_seconds() {
                     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
 }
 
+std::optional<histogram>
+histogram::from_counts(std::vector<double> upper_bounds,
+                       std::vector<uint64_t> counts, double sum) {
+  if (upper_bounds.empty() || counts.size() != upper_bounds.size() + 1)
+    return std::nullopt;
+  for (size_t i = 0; i < upper_bounds.size(); ++i)
+    if (!std::isfinite(upper_bounds[i])
+        || (i > 0 && !(upper_bounds[i - 1] < upper_bounds[i])))
+      return std::nullopt;
+  histogram out{std::move(upper_bounds)};
+  out.counts_ = std::move(counts);
+  out.count_ = 0;
+  for (auto n : out.counts_)
+    out.count_ += n;
+  out.sum_ = sum;
+  return out;
+}
+
 void histogram::observe(double value) noexcept {
   if (std::isnan(value))
     return;

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -72,6 +73,14 @@ public:
   /// Seconds, for request latencies of a coordination service: 50 µs to
   /// 10 s in 1-2.5-5 steps (0.00005, 0.0001, 0.00025, ..., 2.5, 5, 10).
   static histogram latency_seconds();
+
+  /// A histogram with the given (non-cumulative) bucket counts and sum, as
+  /// another process reported them; nullopt unless the bounds are valid
+  /// (as for the constructor) and there is one count per bucket plus the
+  /// overflow bucket.
+  static std::optional<histogram> from_counts(std::vector<double> upper_bounds,
+                                              std::vector<uint64_t> counts,
+                                              double sum);
 
   /// Counts `value` in its bucket and adds it to sum(); NaN is ignored.
   void observe(double value) noexcept;

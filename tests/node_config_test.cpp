@@ -743,3 +743,60 @@ TEST_CASE("node_config: preferred leader and admin port keys", "[config]") {
   check_error(expect_error("conclave {\n  admin-port = 70000\n}\n"), test_file,
               "conclave.admin-port");
 }
+
+TEST_CASE("node_config: supervision keys", "[config]") {
+  auto cfg = expect_ok("conclave {\n  supervisor-max-restarts = 3\n"
+                       "  supervisor-restart-window-ms = 5000\n"
+                       "  supervisor-probe-interval-ms = 200\n"
+                       "  supervisor-hang-timeout-ms = 2000\n"
+                       "  fault-injection = \"on\"\n}\n");
+  CHECK(cfg.supervisor_max_restarts == 3);
+  CHECK(cfg.supervisor_restart_window_ms == 5000);
+  CHECK(cfg.supervisor_probe_interval_ms == 200);
+  CHECK(cfg.supervisor_hang_timeout_ms == 2000);
+  CHECK(cfg.fault_injection == "on");
+  node_config defaults;
+  CHECK(defaults.fault_injection == "off");
+  CHECK(defaults.supervisor_max_restarts == 5);
+  check_error(expect_error("conclave {\n  fault-injection = true\n}\n"),
+              test_file, "conclave.fault-injection", {"\"off\", \"on\""});
+  check_error(
+    expect_error("conclave {\n  supervisor-probe-interval-ms = 1\n}\n"),
+    test_file, "conclave.supervisor-probe-interval-ms");
+}
+
+TEST_CASE("node_config: the actors group lists custom actors with their "
+          "own settings",
+          "[config]") {
+  auto cfg = expect_ok("conclave {\n  id = 1\n}\n"
+                       "actors {\n"
+                       "  web-health {\n"
+                       "    type = \"health-checker\"\n"
+                       "    interval-ms = 500\n"
+                       "    services = [\"web\"]\n"
+                       "  }\n"
+                       "  audit {\n"
+                       "    type = \"audit-logger\"\n"
+                       "  }\n"
+                       "}\n");
+  REQUIRE(cfg.actors.size() == 2);
+  // Name order.
+  CHECK(cfg.actors[0].name == "audit");
+  CHECK(cfg.actors[0].type == "audit-logger");
+  CHECK(cfg.actors[0].settings.empty());
+  CHECK(cfg.actors[1].name == "web-health");
+  CHECK(cfg.actors[1].type == "health-checker");
+  CHECK(caf::get_or(cfg.actors[1].settings, "interval-ms", int64_t{0}) == 500);
+  CHECK(cfg.actors[1].settings.count("type") == 0);
+  CHECK(expect_ok("conclave {\n  id = 1\n}\n").actors.empty());
+  check_error(expect_error("actors {\n  x {\n    interval-ms = 5\n  }\n}\n"),
+              test_file, "actors.x.type", {"missing"});
+  check_error(expect_error("actors {\n  x {\n    type = 5\n  }\n}\n"),
+              test_file, "actors.x.type", {"expected a type name"});
+  check_error(expect_error("actors {\n  x = 5\n}\n"), test_file, "actors.x",
+              {"expected a group"});
+  check_error(expect_error("actors = 5\n"), test_file, "actors",
+              {"expected a group"});
+  check_error(expect_error("other {\n  x = 5\n}\n"), test_file, "other",
+              {"conclave, caf and actors"});
+}

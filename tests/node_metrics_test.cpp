@@ -24,6 +24,17 @@ pb::NodeStatus leader_status() {
   s.set_leader_changes(4);
   s.set_persist_count(9);
   s.set_persist_ewma_ms(2.5);
+  auto h = s.mutable_persist_seconds();
+  for (double b : {0.001, 0.01})
+    h->add_upper_bounds(b);
+  for (uint64_t n : {3, 1, 0})
+    h->add_counts(n);
+  h->set_sum(0.012);
+  auto r = s.add_restarts();
+  r->set_actor("log");
+  r->set_restarts(2);
+  r = s.add_restarts();
+  r->set_actor("session");
   auto p = s.add_peers();
   p->set_node_id(2);
   p->set_match_index(121);
@@ -55,6 +66,11 @@ TEST_CASE("node_metrics: Raft, tree and session figures", "[metrics]") {
   CHECK(has_line(text, "conclave_raft_peer_lag_entries{peer=\"3\"} 21"));
   CHECK(has_line(text, "conclave_raft_peer_reachable{peer=\"3\"} 0"));
   CHECK(has_line(text, "conclave_znodes 42"));
+  CHECK(has_line(text, "conclave_actor_restarts_total{actor=\"log\"} 2"));
+  CHECK(has_line(text, "conclave_persist_seconds_bucket{le=\"0.001\"} 3"));
+  CHECK(has_line(text, "conclave_persist_seconds_bucket{le=\"+Inf\"} 4"));
+  CHECK(has_line(text, "conclave_persist_seconds_count 4"));
+  CHECK(has_line(text, "conclave_actor_restarts_total{actor=\"session\"} 0"));
   CHECK(has_line(text, "conclave_sessions 3"));
   CHECK(has_line(text, "conclave_watches 5"));
   CHECK(has_line(text, "conclave_connections{protocol=\"native\"} 2"));

@@ -741,3 +741,20 @@ TEST_CASE("prometheus: caller bugs are broken invariants", "[prometheus]") {
     w.gauge("a", "", {}, 1);
   }));
 }
+
+TEST_CASE("prometheus: a histogram restored from reported counts",
+          "[prometheus]") {
+  using conclave::prometheus::histogram;
+  histogram h{{1, 2}};
+  h.observe(0.5);
+  h.observe(1.5);
+  h.observe(7);
+  auto restored
+    = histogram::from_counts(h.upper_bounds(), h.bucket_counts(), h.sum());
+  REQUIRE(restored);
+  CHECK(*restored == h);
+  // Reported figures come from elsewhere: malformed ones are refused.
+  CHECK_FALSE(histogram::from_counts({1, 2}, {1, 1}, 0));
+  CHECK_FALSE(histogram::from_counts({2, 1}, {0, 0, 0}, 0));
+  CHECK_FALSE(histogram::from_counts({}, {0}, 0));
+}

@@ -63,6 +63,7 @@ log_actor::behavior_type instant_log(log_actor::pointer self,
     [=](connect_atom, leadership_listener) {},
     [=](touch_atom, pb::SessionTouches&) {},
     [=](connect_atom, session_actor) {},
+    [](fault_atom, const std::string&) {},
   };
 }
 
@@ -85,6 +86,7 @@ election_actor::behavior_type idle_election() {
     [](policy_atom) {},
     [](connect_atom, session_actor) {},
     [](transfer_atom, uint64_t t) -> uint64_t { return t; },
+    [](fault_atom, const std::string&) {},
   };
 }
 
@@ -582,6 +584,7 @@ TEST_CASE("node actors: a write that is never applied times out", "[actors]") {
         [](connect_atom, leadership_listener) {},
         [](touch_atom, pb::SessionTouches&) {},
         [](connect_atom, session_actor) {},
+        [](fault_atom, const std::string&) {},
       };
     });
   auto session

@@ -60,6 +60,9 @@ Commands:
   status                         print the status of every node in --server
   transfer-leader [NODE]         hand leadership to NODE (default: the most
                                  up-to-date follower)
+  fault ACTOR KIND               make one of the node's actors fail (KIND:
+                                 throw, exit or block:MS); only on nodes
+                                 running with conclave.fault-injection = "on"
 
 An ephemeral znode lives as long as the session that created it: with
 conclavectl, until the command exits.
@@ -379,6 +382,12 @@ status_rows(const pb::NodeStatus& s) {
     peers += std::to_string(p.node_id()) + ":" + std::to_string(p.match_index())
              + (p.reachable() ? "" : "(unreachable)");
   }
+  // Actors the supervisor restarted, and how often.
+  std::string restarts;
+  for (const auto& r : s.restarts())
+    if (r.restarts() > 0)
+      restarts += (restarts.empty() ? "" : ",") + r.actor() + ":"
+                  + std::to_string(r.restarts());
   // Recent mean latency of durable writes (what a leader hands over on).
   char persist_ms[32];
   std::snprintf(persist_ms, sizeof(persist_ms), "%.2f", s.persist_ewma_ms());
@@ -396,6 +405,7 @@ status_rows(const pb::NodeStatus& s) {
     {"leader_changes", std::to_string(s.leader_changes())},
     {"persist_ms", persist_ms},
     {"peers_match", peers.empty() ? "-" : peers},
+    {"restarts", restarts.empty() ? "-" : restarts},
   };
 }
 
@@ -423,7 +433,8 @@ int cmd_status(context& ctx, const options& opts,
     for (size_t i = 0; i < rows.size(); ++i) {
       std::cout << (i ? "," : "") << "{\"server\":" << json_string(servers[i]);
       for (const auto& [key, value] : rows[i]) {
-        bool text = key == "role" || key == "peers_match" || key == "error";
+        bool text = key == "role" || key == "peers_match" || key == "error"
+                    || key == "restarts";
         std::cout << ",\"" << key
                   << "\":" << (text ? json_string(value) : value);
       }
@@ -459,6 +470,19 @@ int cmd_transfer_leader(context& ctx, const options& opts,
     std::cout << "{\"ok\":true,\"target\":" << r.value << "}\n";
   else
     std::cout << "Leadership moving to node " << r.value << '\n';
+  return exit_ok;
+}
+
+int cmd_fault(context& ctx, const options& opts,
+              std::vector<std::string> args) {
+  expect_args(args, 2, 2, "fault ACTOR KIND");
+  auto r = ctx.client().inject_fault(args[0], args[1]);
+  if (!r)
+    return fail(opts, r);
+  if (opts.json)
+    std::cout << "{\"ok\":true}\n";
+  else
+    std::cout << "Injected " << args[1] << " into " << args[0] << '\n';
   return exit_ok;
 }
 
@@ -632,6 +656,7 @@ const std::map<std::string, command_fn>& commands() {
     {"services", cmd_services},
     {"status", cmd_status},
     {"transfer-leader", cmd_transfer_leader},
+    {"fault", cmd_fault},
   };
   return table;
 }

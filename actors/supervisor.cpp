@@ -1,0 +1,245 @@
+#include "actors/supervisor.hpp"
+
+#include <caf/stateful_actor.hpp>
+
+#include "actors/clock.hpp"
+#include "runtime/fault_spec.hpp"
+#include "runtime/logging.hpp"
+
+namespace conclave {
+
+namespace {
+
+using self_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
+
+void watch(self_ptr self, const std::string& name) {
+  auto& st = self->state;
+  auto& c = st.by_name[name];
+  c.handle = st.children->handle(name);
+  c.probing = false;
+  if (c.handle) {
+    self->monitor(c.handle);
+    st.by_address[c.handle.address()] = name;
+  }
+}
+
+void unwatch(self_ptr self, const std::string& name) {
+  auto& st = self->state;
+  auto& c = st.by_name[name];
+  if (c.handle) {
+    self->demonitor(c.handle);
+    st.by_address.erase(c.handle.address());
+    c.handle = nullptr;
+  }
+}
+
+pb::NodeStatus restart_counts(const supervisor_state& st) {
+  pb::NodeStatus out;
+  for (const auto& spec : st.plan.children()) {
+    auto i = st.by_name.find(spec.name);
+    auto entry = out.add_restarts();
+    entry->set_actor(spec.name);
+    if (i != st.by_name.end()) {
+      entry->set_restarts(i->second.restarts);
+      entry->set_last_reason(i->second.last_reason);
+    }
+  }
+  return out;
+}
+
+/// Stops every child, last started first, and exits with `reason`.
+void shut_down(self_ptr self, const caf::error& reason) {
+  auto& st = self->state;
+  auto& specs = st.plan.children();
+  for (auto i = specs.rbegin(); i != specs.rend(); ++i) {
+    unwatch(self, i->name);
+    st.children->stop(i->name, st.hang_timeout);
+  }
+  self->quit(reason);
+}
+
+void give_up(self_ptr self, const std::string& why) {
+  CONCLAVE_LOG("supervisor", error)
+    << "node " << self->state.children->config().id << " shuts down: " << why;
+  shut_down(self, caf::make_error(caf::sec::runtime_error, why));
+}
+
+/// Restarts `failed` and what its plan ties to it.
+void restart(self_ptr self, const std::string& failed, const std::string& why) {
+  auto& st = self->state;
+  auto set = st.plan.restart_set(failed);
+  auto& c = st.by_name[failed];
+  c.last_reason = why;
+  if (!st.budget->spend(steady_clock_ms())) {
+    give_up(self, "actor '" + failed + "' failed (" + why + ") and "
+                    + std::to_string(st.budget->max_restarts())
+                    + " restarts within "
+                    + std::to_string(st.budget->window_ms())
+                    + " ms already used the restart budget "
+                      "(supervisor-max-restarts)");
+    return;
+  }
+  std::string others;
+  for (const auto& name : set)
+    if (name != failed)
+      others += (others.empty() ? "" : ", ") + name;
+  CONCLAVE_LOG("supervisor", warning)
+    << "actor '" << failed << "' failed (" << why << "); restart "
+    << c.restarts + 1 << ", " << st.plan.policy_of(failed)
+    << (others.empty() ? std::string{} : " with " + others);
+  for (auto i = set.rbegin(); i != set.rend(); ++i) {
+    unwatch(self, *i);
+    auto gone = st.children->stop(*i, st.hang_timeout);
+    if (!gone && *i == "storage") {
+      // Its files are still in use: opening them again could lose or
+      // corrupt what it writes when it wakes up.
+      give_up(self, "the storage worker does not stop (hung for more than "
+                      + std::to_string(st.hang_timeout.count())
+                      + " ms); refusing to reopen its files");
+      return;
+    }
+  }
+  for (const auto& name : set) {
+    if (auto err = st.children->start(name)) {
+      give_up(self, "cannot restart actor '" + name + "': " + err->message);
+      return;
+    }
+    watch(self, name);
+    auto& restarted = st.by_name[name];
+    ++restarted.restarts;
+    if (name != failed)
+      restarted.last_reason = "restarted with " + failed;
+  }
+  CONCLAVE_LOG("supervisor", info)
+    << "actor '" << failed << "' restarted (" << c.restarts << " restart"
+    << (c.restarts == 1 ? "" : "s") << " so far)";
+  st.children->set_restarts(restart_counts(st));
+}
+
+void probe(self_ptr self) {
+  auto& st = self->state;
+  for (auto& [name, c] : st.by_name) {
+    if (!c.handle || c.probing)
+      continue;
+    c.probing = true;
+    auto probed = c.handle.address();
+    self
+      ->request(c.handle, st.hang_timeout, caf::sys_atom::value,
+                caf::get_atom::value, std::string{"info"})
+      .then(
+        [=, name = name](caf::ok_atom, const std::string&,
+                         const caf::strong_actor_ptr&, const std::string&) {
+          auto i = self->state.by_name.find(name);
+          if (i != self->state.by_name.end()
+              && i->second.handle.address() == probed)
+            i->second.probing = false;
+        },
+        [=, name = name](const caf::error& err) {
+          auto& st = self->state;
+          auto i = st.by_name.find(name);
+          if (i == st.by_name.end() || i->second.handle.address() != probed)
+            return; // restarted meanwhile
+          i->second.probing = false;
+          if (err == caf::sec::request_timeout)
+            restart(self, name,
+                    "hung: no answer to a liveness probe within "
+                      + std::to_string(st.hang_timeout.count()) + " ms");
+          // Any other error means it is gone; its down message follows.
+        });
+  }
+}
+
+} // namespace
+
+supervisor_actor::behavior_type
+supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
+           std::shared_ptr<node_actors> children) {
+  auto& st = self->state;
+  const auto& cfg = children->config();
+  st.children = std::move(children);
+  std::vector<std::string> custom;
+  for (const auto& actor : cfg.actors) {
+    custom.push_back(actor.name);
+    st.custom.insert(actor.name);
+  }
+  st.plan = supervision_plan::for_node(cfg.admin_server == "on", custom);
+  st.budget.emplace(cfg.supervisor_max_restarts,
+                    static_cast<int64_t>(cfg.supervisor_restart_window_ms));
+  st.probe_interval
+    = std::chrono::milliseconds(cfg.supervisor_probe_interval_ms);
+  st.hang_timeout = std::chrono::milliseconds(cfg.supervisor_hang_timeout_ms);
+  st.fault_injection = cfg.fault_injection == "on";
+  if (st.fault_injection)
+    CONCLAVE_LOG("supervisor", warning)
+      << "fault injection is on (conclave.fault-injection): any client may "
+         "make this node's actors fail";
+  for (const auto& spec : st.plan.children())
+    watch(self, spec.name);
+  st.children->set_supervisor(self);
+  st.children->set_restarts(restart_counts(st));
+  self->set_down_handler([=](const caf::down_msg& msg) {
+    auto& st = self->state;
+    auto i = st.by_address.find(msg.source);
+    if (i == st.by_address.end())
+      return;
+    auto name = i->second;
+    st.by_address.erase(i);
+    st.by_name[name].handle = nullptr;
+    if (st.custom.count(name) > 0 && msg.reason == caf::exit_reason::normal) {
+      CONCLAVE_LOG("supervisor", info)
+        << "actor '" << name << "' finished; not restarting it";
+      return;
+    }
+    restart(self, name,
+            msg.reason ? self->system().render(msg.reason)
+                       : std::string{"exited"});
+  });
+  // A stop request: every child goes, in reverse start order.
+  self->set_exit_handler(
+    [=](const caf::exit_msg& msg) { shut_down(self, msg.reason); });
+  self->delayed_send(self, st.probe_interval, probe_atom::value);
+  return {
+    [=](caf::get_atom, const std::string& name) -> caf::strong_actor_ptr {
+      return caf::actor_cast<caf::strong_actor_ptr>(
+        self->state.children->handle(name));
+    },
+    [=](status_atom) { return restart_counts(self->state); },
+    [=](fault_atom, const std::string& name,
+        const std::string& kind) -> caf::result<bool> {
+      auto& st = self->state;
+      if (!st.fault_injection)
+        return caf::make_error(caf::sec::runtime_error,
+                               "fault injection is off "
+                               "(conclave.fault-injection)");
+      if (!parse_fault(kind))
+        return caf::make_error(caf::sec::invalid_argument,
+                               "expected a fault of throw, exit or block:MS, "
+                               "got '"
+                                 + kind + "'");
+      auto hdl = st.children->handle(name);
+      if (!hdl)
+        return caf::make_error(caf::sec::invalid_argument,
+                               "no running actor '" + name + "'");
+      if (st.custom.count(name) > 0) {
+        // A custom actor has no fault handler of ours: it is made to fail
+        // from outside, with an error exit.
+        if (parse_fault(kind)->what == fault_spec::kind::block)
+          return caf::make_error(caf::sec::invalid_argument,
+                                 "a custom actor takes throw or exit only");
+        CONCLAVE_LOG("supervisor", warning)
+          << "injected fault in " << name << ": " << kind;
+        send_exit(hdl, caf::make_error(caf::sec::runtime_error,
+                                       "injected fault (" + kind + ")"));
+        return true;
+      }
+      caf::anon_send(hdl, fault_atom::value, kind);
+      return true;
+    },
+    [=](probe_atom) {
+      probe(self);
+      self->delayed_send(self, self->state.probe_interval, probe_atom::value);
+    },
+  };
+}
+
+} // namespace conclave
