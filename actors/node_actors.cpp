@@ -348,8 +348,13 @@ bool node_actors::stop(const std::string& name,
   else if (name == "session" && session_)
     mm.unpublish(session_, ports_.client);
   if (auto i = custom_.find(name); i != custom_.end()) {
-    caf::anon_send_exit(i->second.second, caf::exit_reason::user_shutdown);
+    // Its session ends now (its ephemerals go), not at its timeout.
+    auto client = i->second.second;
     custom_.erase(i);
+    caf::scoped_actor self{sys_};
+    self->request(client, wait, bye_atom::value)
+      .receive([](const pb::Response&) {}, [](const caf::error&) {});
+    caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
   }
   if (name == "registry")
     registry_ = nullptr;

@@ -281,6 +281,16 @@ pb::SessionChanges all_sessions(const registry_state& st) {
   return out;
 }
 
+/// Serves `req` and counts its latency since `arrived`.
+pb::Response served(self_ptr self, const pb::Request& req,
+                    std::chrono::steady_clock::time_point arrived) {
+  auto resp = serve(self, req);
+  std::chrono::duration<double> took
+    = std::chrono::steady_clock::now() - arrived;
+  observe_latency(self->state.read_seconds, native_op_name(req), took.count());
+  return resp;
+}
+
 /// Serves the parked reads the tree has caught up with.
 void serve_parked(self_ptr self) {
   auto& st = self->state;
@@ -291,7 +301,7 @@ void serve_parked(self_ptr self) {
       if (i->check)
         i->promise.deliver(check_session(st, *i->check));
       else
-        i->promise.deliver(serve(self, i->request));
+        i->promise.deliver(served(self, i->request, i->arrived));
       i = st.parked.erase(i);
     } else {
       ++i;
@@ -522,20 +532,22 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
     },
     [=](read_atom, pb::Request& req) -> caf::result<pb::Response> {
       auto& st = self->state;
+      auto arrived = std::chrono::steady_clock::now();
       auto applied = static_cast<int64_t>(st.applied_index);
       auto wanted = std::max(
         req.min_zxid(),
         req.has_set_watches() ? req.set_watches().relative_zxid() : int64_t{0});
       req.set_min_zxid(wanted);
       if (wanted <= applied)
-        return serve(self, req);
+        return served(self, req, arrived);
       if (st.parked.size() >= st.options.max_parked_reads)
         return error_response(error_code::throttled_op,
                               "too many reads waiting for this node to "
                               "catch up",
                               zxid{applied});
       auto rp = self->make_response_promise<pb::Response>();
-      st.parked.push_back(parked_read{std::move(req), std::nullopt, rp});
+      st.parked.push_back(
+        parked_read{std::move(req), std::nullopt, rp, 0, arrived});
       return rp;
     },
     [=](watch_atom, int64_t session, watch_listener listener) {
@@ -556,7 +568,8 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
                               "catch up",
                               zxid{applied});
       auto rp = self->make_response_promise<pb::Response>();
-      st.parked.push_back(parked_read{{}, std::move(check), rp});
+      st.parked.push_back(parked_read{
+        {}, std::move(check), rp, 0, std::chrono::steady_clock::now()});
       return rp;
     },
     [=](sessions_atom) { return all_sessions(self->state); },
@@ -585,6 +598,7 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
       status.set_digest(tree.digest());
       status.set_session_count(st.machine.sessions().size());
       status.set_watch_count(st.watches.watch_count());
+      add_latency(st.read_seconds, status);
       return status;
     },
     [=](snapshot_atom) { return start_snapshot(self); },

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "actors/actors.hpp"
+#include "runtime/node_metrics.hpp"
 #include <unordered_map>
 
 #include "runtime/state_machine.hpp"
@@ -77,6 +78,8 @@ struct parked_read {
   caf::typed_response_promise<pb::Response> promise;
   /// Sweeps seen while parked.
   int64_t sweeps = 0;
+  /// When it reached the registry (for the latency metrics).
+  std::chrono::steady_clock::time_point arrived;
 };
 
 struct registry_state {
@@ -96,6 +99,9 @@ struct registry_state {
   /// Index of the snapshot the tree was last loaded from or saved to.
   uint64_t snapshot_index = 0;
   std::deque<parked_read> parked;
+  /// Read latency by operation, for /metrics (measured here, not applied:
+  /// the clock never touches the replicated state).
+  latency_by_op read_seconds;
   /// A running snapshot child, its metadata and who waits for it.
   pid_t snapshot_child = -1;
   pb::SnapshotMeta snapshot_meta;

@@ -536,6 +536,8 @@ void gather_status(self_ptr self, std::function<void(pb::NodeStatus)> done,
               log_status.set_approximate_data_bytes(
                 reg.approximate_data_bytes());
               log_status.set_digest(reg.digest());
+              *log_status.mutable_request_seconds() = reg.request_seconds();
+              add_latency(self->state.request_seconds, log_status);
               log_status.set_session_count(reg.session_count());
               log_status.set_watch_count(reg.watch_count());
               log_status.set_connection_count(self->state.connections.size());
@@ -569,6 +571,8 @@ caf::result<pb::Response> status(self_ptr self) {
 /// read once this node has applied that index.
 caf::result<pb::Response> linearizable_read(self_ptr self, pb::Request req) {
   auto rp = self->make_response_promise<pb::Response>();
+  auto op = native_op_name(req);
+  auto arrived = std::chrono::steady_clock::now();
   self->request(self->state.log, caf::infinite, read_index_atom::value)
     .then(
       [=](uint64_t index) mutable {
@@ -578,10 +582,16 @@ caf::result<pb::Response> linearizable_read(self_ptr self, pb::Request req) {
         self
           ->request(self->state.registry, caf::infinite, read_atom::value,
                     std::move(req))
-          .then([=](pb::Response& resp) mutable { rp.deliver(resp); },
-                [=](const caf::error& err) mutable {
-                  rp.deliver(system_error(self, err));
-                });
+          .then(
+            [=](pb::Response& resp) mutable {
+              std::chrono::duration<double> took
+                = std::chrono::steady_clock::now() - arrived;
+              observe_latency(self->state.request_seconds, op, took.count());
+              rp.deliver(resp);
+            },
+            [=](const caf::error& err) mutable {
+              rp.deliver(system_error(self, err));
+            });
       },
       [=](const caf::error& err) mutable {
         auto resp = error_response(error_code::connection_loss,
@@ -670,8 +680,15 @@ caf::result<pb::Response> handle_write(self_ptr self, int64_t sid,
                             + std::to_string(st.limits.max_pending_requests)
                             + ") writes in flight");
   auto rp = self->make_response_promise<pb::Response>();
-  propose(self, command{session_id{sid}, std::move(body).value(), auth},
-          deliver_to(rp));
+  propose(
+    self, command{session_id{sid}, std::move(body).value(), auth},
+    [self, deliver = deliver_to(rp), op = native_op_name(req),
+     arrived = std::chrono::steady_clock::now()](pb::Response&& resp) mutable {
+      std::chrono::duration<double> took
+        = std::chrono::steady_clock::now() - arrived;
+      observe_latency(self->state.request_seconds, op, took.count());
+      deliver(std::move(resp));
+    });
   return rp;
 }
 

@@ -34,6 +34,7 @@
 #include <unordered_map>
 
 #include "actors/actors.hpp"
+#include "runtime/node_metrics.hpp"
 #include "actors/clock.hpp"
 #include "runtime/acl.hpp"
 #include "runtime/session_tracker.hpp"
@@ -95,6 +96,8 @@ struct session_state {
   /// in the supervisor's directory when there is a supervisor.
   election_actor election;
   supervisor_actor supervisor;
+  /// Latency of writes and linearizable reads by operation, for /metrics.
+  latency_by_op request_seconds;
   /// Restart counts from the supervisor (NodeStatus.restarts only).
   pb::NodeStatus restarts;
   /// Monotonic milliseconds (deadlines, liveness).

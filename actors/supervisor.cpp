@@ -188,6 +188,7 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
     if (st.custom.count(name) > 0 && msg.reason == caf::exit_reason::normal) {
       CONCLAVE_LOG("supervisor", info)
         << "actor '" << name << "' finished; not restarting it";
+      st.children->stop(name, st.hang_timeout); // and its client
       return;
     }
     restart(self, name,

@@ -832,6 +832,13 @@ std::optional<config_error> read_actors(const config_value& value,
       return config_error{file, path,
                           "expected an actor name of letters, digits, '-' and "
                           "'_' (at most 64)"};
+    for (auto reserved : {"registry", "storage", "log", "election", "session",
+                          "zk", "admin", "supervisor"})
+      if (name == reserved)
+        return config_error{file, path,
+                            "'" + name
+                              + "' names one of the node's own actors; choose "
+                                "another name"};
     auto group = caf::get_if<dictionary>(&body);
     if (!group)
       return config_error{file, path,

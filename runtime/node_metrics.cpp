@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <optional>
+
 namespace conclave {
 
 namespace {
@@ -10,7 +12,94 @@ double num(uint64_t x) {
   return static_cast<double>(x);
 }
 
+void to_proto(const prometheus::histogram& h, pb::Histogram& out) {
+  out.clear_upper_bounds();
+  out.clear_counts();
+  for (auto b : h.upper_bounds())
+    out.add_upper_bounds(b);
+  for (auto n : h.bucket_counts())
+    out.add_counts(n);
+  out.set_sum(h.sum());
+}
+
+std::optional<prometheus::histogram> from_proto(const pb::Histogram& h) {
+  return prometheus::histogram::from_counts(
+    {h.upper_bounds().begin(), h.upper_bounds().end()},
+    {h.counts().begin(), h.counts().end()}, h.sum());
+}
+
 } // namespace
+
+std::string native_op_name(const pb::Request& req) {
+  switch (req.op_case()) {
+    case pb::Request::kCreate:
+      return "create";
+    case pb::Request::kDelete:
+      return "delete";
+    case pb::Request::kSetData:
+      return "setData";
+    case pb::Request::kCheck:
+      return "check";
+    case pb::Request::kMulti:
+      return "multi";
+    case pb::Request::kSetAcl:
+      return "setACL";
+    case pb::Request::kGetData:
+      return "getData";
+    case pb::Request::kExists:
+      return "exists";
+    case pb::Request::kGetChildren:
+      return "getChildren";
+    case pb::Request::kGetEphemerals:
+      return "getEphemerals";
+    case pb::Request::kCountDescendants:
+      return "getAllChildrenNumber";
+    case pb::Request::kGetAcl:
+      return "getACL";
+    case pb::Request::kSync:
+      return "sync";
+    case pb::Request::kAddWatch:
+      return "addWatch";
+    case pb::Request::kRemoveWatches:
+      return "removeWatches";
+    case pb::Request::kSetWatches:
+      return "setWatches";
+    case pb::Request::kCheckWatches:
+      return "checkWatches";
+    case pb::Request::kMultiRead:
+      return "multiRead";
+    case pb::Request::kStatus:
+      return "status";
+    default:
+      return "other";
+  }
+}
+
+void observe_latency(latency_by_op& by_op, const std::string& op,
+                     double seconds) {
+  auto i = by_op.find(op);
+  if (i == by_op.end())
+    i = by_op.emplace(op, prometheus::histogram::latency_seconds()).first;
+  i->second.observe(seconds);
+}
+
+void add_latency(const latency_by_op& by_op, pb::NodeStatus& status) {
+  auto& out = *status.mutable_request_seconds();
+  for (const auto& [op, h] : by_op) {
+    auto i = out.find(op);
+    if (i == out.end()) {
+      to_proto(h, out[op]);
+      continue;
+    }
+    auto mine = from_proto(i->second);
+    if (!mine || mine->upper_bounds() != h.upper_bounds()) {
+      to_proto(h, i->second);
+      continue;
+    }
+    mine->merge(h);
+    to_proto(*mine, i->second);
+  }
+}
 
 std::string render_metrics(const pb::NodeStatus& s, const zk_figures& zk) {
   prometheus::text_writer w;
@@ -46,10 +135,7 @@ std::string render_metrics(const pb::NodeStatus& s, const zk_figures& zk) {
               "restarts of the node's actors by its supervisor",
               {{"actor", r.actor()}}, num(r.restarts()));
   if (s.has_persist_seconds()) {
-    const auto& h = s.persist_seconds();
-    auto restored = prometheus::histogram::from_counts(
-      {h.upper_bounds().begin(), h.upper_bounds().end()},
-      {h.counts().begin(), h.counts().end()}, h.sum());
+    auto restored = from_proto(s.persist_seconds());
     if (restored)
       w.histogram("conclave_persist_seconds",
                   "latency of durable writes (write and fsync)", {}, *restored);
@@ -95,6 +181,16 @@ std::string render_metrics(const pb::NodeStatus& s, const zk_figures& zk) {
   w.gauge("conclave_zk_outstanding_requests",
           "ZooKeeper requests received and not yet answered", {},
           num(zk.outstanding_requests));
+  // Sorted, so that a scrape is deterministic (protobuf maps are not).
+  std::map<std::string, pb::Histogram> native(s.request_seconds().begin(),
+                                              s.request_seconds().end());
+  for (const auto& [op, h] : native)
+    if (auto restored = from_proto(h))
+      w.histogram("conclave_request_duration_seconds",
+                  "native-protocol requests by operation: writes from "
+                  "arrival to applied, reads from reaching the tree (after "
+                  "any wait to catch up) to answer",
+                  {{"op", op}}, *restored);
   for (const auto& [op, h] : zk.latency)
     w.histogram("conclave_zk_request_duration_seconds",
                 "ZooKeeper requests by operation, from arrival to answer",

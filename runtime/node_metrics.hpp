@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,21 @@ struct zk_figures {
   /// ("create", "getData", ...), in a stable order.
   std::vector<std::pair<std::string, prometheus::histogram>> latency;
 };
+
+/// Latency histograms by operation name, as the node's actors keep them.
+using latency_by_op = std::map<std::string, prometheus::histogram>;
+
+/// The operation a native request asks for, named as ZooKeeper names it
+/// ("create", "getData", "multi", "sync", ...; "status", "other").
+std::string native_op_name(const pb::Request& req);
+
+/// Counts `seconds` for `op` (a latency_seconds() histogram is made on
+/// first use).
+void observe_latency(latency_by_op& by_op, const std::string& op,
+                     double seconds);
+
+/// Adds `by_op` to a status's request_seconds (merging an op both have).
+void add_latency(const latency_by_op& by_op, pb::NodeStatus& status);
 
 /// Prometheus text (format 0.0.4) of `status` and `zk`. Every metric is
 /// named conclave_*; per-peer Raft figures are labelled by peer id (leader

@@ -797,6 +797,8 @@ TEST_CASE("node_config: the actors group lists custom actors with their "
               {"expected a group"});
   check_error(expect_error("actors = 5\n"), test_file, "actors",
               {"expected a group"});
+  check_error(expect_error("actors {\n  log {\n    type = \"x\"\n  }\n}\n"),
+              test_file, "actors.log", {"the node's own actors"});
   check_error(expect_error("other {\n  x = 5\n}\n"), test_file, "other",
               {"conclave, caf and actors"});
 }

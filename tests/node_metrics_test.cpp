@@ -114,3 +114,34 @@ TEST_CASE("node_metrics: status as JSON", "[metrics]") {
   CHECK(json.find("\"matchIndex\":\"100\"") != std::string::npos);
   CHECK(json.back() == '\n');
 }
+
+TEST_CASE("node_metrics: native request latency by operation, merged from "
+          "the actors that measure it",
+          "[metrics]") {
+  pb::Request req;
+  req.mutable_create();
+  CHECK(native_op_name(req) == "create");
+  req.mutable_get_data();
+  CHECK(native_op_name(req) == "getData");
+  req.mutable_sync();
+  CHECK(native_op_name(req) == "sync");
+  CHECK(native_op_name(pb::Request{}) == "other");
+  latency_by_op reads;
+  observe_latency(reads, "getData", 0.0002);
+  observe_latency(reads, "getData", 0.002);
+  latency_by_op writes;
+  observe_latency(writes, "create", 0.004);
+  // A linearizable getData is measured by the session actor.
+  observe_latency(writes, "getData", 0.001);
+  pb::NodeStatus s;
+  add_latency(reads, s);
+  add_latency(writes, s);
+  auto text = render_metrics(s, zk_figures{});
+  INFO(text);
+  CHECK(has_line(text,
+                 "conclave_request_duration_seconds_count{op=\"getData\"} 3"));
+  CHECK(
+    has_line(text, "conclave_request_duration_seconds_count{op=\"create\"} 1"));
+  // Operations in name order, whatever order the map holds them in.
+  CHECK(text.find("{op=\"create\"") < text.find("{op=\"getData\""));
+}

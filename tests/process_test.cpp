@@ -343,6 +343,7 @@ TEST_CASE("process: the admin port serves metrics and status", "[process]") {
   running_node node;
   REQUIRE(node.admin_port != 0);
   REQUIRE(node.ctl({"create", "/app", "hello"}).exit_code == 0);
+  REQUIRE(node.ctl({"get", "/app"}).exit_code == 0);
   auto get = [&](const std::string& head) {
     auto [out, closed] = converse(node.admin_port, head);
     CHECK(closed); // one request per connection
@@ -356,6 +357,15 @@ TEST_CASE("process: the admin port serves metrics and status", "[process]") {
   CHECK_THAT(metrics, Catch::Contains("\nconclave_raft_is_leader 1\n"));
   // "/", "/zookeeper", its two children and "/app".
   CHECK_THAT(metrics, Catch::Contains("\nconclave_znodes 5\n"));
+  // Latency of the create and the get, durable writes, restarts (none).
+  CHECK_THAT(metrics,
+             Catch::Contains("\nconclave_request_duration_seconds_count{op="
+                             "\"create\"} 1\n"));
+  CHECK_THAT(metrics, Catch::Contains("conclave_request_duration_seconds_"
+                                      "bucket{op=\"getData\""));
+  CHECK_THAT(metrics, Catch::Contains("\nconclave_persist_seconds_count "));
+  CHECK_THAT(metrics, Catch::Contains("\nconclave_actor_restarts_total{actor="
+                                      "\"log\"} 0\n"));
   auto status = get("GET /status HTTP/1.0\r\n\r\n");
   INFO(status);
   CHECK(status.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);

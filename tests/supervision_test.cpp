@@ -285,3 +285,28 @@ TEST_CASE("supervision: fault injection is refused unless the config turns "
   REQUIRE(s);
   CHECK(restarts_of(*s, "log") == 0);
 }
+
+TEST_CASE("supervision: a kazoo client of a node whose actors restart keeps "
+          "its session and its ephemeral node and its watch",
+          "[supervision][compat][cluster]") {
+  const std::string python = "/usr/bin/python3";
+  const std::string source_dir = CONCLAVE_SOURCE_DIR;
+  for (const auto& actor : {"session", "registry"}) {
+    INFO(actor);
+    local_cluster cluster{3, fault_flags};
+    REQUIRE(cluster.wait_for_leader(30s) >= 0);
+    // The client connects to node 0 first: its actors are the ones to fail.
+    child_process client{{python,
+                          source_dir + "/tests/compat/failover_client.py",
+                          "--hosts", cluster.zk_servers()}};
+    REQUIRE(client.wait_for_line("READY", 60s));
+    inject(cluster, 0, actor, "throw");
+    auto resumed = client.wait_for_line("RESUMED", 60s);
+    INFO(client.out() << client.err());
+    REQUIRE(resumed);
+    auto writer = cluster.client(1);
+    REQUIRE(writer->set("/failover/data", "after").ok());
+    CHECK(client.wait_for_line("WATCHED", 60s));
+    CHECK(client.stop(0, 30s) == 0);
+  }
+}
