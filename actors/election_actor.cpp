@@ -1,6 +1,7 @@
 #include "actors/election_actor.hpp"
 
 #include "actors/fault_injection.hpp"
+#include "actors/local_sender.hpp"
 
 #include <string>
 
@@ -136,6 +137,8 @@ election(election_actor::stateful_pointer<election_state> self, node_id id,
       self->delayed_send(self, self->state.policy.interval, policy_atom::value);
     },
     [=](connect_atom, session_actor sessions) {
+      if (!from_this_process(self))
+        return;
       self->state.sessions = std::move(sessions);
       self->send(self->state.sessions, leader_atom::value, self->state.current);
     },

@@ -11,15 +11,22 @@
 #include <caf/error.hpp>
 #include <caf/sec.hpp>
 
+#include "actors/local_sender.hpp"
 #include "runtime/fault_spec.hpp"
 #include "runtime/logging.hpp"
 
 namespace conclave {
 
 /// Throws, quits with an error, or blocks the calling actor, as `text`
-/// says; ignores (and logs) a malformed spec.
+/// says; ignores (and logs) a malformed spec, and a fault that does not
+/// come from this process (the supervisor).
 template <class Self>
 void inject_fault(Self* self, const std::string& text) {
+  if (!from_this_process(self)) {
+    CONCLAVE_LOG("supervisor", warning)
+      << "ignoring a fault message from outside this node";
+    return;
+  }
   auto spec = parse_fault(text);
   if (!spec) {
     CONCLAVE_LOG("supervisor", warning)

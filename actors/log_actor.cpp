@@ -1,6 +1,7 @@
 #include "actors/log_actor.hpp"
 
 #include "actors/fault_injection.hpp"
+#include "actors/local_sender.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -34,9 +35,9 @@ void schedule_flush(self_ptr self) {
   }
 }
 
-/// The disk failed us: stop this actor with the reason; the supervisor
-/// restarts the core from what is on disk (or shuts the node down when
-/// failures repeat). Nothing unpersisted was acknowledged.
+/// The storage worker is gone: stop this actor with the reason; the
+/// supervisor restarts the core from what is on disk (or shuts the node
+/// down when failures repeat). Nothing unpersisted was acknowledged.
 void fail(self_ptr self, const std::string& what) {
   CONCLAVE_LOG("log", error) << what << "; stopping the log actor";
   self->quit(caf::make_error(caf::sec::runtime_error, what));
@@ -155,7 +156,14 @@ void start_write(self_ptr self) {
         schedule_flush(self);
       },
       [=](const caf::error& err) {
-        fail(self, "cannot persist the log: " + self->system().render(err));
+        if (err == caf::sec::request_receiver_down)
+          // The storage worker failed: the supervisor restarts the core.
+          fail(self, "cannot persist the log: the storage worker is gone");
+        else
+          // An I/O error: after a failed fsync the kernel's page cache may
+          // no longer match the disk, so nothing read back can be trusted
+          // (reopening would treat unwritten data as durable). Stop.
+          fatal("cannot persist the log: " + self->system().render(err));
       });
 }
 
@@ -255,8 +263,12 @@ void maybe_snapshot(self_ptr self) {
                     meta.index())
           .then([=](uint64_t) { self->state.snapshot_running = false; },
                 [=](const caf::error& err) {
-                  fail(self,
-                       "cannot compact the log: " + self->system().render(err));
+                  if (err == caf::sec::request_receiver_down)
+                    fail(self, "cannot compact the log: the storage worker "
+                               "is gone");
+                  else
+                    fatal("cannot compact the log: "
+                          + self->system().render(err));
                 });
       },
       [=](const caf::error& err) {
@@ -662,6 +674,8 @@ replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
     },
     [=](status_atom) { return status(self); },
     [=](connect_atom, leadership_listener listener) {
+      if (!from_this_process(self))
+        return;
       self->state.election = std::move(listener);
       self->state.reported = pb::Leadership{};
       report_leadership(self);
@@ -685,6 +699,8 @@ replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
       self->send(link->second.handle, touch_atom::value, std::move(touches));
     },
     [=](connect_atom, session_actor sessions) {
+      if (!from_this_process(self))
+        return;
       self->state.sessions = std::move(sessions);
     },
   };

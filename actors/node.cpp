@@ -104,14 +104,18 @@ hand_over_result hand_over_leadership(caf::actor_system& sys,
   return out;
 }
 
-void stop_node(caf::actor_system& sys, node_handles& node) {
+bool stop_node(caf::actor_system& sys, node_handles& node,
+               std::chrono::milliseconds timeout) {
   if (!node.supervisor)
-    return;
+    return true;
   caf::scoped_actor self{sys};
   self->monitor(node.supervisor);
   caf::anon_send_exit(node.supervisor, caf::exit_reason::user_shutdown);
-  self->receive([](const caf::down_msg&) {});
+  bool stopped = false;
+  self->receive([&](const caf::down_msg&) { stopped = true; },
+                caf::after(timeout) >> [] {});
   node = node_handles{};
+  return stopped;
 }
 
 } // namespace conclave

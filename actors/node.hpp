@@ -56,8 +56,9 @@ hand_over_result hand_over_leadership(caf::actor_system& sys,
                                       const node_handles& node,
                                       std::chrono::milliseconds timeout);
 
-/// Stops the supervisor and with it every actor of the node; returns once
-/// they are gone.
-void stop_node(caf::actor_system& sys, node_handles& node);
+/// Stops the supervisor and with it every actor of the node; returns true
+/// once they are gone, false if they were not gone within `timeout`.
+bool stop_node(caf::actor_system& sys, node_handles& node,
+               std::chrono::milliseconds timeout);
 
 } // namespace conclave

@@ -102,6 +102,14 @@ start_error cannot_listen(const std::string& key, const std::string& address,
 
 } // namespace
 
+template <class Dest, class... Ts>
+void node_actors::tell(const Dest& dest, Ts&&... xs) {
+  // From an actor of this process: the node's actors ignore rewiring
+  // messages from anyone else (see actors/local_sender.hpp).
+  caf::scoped_actor self{sys_};
+  self->send(dest, std::forward<Ts>(xs)...);
+}
+
 void send_exit(const caf::actor& hdl, caf::error reason) {
   if (!hdl)
     return;
@@ -162,10 +170,10 @@ std::optional<start_error> node_actors::start(const std::string& name) {
     election_ = sys_.spawn(
       election, cfg_.id, std::chrono::milliseconds(cfg_.tick_ms), log_, policy);
     // The log reports its role and term to the new election actor at once.
-    caf::anon_send(log_, connect_atom::value,
-                   caf::actor_cast<leadership_listener>(election_));
+    tell(log_, connect_atom::value,
+         caf::actor_cast<leadership_listener>(election_));
     if (session_)
-      caf::anon_send(election_, connect_atom::value, session_);
+      tell(election_, connect_atom::value, session_);
     return std::nullopt;
   }
   if (name == "session")
@@ -243,12 +251,12 @@ std::optional<start_error> node_actors::start_log() {
 std::optional<start_error> node_actors::start_session() {
   session_ = sys_.spawn(session_manager, cfg_.id, session_limits_of(cfg_),
                         registry_, log_, election_, clock_fn{steady_clock_ms});
-  caf::anon_send(registry_, connect_atom::value, session_);
-  caf::anon_send(log_, connect_atom::value, session_);
-  caf::anon_send(election_, connect_atom::value, session_);
+  tell(registry_, connect_atom::value, session_);
+  tell(log_, connect_atom::value, session_);
+  tell(election_, connect_atom::value, session_);
   if (supervisor_) {
-    caf::anon_send(session_, connect_atom::value, supervisor_);
-    caf::anon_send(session_, restarts_atom::value, restarts_);
+    tell(session_, connect_atom::value, supervisor_);
+    tell(session_, restarts_atom::value, restarts_);
   }
   auto port
     = sys_.middleman().publish(session_, ports_.client, bind_of(cfg_), true);
@@ -407,13 +415,13 @@ caf::actor node_actors::handle(const std::string& name) const {
 void node_actors::set_supervisor(supervisor_actor supervisor) {
   supervisor_ = std::move(supervisor);
   if (session_)
-    caf::anon_send(session_, connect_atom::value, supervisor_);
+    tell(session_, connect_atom::value, supervisor_);
 }
 
 void node_actors::set_restarts(pb::NodeStatus restarts) {
   restarts_ = std::move(restarts);
   if (session_)
-    caf::anon_send(session_, restarts_atom::value, restarts_);
+    tell(session_, restarts_atom::value, restarts_);
 }
 
 } // namespace conclave

@@ -98,6 +98,10 @@ public:
   const node_ports& ports() const noexcept { return ports_; }
 
 private:
+  /// Sends `xs` to `dest` from an actor of this process.
+  template <class Dest, class... Ts>
+  void tell(const Dest& dest, Ts&&... xs);
+
   std::optional<start_error> start_registry();
   std::optional<start_error> start_log();
   std::optional<start_error> start_session();

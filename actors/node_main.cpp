@@ -1,6 +1,7 @@
 #include "actors/node_main.hpp"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstring>
@@ -53,8 +54,8 @@ sigset_t block_shutdown_signals() {
   return set;
 }
 
-/// Runs the started node until a signal arrives or the supervisor gives
-/// up; returns the exit code.
+/// Runs the started node until a signal arrives (returns 0 once it is
+/// stopped) or the supervisor gives up (exits the process with 4).
 int serve(caf::actor_system& sys, const node_config& cfg, node_handles& node,
           const sigset_t& signals) {
   caf::scoped_actor self{sys};
@@ -65,7 +66,6 @@ int serve(caf::actor_system& sys, const node_config& cfg, node_handles& node,
     sigwait(&signals, &sig);
     caf::anon_send(main_actor, static_cast<int32_t>(sig));
   });
-  int exit_code = 0;
   bool signalled = false;
   self->receive(
     [&](int32_t sig) {
@@ -76,22 +76,28 @@ int serve(caf::actor_system& sys, const node_config& cfg, node_handles& node,
     [&](const caf::down_msg& msg) {
       auto why = sys.render(msg.reason);
       std::cerr << "conclave-node: shut down by its supervisor: " << why
-                << '\n';
-      exit_code = exit_supervisor_gave_up;
-      node.supervisor = nullptr;
+                << std::endl;
+      CONCLAVE_LOG("node", error) << "stopped by its supervisor: " << why;
+      stop_logging();
+      // Whatever made it give up may still hold a thread (a storage worker
+      // hung in fsync): the actor system would wait for it forever, and
+      // nobody would restart the node. Leave now.
+      ::_exit(exit_supervisor_gave_up);
     });
-  if (!signalled) {
-    // Wake the waiter (the signal is blocked, so it stays pending for it).
-    pthread_kill(waiter.native_handle(), SIGTERM);
-  } else {
+  if (signalled) {
     // A leader hands over first (the transfer aborts after an election
     // timeout; twice that is the longest a shutdown waits for it).
     hand_over_leadership(
       sys, node, std::chrono::milliseconds(2 * cfg.election_timeout_ms));
-    stop_node(sys, node);
+    if (!stop_node(sys, node, std::chrono::seconds(60))) {
+      CONCLAVE_LOG("node", error)
+        << "the node's actors did not stop within 60 s; leaving anyway";
+      stop_logging();
+      ::_exit(exit_supervisor_gave_up);
+    }
   }
   waiter.join();
-  return exit_code;
+  return 0;
 }
 
 } // namespace

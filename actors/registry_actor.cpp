@@ -1,6 +1,7 @@
 #include "actors/registry_actor.hpp"
 
 #include "actors/fault_injection.hpp"
+#include "actors/local_sender.hpp"
 
 #include <sys/wait.h>
 
@@ -498,6 +499,13 @@ pb::Response serve_read(const data_tree& tree, const pb::Request& req,
   }
 }
 
+registry_state::~registry_state() {
+  if (snapshot_child > 0) {
+    ::kill(snapshot_child, SIGKILL);
+    ::waitpid(snapshot_child, nullptr, 0);
+  }
+}
+
 registry_actor::behavior_type
 registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
          registry_options options) {
@@ -511,13 +519,6 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
                   st.options.initial_snapshot_index,
                   st.options.initial_snapshot_term);
   self->delayed_send(self, sweep_interval, sweep_atom::value);
-  self->attach_functor([=] {
-    // Never leave a snapshot child behind.
-    if (self->state.snapshot_child > 0) {
-      ::kill(self->state.snapshot_child, SIGKILL);
-      ::waitpid(self->state.snapshot_child, nullptr, 0);
-    }
-  });
   return {
     [=](fault_atom, const std::string& kind) { inject_fault(self, kind); },
     [=](apply_atom, const pb::LogBatch& batch) {
@@ -574,6 +575,8 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
     },
     [=](sessions_atom) { return all_sessions(self->state); },
     [=](connect_atom, session_actor sessions) {
+      if (!from_this_process(self))
+        return;
       self->state.sessions = std::move(sessions);
     },
     [=](cleanup_atom, int64_t now_ms, uint64_t max) {

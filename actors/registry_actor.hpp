@@ -85,6 +85,14 @@ struct parked_read {
 struct registry_state {
   static inline const char* name = "registry";
 
+  registry_state() = default;
+  registry_state(const registry_state&) = delete;
+  registry_state& operator=(const registry_state&) = delete;
+  /// Never leaves a snapshot child behind: kills and reaps it. Runs when the
+  /// actor exits, before anyone hears of its exit, so a supervisor that
+  /// reopens the storage next never races the child's writes.
+  ~registry_state();
+
   state_machine machine;
   watch_manager watches;
   /// Where each session's watch events go (its client's connection here).

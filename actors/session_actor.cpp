@@ -1,6 +1,7 @@
 #include "actors/session_actor.hpp"
 
 #include "actors/fault_injection.hpp"
+#include "actors/local_sender.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -452,6 +453,17 @@ void check_expiry(self_ptr self) {
         if (!st.tracker)
           return;
         auto now = st.clock();
+        if (now - st.last_round_ms > st.limits.stall_grace_ms) {
+          // This actor stalled after the round that asked (it hung, and
+          // may be an instance the supervisor is replacing): what it knows
+          // of liveness is old. Never expire on it.
+          st.tracker->reset_all(now);
+          st.last_round_ms = now;
+          CONCLAVE_LOG("session", warning)
+            << "the expiry check ran late (this actor stalled?): every "
+               "session gets a fresh timeout";
+          return;
+        }
         if (!st.quorum_ok) {
           // We may have missed liveness while cut off: start over.
           st.quorum_ok = true;
@@ -854,9 +866,13 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
   return {
     [=](fault_atom, const std::string& kind) { inject_fault(self, kind); },
     [=](connect_atom, supervisor_actor supervisor) {
+      if (!from_this_process(self))
+        return;
       self->state.supervisor = std::move(supervisor);
     },
     [=](restarts_atom, pb::NodeStatus& restarts) {
+      if (!from_this_process(self))
+        return;
       self->state.restarts = std::move(restarts);
     },
     [=](hello_atom, const pb::Connect& req) -> caf::result<pb::Hello> {

@@ -17,6 +17,7 @@ void watch(self_ptr self, const std::string& name) {
   auto& c = st.by_name[name];
   c.handle = st.children->handle(name);
   c.probing = false;
+  c.answered = false;
   if (c.handle) {
     self->monitor(c.handle);
     st.by_address[c.handle.address()] = name;
@@ -45,6 +46,13 @@ pb::NodeStatus restart_counts(const supervisor_state& st) {
     }
   }
   return out;
+}
+
+/// Children that must be gone before their replacement starts (the others
+/// are harmless if an old instance wakes up late: it exits first thing).
+bool must_be_gone(const std::string& name) {
+  return name == "registry" || name == "storage" || name == "log"
+         || name == "session";
 }
 
 /// Stops every child, last started first, and exits with `reason`.
@@ -90,12 +98,14 @@ void restart(self_ptr self, const std::string& failed, const std::string& why) {
   for (auto i = set.rbegin(); i != set.rend(); ++i) {
     unwatch(self, *i);
     auto gone = st.children->stop(*i, st.hang_timeout);
-    if (!gone && *i == "storage") {
-      // Its files are still in use: opening them again could lose or
-      // corrupt what it writes when it wakes up.
-      give_up(self, "the storage worker does not stop (hung for more than "
+    if (!gone && must_be_gone(*i)) {
+      // A second live instance could act on stale state: a storage worker
+      // writing files reopened meanwhile, a log actor peers keep talking
+      // to, a session actor expiring sessions it stopped hearing about.
+      give_up(self, "actor '" + *i + "' does not stop (hung for more than "
                       + std::to_string(st.hang_timeout.count())
-                      + " ms); refusing to reopen its files");
+                      + " ms after being told to); refusing to start a second "
+                        "one");
       return;
     }
   }
@@ -131,8 +141,10 @@ void probe(self_ptr self) {
                          const caf::strong_actor_ptr&, const std::string&) {
           auto i = self->state.by_name.find(name);
           if (i != self->state.by_name.end()
-              && i->second.handle.address() == probed)
+              && i->second.handle.address() == probed) {
             i->second.probing = false;
+            i->second.answered = true;
+          }
         },
         [=, name = name](const caf::error& err) {
           auto& st = self->state;
@@ -140,7 +152,7 @@ void probe(self_ptr self) {
           if (i == st.by_name.end() || i->second.handle.address() != probed)
             return; // restarted meanwhile
           i->second.probing = false;
-          if (err == caf::sec::request_timeout)
+          if (err == caf::sec::request_timeout && i->second.answered)
             restart(self, name,
                     "hung: no answer to a liveness probe within "
                       + std::to_string(st.hang_timeout.count()) + " ms");
@@ -233,7 +245,13 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
                                        "injected fault (" + kind + ")"));
         return true;
       }
-      caf::anon_send(hdl, fault_atom::value, kind);
+      // With the supervisor as sender: the actors take faults only from
+      // this process (a typed actor cannot send() to an untyped handle,
+      // which is what the listeners have).
+      hdl->enqueue(caf::make_mailbox_element(self->ctrl(),
+                                             caf::make_message_id(), {},
+                                             fault_atom::value, kind),
+                   self->context());
       return true;
     },
     [=](probe_atom) {

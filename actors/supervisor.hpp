@@ -43,6 +43,10 @@ struct supervisor_state {
     std::string last_reason;
     /// A liveness probe is outstanding.
     bool probing = false;
+    /// It answered a probe since it started: only then does a silent probe
+    /// count as a hang (a registry loading a big snapshot at start-up does
+    /// not answer for a while).
+    bool answered = false;
   };
 
   std::shared_ptr<node_actors> children;

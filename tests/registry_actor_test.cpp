@@ -123,7 +123,10 @@ struct node_fixture {
     election = sys.spawn(idle_election);
     session = sys.spawn(session_manager, node_id{1}, limits, registry, log,
                         election, clock_fn{[this] { return now_ms; }});
-    caf::anon_send(registry, connect_atom::value, session);
+    // From an actor of this process (the registry ignores anonymous ones).
+    caf::scoped_actor {
+      sys
+      } -> send(registry, connect_atom::value, session);
     make_leader(sys, session);
     sched.run();
   }
@@ -592,7 +595,9 @@ TEST_CASE("node actors: a write that is never applied times out", "[actors]") {
                   f.election, clock_fn{[&f] { return f.now_ms; }});
   make_leader(f.sys, session);
   // The registry reports applied results to it from now on.
-  caf::anon_send(f.registry, connect_atom::value, session);
+  caf::scoped_actor {
+    f.sys
+    } -> send(f.registry, connect_atom::value, session);
   auto stuck = std::make_shared<probe_log>();
   auto client = f.sys.spawn([=](caf::event_based_actor* self) {
     self->request(session, caf::infinite, hello_atom::value, pb::Connect{})

@@ -6,7 +6,10 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <iostream>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
 
 #include "messages/type_ids.hpp"
 #include "tests/support/child_process.hpp"
@@ -67,6 +71,18 @@ public:
     return false;
   }
 
+  /// Starts measuring the longest pause between acknowledged writes.
+  void reset_gap() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    max_gap_ = std::chrono::milliseconds{0};
+    last_ack_ = clock_type::now();
+  }
+
+  std::chrono::milliseconds max_gap() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return max_gap_;
+  }
+
   std::set<std::string> acknowledged() {
     std::lock_guard<std::mutex> guard{mtx_};
     return acked_;
@@ -89,6 +105,11 @@ private:
         std::lock_guard<std::mutex> guard{mtx_};
         acked_.insert(name);
         ++acked_count_;
+        auto now = clock_type::now();
+        max_gap_ = std::max(
+          max_gap_, std::chrono::duration_cast<std::chrono::milliseconds>(
+                      now - last_ack_));
+        last_ack_ = now;
       } else {
         --i; // not acknowledged: try the same name again
       }
@@ -102,6 +123,8 @@ private:
   std::atomic<size_t> acked_count_{0};
   std::mutex mtx_;
   std::set<std::string> acked_;
+  clock_type::time_point last_ack_ = clock_type::now();
+  std::chrono::milliseconds max_gap_{0};
   std::atomic<int64_t> first_session_{0};
   std::atomic<int64_t> last_session_{0};
   std::thread thread_;
@@ -214,24 +237,55 @@ TEST_CASE("supervision: an actor that stops answering is found hung and "
           "restarted",
           "[supervision][cluster]") {
   auto flags = fault_flags;
-  flags.push_back("--conclave.supervisor-hang-timeout-ms=500");
+  flags.push_back("--conclave.supervisor-hang-timeout-ms=1000");
   local_cluster cluster{3, flags};
-  auto leader = cluster.wait_for_leader(30s);
-  REQUIRE(leader >= 0);
+  REQUIRE(cluster.wait_for_leader(30s) >= 0);
   writer w{cluster};
   REQUIRE(w.advance(10, 30s));
-  for (const auto& actor : {"election", "registry"}) {
-    auto target = static_cast<size_t>((leader + 1) % 3);
-    auto before = cluster.status(target);
-    REQUIRE(before);
-    INFO(actor);
-    inject(cluster, target, actor, "block:3000");
-    REQUIRE(
-      wait_restarted(cluster, target, actor, restarts_of(*before, actor), 30s));
-    auto after = cluster.status(target);
-    REQUIRE(after);
-    CHECK(last_reason_of(*after, actor).find("hung") != std::string::npos);
-    CHECK(w.advance(10, 30s));
+  // Found hung after 1 s, told to stop, gone when it wakes at 1.5 s: within
+  // the second 1 s the supervisor waits before it would give up. The
+  // election actor may outlive its replacement: it sleeps for 3 s.
+  const std::vector<std::pair<std::string, std::string>> faults{
+    {"election", "block:3000"},
+    {"registry", "block:1500"},
+    {"log", "block:1500"},
+    {"session", "block:1500"}};
+  for (const auto& [actor, kind] : faults) {
+    for (const auto& where : {"leader", "follower"}) {
+      auto leader = cluster.wait_for_leader(30s);
+      REQUIRE(leader >= 0);
+      auto target = std::string{where} == "leader"
+                      ? static_cast<size_t>(leader)
+                      : static_cast<size_t>((leader + 1) % 3);
+      auto before = cluster.status(target);
+      REQUIRE(before);
+      INFO(actor << " on the " << where);
+      inject(cluster, target, actor, kind);
+      REQUIRE(wait_restarted(cluster, target, actor,
+                             restarts_of(*before, actor), 30s));
+      auto after = cluster.status(target);
+      REQUIRE(after);
+      CHECK(last_reason_of(*after, actor).find("hung") != std::string::npos);
+      CHECK(w.advance(10, 30s));
+    }
+  }
+  w.stop();
+  CHECK(w.first_session() != 0);
+  CHECK(w.last_session() == w.first_session());
+  auto acked = w.acknowledged();
+  REQUIRE(cluster.wait_for_leader(30s) >= 0);
+  for (size_t i = 0; i < 3; ++i) {
+    auto c = cluster.client(i);
+    REQUIRE(c->sync("/w"));
+    auto children = c->children("/w");
+    REQUIRE(children);
+    std::set<std::string> present(children.value.names.begin(),
+                                  children.value.names.end());
+    size_t missing = 0;
+    for (const auto& name : acked)
+      missing += present.count(name) == 0 ? 1 : 0;
+    INFO("node " << i + 1 << ": " << acked.size() << " acknowledged");
+    CHECK(missing == 0);
   }
 }
 
@@ -260,12 +314,23 @@ TEST_CASE("supervision: a node whose actors keep failing shuts down and "
   client_options opts;
   opts.servers = parse_server_list("127.0.0.1:" + std::to_string(client_port));
   opts.request_timeout = 5s;
-  for (int i = 0; i < 3; ++i) {
-    blocking_client c{sys, opts};
-    // The third fault exceeds the budget: the node is gone before it
-    // answers, or answers and then goes.
-    c.inject_fault("election", "throw");
+  blocking_client c{sys, opts};
+  auto election_restarts = [&]() -> std::optional<uint64_t> {
+    auto s = c.status();
+    if (!s)
+      return std::nullopt;
+    return restarts_of(s.value, "election");
+  };
+  for (uint64_t i = 0; i < 2; ++i) {
+    REQUIRE(c.inject_fault("election", "throw"));
+    // The next fault must reach the new election actor.
+    auto deadline = clock_type::now() + 20s;
+    while (clock_type::now() < deadline && election_restarts() != i + 1)
+      std::this_thread::yield();
+    REQUIRE(election_restarts() == i + 1);
   }
+  // The third exceeds the budget: the node goes (answering first or not).
+  c.inject_fault("election", "throw");
   auto code = node.stop(0, 20s);
   CHECK(code == 4);
   CHECK(node.err().find("restart budget") != std::string::npos);
@@ -281,9 +346,26 @@ TEST_CASE("supervision: fault injection is refused unless the config turns "
   auto r = c->inject_fault("log", "throw");
   CHECK(r.error == error_code::bad_arguments);
   CHECK(r.message.find("fault-injection") != std::string::npos);
+  // Nor do the published actors take a raw fault, restart counts or a new
+  // supervisor from the network, whatever the config says.
+  auto& sys = cluster.system();
+  auto port = cluster.server(0).substr(std::string{"127.0.0.1:"}.size());
+  auto session = sys.middleman().remote_actor<session_actor>(
+    "127.0.0.1", static_cast<uint16_t>(std::stoi(port)));
+  REQUIRE(session);
+  caf::anon_send(*session, fault_atom::value, std::string{"throw"});
+  {
+    caf::scoped_actor self{sys};
+    self->send(*session, fault_atom::value, std::string{"exit"});
+    self->send(*session, restarts_atom::value, pb::NodeStatus{});
+  }
+  // The session actor still serves, and nothing was restarted.
+  REQUIRE(c->create("/still-here", ""));
   auto s = cluster.status(0);
   REQUIRE(s);
-  CHECK(restarts_of(*s, "log") == 0);
+  CHECK(s->restarts_size() > 0); // the supervisor's counts, not ours
+  for (const auto& entry : s->restarts())
+    CHECK(entry.restarts() == 0);
 }
 
 TEST_CASE("supervision: a kazoo client of a node whose actors restart keeps "
@@ -308,5 +390,49 @@ TEST_CASE("supervision: a kazoo client of a node whose actors restart keeps "
     REQUIRE(writer->set("/failover/data", "after").ok());
     CHECK(client.wait_for_line("WATCHED", 60s));
     CHECK(client.stop(0, 30s) == 0);
+  }
+}
+
+// Not part of the suite (hidden tag): the figures in docs/operations.md.
+//   build/bin/conclave-tests "[.restart-gap]"   (CONCLAVE_RESTART_TRIALS=N)
+// For each actor, on the leader and on a follower: the longest pause
+// between a single writer's acknowledged writes around a `throw` fault.
+TEST_CASE("bench: write pause while an actor restarts", "[.restart-gap]") {
+  int trials = 5;
+  if (auto env = std::getenv("CONCLAVE_RESTART_TRIALS"))
+    trials = std::max(1, std::atoi(env));
+  local_cluster cluster{3,
+                        {"--conclave.fault-injection=on",
+                         "--conclave.supervisor-max-restarts=1000",
+                         "--conclave.election-timeout-ms=1000",
+                         "--conclave.heartbeat-interval-ms=100"}};
+  REQUIRE(cluster.wait_for_leader(30s) >= 0);
+  writer w{cluster};
+  REQUIRE(w.advance(20, 30s));
+  for (const auto& where : {"leader", "follower"}) {
+    for (const auto& actor :
+         {"registry", "storage", "log", "election", "session", "zk", "admin"}) {
+      std::vector<int64_t> gaps;
+      for (int t = 0; t < trials; ++t) {
+        auto leader = cluster.wait_for_leader(30s);
+        REQUIRE(leader >= 0);
+        auto target = std::string{where} == "leader"
+                        ? static_cast<size_t>(leader)
+                        : static_cast<size_t>((leader + 1) % 3);
+        auto before = cluster.status(target);
+        REQUIRE(before);
+        REQUIRE(w.advance(5, 30s));
+        w.reset_gap();
+        inject(cluster, target, actor, "throw");
+        REQUIRE(wait_restarted(cluster, target, actor,
+                               restarts_of(*before, actor), 30s));
+        REQUIRE(w.advance(20, 30s));
+        gaps.push_back(w.max_gap().count());
+      }
+      std::sort(gaps.begin(), gaps.end());
+      std::cout << where << " " << actor << ": median " << gaps[gaps.size() / 2]
+                << " ms, max " << gaps.back() << " ms over " << gaps.size()
+                << " trials" << std::endl;
+    }
   }
 }
