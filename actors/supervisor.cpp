@@ -73,11 +73,53 @@ void give_up(self_ptr self, const std::string& why) {
 }
 
 /// Restarts `failed` and what its plan ties to it.
+/// A custom actor that keeps failing (or cannot be started again) is
+/// switched off; the node serves on without it.
+void disable_custom(self_ptr self, const std::string& name,
+                    const std::string& why) {
+  auto& st = self->state;
+  unwatch(self, name);
+  st.children->stop(name, st.hang_timeout);
+  st.by_name[name].last_reason = "disabled: " + why;
+  CONCLAVE_LOG("supervisor", error)
+    << "custom actor '" << name << "' is disabled: " << why;
+  st.children->set_restarts(restart_counts(st));
+}
+
 void restart(self_ptr self, const std::string& failed, const std::string& why) {
   auto& st = self->state;
   auto set = st.plan.restart_set(failed);
   auto& c = st.by_name[failed];
   c.last_reason = why;
+  if (st.custom.count(failed) > 0) {
+    // Custom actors spend budgets of their own: a user's actor that keeps
+    // failing must not take the coordination service down with it.
+    auto& budget = st.custom_budgets
+                     .try_emplace(failed, st.budget->max_restarts(),
+                                  st.budget->window_ms())
+                     .first->second;
+    if (!budget.spend(steady_clock_ms())) {
+      disable_custom(self, failed,
+                     "failed (" + why + ") more than "
+                       + std::to_string(budget.max_restarts())
+                       + " times within " + std::to_string(budget.window_ms())
+                       + " ms");
+      return;
+    }
+    unwatch(self, failed);
+    st.children->stop(failed, st.hang_timeout);
+    if (auto err = st.children->start(failed)) {
+      disable_custom(self, failed, "cannot restart it: " + err->message);
+      return;
+    }
+    watch(self, failed);
+    ++c.restarts;
+    CONCLAVE_LOG("supervisor", warning)
+      << "custom actor '" << failed << "' failed (" << why << "); restart "
+      << c.restarts << ", one-for-one";
+    st.children->set_restarts(restart_counts(st));
+    return;
+  }
   if (!st.budget->spend(steady_clock_ms())) {
     give_up(self, "actor '" + failed + "' failed (" + why + ") and "
                     + std::to_string(st.budget->max_restarts())

@@ -15,7 +15,9 @@
 // runs out, or a child cannot be started again (its port is taken, its
 // storage is damaged, a hung storage worker does not let go of its files),
 // the supervisor stops every child and exits with the reason: the node
-// shuts down rather than crash-looping or serving wrong data.
+// shuts down rather than crash-looping or serving wrong data. Custom actors
+// spend budgets of their own: one that keeps failing, or cannot be started
+// again, is disabled and the node serves on.
 //
 // It is also the node's directory: (get_atom, name) returns a child's
 // current handle, so nothing keeps using a handle of a dead actor.
@@ -56,6 +58,8 @@ struct supervisor_state {
   std::map<caf::actor_addr, std::string> by_address;
   /// Custom actors: one that quits normally is not restarted.
   std::set<std::string> custom;
+  /// Each custom actor's own restart budget (same limits as the node's).
+  std::map<std::string, restart_budget> custom_budgets;
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds hang_timeout{10000};
   bool fault_injection = false;

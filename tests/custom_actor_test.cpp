@@ -59,7 +59,8 @@ struct extended_node {
   uint16_t client_port = free_port();
   std::unique_ptr<child_process> proc;
 
-  explicit extended_node(const std::string& actors_group) {
+  explicit extended_node(const std::string& actors_group,
+                         const std::string& more_conclave_keys = "") {
     std::ofstream conf{dir.path + "/node.conf"};
     conf << "conclave {\n"
             "  id = 1\n"
@@ -69,7 +70,7 @@ struct extended_node {
             "  bind-address = \"127.0.0.1\"\n"
             "  fault-injection = \"on\"\n"
             "  supervisor-probe-interval-ms = 100\n"
-            "}\n"
+         << more_conclave_keys << "}\n"
          << actors_group;
     conf.close();
     proc = std::make_unique<child_process>(std::vector<std::string>{
@@ -181,9 +182,14 @@ TEST_CASE("custom actors: the health checker and the audit logger run from "
   CHECK(eventually(20s, [&] { return restarts_of(c, "audit") == 1u; }));
   CHECK(restarts_of(c, "web-health") == 0u);
   CHECK(restarts_of(c, "log") == 0u);
-  REQUIRE(c.create("/after-restart", "x"));
-  CHECK(eventually(
-    20s, [&] { return file_contains(audit_file, "created /after-restart"); }));
+  // The new instance sees what changes once its watch is in place (a
+  // persistent watch does not replay the past): keep changing things until
+  // it logs one.
+  int n = 0;
+  CHECK(eventually(20s, [&] {
+    c.create("/after-restart-" + std::to_string(n++), "x");
+    return file_contains(audit_file, "created /after-restart-");
+  }));
 }
 
 TEST_CASE("custom actors: a node refuses an unknown actor type or bad "
@@ -225,4 +231,43 @@ TEST_CASE("custom actors: a node refuses an unknown actor type or bad "
     INFO(r.err);
     CHECK(r.err.find("this binary knows: none") != std::string::npos);
   }
+}
+
+TEST_CASE("custom actors: one that keeps failing is disabled and the node "
+          "serves on",
+          "[custom][cluster]") {
+  extended_node node{"actors {\n"
+                     "  audit {\n"
+                     "    type = \"audit-logger\"\n"
+                     "    file = \"audit.log\"\n"
+                     "  }\n"
+                     "}\n",
+                     "  supervisor-max-restarts = 1\n"};
+  REQUIRE(node.proc->wait_for_line("conclave-node ready", 30s));
+  caf::actor_system_config cfg;
+  announce_message_types(cfg);
+  cfg.load<caf::io::middleman>();
+  caf::actor_system sys{cfg};
+  client_options opts;
+  opts.servers = parse_server_list(node.server());
+  blocking_client c{sys, opts};
+  REQUIRE(c.inject_fault("audit", "throw"));
+  REQUIRE(eventually(20s, [&] { return restarts_of(c, "audit") == 1u; }));
+  // Over its budget: disabled, not restarted, and the node lives on.
+  REQUIRE(c.inject_fault("audit", "exit"));
+  auto disabled = [&] {
+    auto s = c.status();
+    if (!s)
+      return false;
+    for (const auto& r : s.value.restarts())
+      if (r.actor() == "audit")
+        return r.last_reason().rfind("disabled", 0) == 0;
+    return false;
+  };
+  REQUIRE(eventually(20s, disabled));
+  CHECK(restarts_of(c, "audit") == 1u);
+  CHECK(c.create("/still-serving", "x"));
+  CHECK(node.proc->stop(0, std::chrono::milliseconds(200)) < 0); // running
+  // It is gone for good: a fault finds nothing to fail.
+  CHECK(c.inject_fault("audit", "throw").error == error_code::bad_arguments);
 }
