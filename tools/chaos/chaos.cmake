@@ -1,0 +1,33 @@
+# The chaos harness's checker: the history format, the checkers, the report
+# and conclave-check; their tests join conclave-tests. Included from the
+# top-level CMakeLists.txt (paths are relative to its directory).
+
+# -- history format, checkers, report ----------------------------------------
+add_library(conclave_chaos STATIC
+  tools/chaos/history.proto
+  tools/chaos/history.cpp
+  tools/chaos/linearizability.cpp
+  tools/chaos/checks.cpp
+  tools/chaos/report.cpp)
+# Generates build/tools/chaos/history.pb.{h,cc}, included as
+# "tools/chaos/history.pb.h".
+protobuf_generate(TARGET conclave_chaos LANGUAGE cpp
+                  IMPORT_DIRS "${CMAKE_CURRENT_SOURCE_DIR}")
+target_include_directories(conclave_chaos PUBLIC
+  "${CMAKE_CURRENT_SOURCE_DIR}" "${CMAKE_CURRENT_BINARY_DIR}")
+target_link_libraries(conclave_chaos PUBLIC protobuf::libprotobuf)
+
+# conclave-check HISTORY.jsonl [--report DIR] [--max-steps N]
+add_executable(conclave-check tools/chaos/check_main.cpp)
+target_link_libraries(conclave-check PRIVATE conclave_chaos)
+
+# -- tests ([chaos]) -----------------------------------------------------------
+if(TARGET conclave-tests)
+  target_sources(conclave-tests PRIVATE
+    tests/chaos_history_test.cpp
+    tests/linearizability_test.cpp
+    tests/chaos_checks_test.cpp)
+  target_link_libraries(conclave-tests PRIVATE conclave_chaos)
+  # The exit-code test runs conclave-check from CONCLAVE_BIN_DIR.
+  add_dependencies(conclave-tests conclave-check)
+endif()
