@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/history_builder.hpp"
 #include "tools/chaos/linearizability.hpp"
 #include "tools/chaos/report.hpp"
 
@@ -18,32 +19,9 @@ using namespace conclave::chaos;
 
 namespace {
 
-/// Builds a history record by record; completions find their invoke's f.
-class builder {
+/// A history builder with shorthands for complete operations.
+class builder : public conclave::test::history_builder {
 public:
-  Record& invoke(int64_t p, const std::string& f, const std::string& key) {
-    pending_[p] = f;
-    auto& r = push(p, Record::invoke, f);
-    r.set_key(key);
-    return r;
-  }
-  Record& ok(int64_t p) { return complete(p, Record::ok); }
-  Record& fail(int64_t p) { return complete(p, Record::fail); }
-  Record& info(int64_t p) { return complete(p, Record::info); }
-  Record& event(int64_t p, const std::string& f, const std::string& key) {
-    auto& r = push(p, Record::event, f);
-    r.set_key(key);
-    return r;
-  }
-
-  history build() const {
-    std::string error;
-    auto h = make_history(records_, {}, error);
-    INFO(error);
-    REQUIRE(h);
-    return std::move(*h);
-  }
-
   // Shorthands for complete operations.
   void add(int64_t p, const std::string& set, const std::string& element) {
     invoke(p, "add", set).set_value(element);
@@ -110,24 +88,6 @@ public:
     else
       fail(p);
   }
-
-private:
-  Record& complete(int64_t p, Record::Type t) {
-    auto f = pending_[p];
-    pending_.erase(p);
-    return push(p, t, f);
-  }
-  Record& push(int64_t p, Record::Type t, const std::string& f) {
-    records_.emplace_back();
-    auto& r = records_.back();
-    r.set_process(p);
-    r.set_type(t);
-    r.set_f(f);
-    return r;
-  }
-
-  std::vector<Record> records_;
-  std::map<int64_t, std::string> pending_;
 };
 
 std::string messages(const check_result& r) {

@@ -1,3 +1,4 @@
+#include "tests/support/history_builder.hpp"
 #include "tools/chaos/linearizability.hpp"
 
 #include <algorithm>
@@ -10,18 +11,12 @@ using namespace conclave::chaos;
 
 namespace {
 
-/// Builds a history record by record; completions find their invoke's f.
-class builder {
+/// A history builder with time stamps and register shorthands.
+class builder : public conclave::test::history_builder {
 public:
-  Record& invoke(int64_t p, const std::string& f, const std::string& key) {
-    pending_[p] = f;
-    auto& r = push(p, Record::invoke, f);
-    r.set_key(key);
-    return r;
+  builder() : history_builder(true) {
+    // nop
   }
-  Record& ok(int64_t p) { return complete(p, Record::ok); }
-  Record& fail(int64_t p) { return complete(p, Record::fail); }
-  Record& info(int64_t p) { return complete(p, Record::info); }
 
   // Sequential shorthands: invoke and complete at once.
   void write(int64_t p, const std::string& key, const std::string& value) {
@@ -32,35 +27,6 @@ public:
     invoke(p, "read", key);
     ok(p).set_value(value);
   }
-
-  history build() const {
-    std::string error;
-    auto h = make_history(records_, {}, error);
-    INFO(error);
-    REQUIRE(h);
-    return std::move(*h);
-  }
-
-  std::vector<Record>& records() { return records_; }
-
-private:
-  Record& complete(int64_t p, Record::Type t) {
-    auto f = pending_[p];
-    pending_.erase(p);
-    return push(p, t, f);
-  }
-  Record& push(int64_t p, Record::Type t, const std::string& f) {
-    records_.emplace_back();
-    auto& r = records_.back();
-    r.set_process(p);
-    r.set_type(t);
-    r.set_f(f);
-    r.set_time_ns(static_cast<int64_t>(records_.size()) * 1000);
-    return r;
-  }
-
-  std::vector<Record> records_;
-  std::map<int64_t, std::string> pending_;
 };
 
 verdict check(const builder& b, uint64_t max_steps = 1'000'000) {
