@@ -42,10 +42,6 @@ start_node(caf::actor_system& sys, const node_config& cfg,
 hand_over_result hand_over_leadership(caf::actor_system& sys,
                                       const node_handles& node,
                                       std::chrono::milliseconds timeout) {
-  using clock = std::chrono::steady_clock;
-  hand_over_result out;
-  auto started = clock::now();
-  auto deadline = started + timeout;
   caf::scoped_actor self{sys};
   log_actor log;
   self
@@ -57,7 +53,18 @@ hand_over_result hand_over_leadership(caf::actor_system& sys,
       },
       [](const caf::error&) {});
   if (!log)
-    return out;
+    return hand_over_result{};
+  return hand_over_leadership(sys, log, timeout);
+}
+
+hand_over_result hand_over_leadership(caf::actor_system& sys,
+                                      const log_actor& log,
+                                      std::chrono::milliseconds timeout) {
+  using clock = std::chrono::steady_clock;
+  hand_over_result out;
+  auto started = clock::now();
+  auto deadline = started + timeout;
+  caf::scoped_actor self{sys};
   auto status = [&]() -> std::optional<pb::NodeStatus> {
     std::optional<pb::NodeStatus> result;
     self->request(log, timeout, status_atom::value)
@@ -74,13 +81,11 @@ hand_over_result hand_over_leadership(caf::actor_system& sys,
   self->request(log, timeout, transfer_atom::value, uint64_t{0}, false)
     .receive(
       [&](uint64_t target) {
-        CONCLAVE_LOG("node", info)
-          << "shutting down: handing leadership to node " << target;
+        CONCLAVE_LOG("node", info) << "handing leadership to node " << target;
       },
       [&](const caf::error& err) { why = sys.render(err); });
   if (!why.empty()) {
-    CONCLAVE_LOG("node", warning)
-      << "shutting down without handing over leadership: " << why;
+    CONCLAVE_LOG("node", warning) << "not handing over leadership: " << why;
     return out;
   }
   // The old leader learns of the new one from its first heartbeat.
@@ -99,8 +104,7 @@ hand_over_result hand_over_leadership(caf::actor_system& sys,
                                << out.took.count() << " ms";
   else
     CONCLAVE_LOG("node", warning)
-      << "no other node took over within " << timeout.count()
-      << " ms; shutting down anyway";
+      << "no other node took over within " << timeout.count() << " ms";
   return out;
 }
 

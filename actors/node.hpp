@@ -56,6 +56,12 @@ hand_over_result hand_over_leadership(caf::actor_system& sys,
                                       const node_handles& node,
                                       std::chrono::milliseconds timeout);
 
+/// The same through the node's log actor (the supervisor uses it before it
+/// restarts a leader's core).
+hand_over_result hand_over_leadership(caf::actor_system& sys,
+                                      const log_actor& log,
+                                      std::chrono::milliseconds timeout);
+
 /// Stops the supervisor and with it every actor of the node; returns true
 /// once they are gone, false if they were not gone within `timeout`.
 bool stop_node(caf::actor_system& sys, node_handles& node,

@@ -3,6 +3,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/clock.hpp"
+#include "actors/node.hpp"
 #include "runtime/fault_spec.hpp"
 #include "runtime/logging.hpp"
 
@@ -137,6 +138,23 @@ void restart(self_ptr self, const std::string& failed, const std::string& why) {
     << "actor '" << failed << "' failed (" << why << "); restart "
     << c.restarts + 1 << ", " << st.plan.policy_of(failed)
     << (others.empty() ? std::string{} : " with " + others);
+  if (failed == "registry") {
+    // The log actor still runs: if it leads, it hands leadership over
+    // first, so that the cluster does not wait out an election timeout
+    // while this node restarts its core (as a graceful stop does). A failed
+    // storage worker takes the log actor with it, and a failed log actor
+    // cannot hand anything over.
+    auto log = caf::actor_cast<log_actor>(st.children->handle("log"));
+    auto timeout = std::chrono::milliseconds(
+      2 * st.children->config().election_timeout_ms);
+    if (log) {
+      auto handed = hand_over_leadership(self->system(), log, timeout);
+      if (handed.new_leader != 0)
+        CONCLAVE_LOG("supervisor", info)
+          << "handed leadership to node " << handed.new_leader
+          << " before restarting the core";
+    }
+  }
   for (auto i = set.rbegin(); i != set.rend(); ++i) {
     unwatch(self, *i);
     auto gone = st.children->stop(*i, st.hang_timeout);
