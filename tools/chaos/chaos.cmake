@@ -26,7 +26,8 @@ if(TARGET conclave-tests)
   target_sources(conclave-tests PRIVATE
     tests/chaos_history_test.cpp
     tests/linearizability_test.cpp
-    tests/chaos_checks_test.cpp)
+    tests/chaos_checks_test.cpp
+    tests/chaos_run_test.cpp)
   target_link_libraries(conclave-tests PRIVATE conclave_chaos)
   # The exit-code test runs conclave-check from CONCLAVE_BIN_DIR.
   add_dependencies(conclave-tests conclave-check)
