@@ -92,42 +92,28 @@ void restart(self_ptr self, const std::string& failed, const std::string& why) {
   auto set = st.plan.restart_set(failed);
   auto& c = st.by_name[failed];
   c.last_reason = why;
-  if (st.custom.count(failed) > 0) {
-    // Custom actors spend budgets of their own: a user's actor that keeps
-    // failing must not take the coordination service down with it.
-    auto& budget = st.custom_budgets
-                     .try_emplace(failed, st.budget->max_restarts(),
-                                  st.budget->window_ms())
-                     .first->second;
-    if (!budget.spend(steady_clock_ms())) {
-      disable_custom(self, failed,
-                     "failed (" + why + ") more than "
-                       + std::to_string(budget.max_restarts())
-                       + " times within " + std::to_string(budget.window_ms())
-                       + " ms");
-      return;
-    }
-    unwatch(self, failed);
-    st.children->stop(failed, st.hang_timeout);
-    if (auto err = st.children->start(failed)) {
-      disable_custom(self, failed, "cannot restart it: " + err->message);
-      return;
-    }
-    watch(self, failed);
-    ++c.restarts;
-    CONCLAVE_LOG("supervisor", warning)
-      << "custom actor '" << failed << "' failed (" << why << "); restart "
-      << c.restarts << ", one-for-one";
-    st.children->set_restarts(restart_counts(st));
-    return;
-  }
-  if (!st.budget->spend(steady_clock_ms())) {
-    give_up(self, "actor '" + failed + "' failed (" + why + ") and "
-                    + std::to_string(st.budget->max_restarts())
-                    + " restarts within "
-                    + std::to_string(st.budget->window_ms())
-                    + " ms already used the restart budget "
-                      "(supervisor-max-restarts)");
+  // Custom actors spend budgets of their own, and one that cannot go on is
+  // disabled: a user's actor must not take the coordination service down
+  // with it. The node's own actors share the node's budget; when they
+  // cannot go on, neither can the node.
+  bool custom = st.custom.count(failed) > 0;
+  auto& budget = custom ? st.custom_budgets
+                            .try_emplace(failed, st.budget->max_restarts(),
+                                         st.budget->window_ms())
+                            .first->second
+                        : *st.budget;
+  auto cannot_go_on = [&](const std::string& what) {
+    if (custom)
+      disable_custom(self, failed, what);
+    else
+      give_up(self, what);
+  };
+  if (!budget.spend(steady_clock_ms())) {
+    cannot_go_on("actor '" + failed + "' failed (" + why + ") and "
+                 + std::to_string(budget.max_restarts()) + " restarts within "
+                 + std::to_string(budget.window_ms())
+                 + " ms already used its restart budget "
+                   "(supervisor-max-restarts)");
     return;
   }
   std::string others;
@@ -171,7 +157,7 @@ void restart(self_ptr self, const std::string& failed, const std::string& why) {
   }
   for (const auto& name : set) {
     if (auto err = st.children->start(name)) {
-      give_up(self, "cannot restart actor '" + name + "': " + err->message);
+      cannot_go_on("cannot restart actor '" + name + "': " + err->message);
       return;
     }
     watch(self, name);

@@ -30,7 +30,7 @@ std::optional<prometheus::histogram> from_proto(const pb::Histogram& h) {
 
 } // namespace
 
-std::string native_op_name(const pb::Request& req) {
+std::string_view native_op_name(const pb::Request& req) {
   switch (req.op_case()) {
     case pb::Request::kCreate:
       return "create";
@@ -75,11 +75,12 @@ std::string native_op_name(const pb::Request& req) {
   }
 }
 
-void observe_latency(latency_by_op& by_op, const std::string& op,
+void observe_latency(latency_by_op& by_op, std::string_view op,
                      double seconds) {
   auto i = by_op.find(op);
   if (i == by_op.end())
-    i = by_op.emplace(op, prometheus::histogram::latency_seconds()).first;
+    i = by_op.emplace(std::string{op}, prometheus::histogram::latency_seconds())
+          .first;
   i->second.observe(seconds);
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -32,16 +33,16 @@ struct zk_figures {
 };
 
 /// Latency histograms by operation name, as the node's actors keep them.
-using latency_by_op = std::map<std::string, prometheus::histogram>;
+/// (Looked up by string_view: no allocation per observed request.)
+using latency_by_op = std::map<std::string, prometheus::histogram, std::less<>>;
 
 /// The operation a native request asks for, named as ZooKeeper names it
 /// ("create", "getData", "multi", "sync", ...; "status", "other").
-std::string native_op_name(const pb::Request& req);
+std::string_view native_op_name(const pb::Request& req);
 
 /// Counts `seconds` for `op` (a latency_seconds() histogram is made on
 /// first use).
-void observe_latency(latency_by_op& by_op, const std::string& op,
-                     double seconds);
+void observe_latency(latency_by_op& by_op, std::string_view op, double seconds);
 
 /// Adds `by_op` to a status's request_seconds (merging an op both have).
 void add_latency(const latency_by_op& by_op, pb::NodeStatus& status);

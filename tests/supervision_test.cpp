@@ -166,6 +166,25 @@ void inject(local_cluster& cluster, size_t i, const std::string& actor,
   REQUIRE((r || r.error == error_code::connection_loss));
 }
 
+/// Every acknowledged write of the writer is on every node.
+void check_all_present(local_cluster& cluster,
+                       const std::set<std::string>& acked) {
+  REQUIRE(cluster.wait_for_leader(30s) >= 0);
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    auto c = cluster.client(i);
+    REQUIRE(c->sync("/w"));
+    auto children = c->children("/w");
+    REQUIRE(children);
+    std::set<std::string> present(children.value.names.begin(),
+                                  children.value.names.end());
+    size_t missing = 0;
+    for (const auto& name : acked)
+      missing += present.count(name) == 0 ? 1 : 0;
+    INFO("node " << i + 1 << ": " << acked.size() << " acknowledged");
+    CHECK(missing == 0);
+  }
+}
+
 } // namespace
 
 TEST_CASE("supervision: every actor kind fails on the leader and on a "
@@ -210,21 +229,7 @@ TEST_CASE("supervision: every actor kind fails on the leader and on a "
   auto acked = w.acknowledged();
   CHECK(w.first_session() != 0);
   CHECK(w.last_session() == w.first_session());
-  REQUIRE(cluster.wait_for_leader(30s) >= 0);
-  for (size_t i = 0; i < 3; ++i) {
-    auto c = cluster.client(i);
-    REQUIRE(c->sync("/w"));
-    auto children = c->children("/w");
-    REQUIRE(children);
-    std::set<std::string> present(children.value.names.begin(),
-                                  children.value.names.end());
-    size_t missing = 0;
-    for (const auto& name : acked)
-      if (present.count(name) == 0)
-        ++missing;
-    INFO("node " << i + 1 << ": " << acked.size() << " acknowledged");
-    CHECK(missing == 0);
-  }
+  check_all_present(cluster, acked);
   // conclavectl status shows the restarts per actor.
   auto ctl = run({std::string{CONCLAVE_BIN_DIR} + "/conclavectl", "--server",
                   cluster.server(static_cast<size_t>(first_leader)), "status"});
@@ -273,20 +278,7 @@ TEST_CASE("supervision: an actor that stops answering is found hung and "
   CHECK(w.first_session() != 0);
   CHECK(w.last_session() == w.first_session());
   auto acked = w.acknowledged();
-  REQUIRE(cluster.wait_for_leader(30s) >= 0);
-  for (size_t i = 0; i < 3; ++i) {
-    auto c = cluster.client(i);
-    REQUIRE(c->sync("/w"));
-    auto children = c->children("/w");
-    REQUIRE(children);
-    std::set<std::string> present(children.value.names.begin(),
-                                  children.value.names.end());
-    size_t missing = 0;
-    for (const auto& name : acked)
-      missing += present.count(name) == 0 ? 1 : 0;
-    INFO("node " << i + 1 << ": " << acked.size() << " acknowledged");
-    CHECK(missing == 0);
-  }
+  check_all_present(cluster, acked);
 }
 
 TEST_CASE("supervision: a node whose actors keep failing shuts down and "
