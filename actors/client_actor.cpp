@@ -93,22 +93,26 @@ void forward(self_ptr self, client_state::queued q) {
 /// Sends `q` now if connected, else queues it until a connection exists.
 caf::result<pb::Response> submit(self_ptr self, client_state::queued q) {
   auto& st = self->state;
-  if (st.options.servers.empty())
-    return error_response(error_code::connection_loss, "no servers configured");
-  if (st.state == connection_state::expired)
-    return error_response(error_code::session_expired,
-                          "the session has expired");
-  if (st.state == connection_state::closed)
-    return error_response(error_code::session_expired,
-                          "the session was closed");
   auto rp = q.promise;
+  // The caller took the request over (make_response_promise): an answer
+  // must go through the promise, a returned value would be dropped.
+  auto refuse = [&](error_code code, const char* why) {
+    rp.deliver(error_response(code, why));
+    return rp;
+  };
+  if (st.options.servers.empty())
+    return refuse(error_code::connection_loss, "no servers configured");
+  if (st.state == connection_state::expired)
+    return refuse(error_code::session_expired, "the session has expired");
+  if (st.state == connection_state::closed)
+    return refuse(error_code::session_expired, "the session was closed");
   if (st.server) {
     forward(self, std::move(q));
     return rp;
   }
   if (st.queue.size() >= st.options.max_queued_requests)
-    return error_response(error_code::throttled_op,
-                          "too many requests waiting for a connection");
+    return refuse(error_code::throttled_op,
+                  "too many requests waiting for a connection");
   st.queue.push_back(std::move(q));
   ensure_connecting(self);
   return rp;

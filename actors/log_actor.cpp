@@ -2,6 +2,7 @@
 
 #include "actors/fault_injection.hpp"
 #include "actors/local_sender.hpp"
+#include "messages/proposal_refused.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -465,16 +466,16 @@ caf::result<uint64_t> propose(self_ptr self, pb::Proposal& proposal) {
     if (index)
       return index->value();
     if (index.error() == error_code::throttled_op)
-      return caf::make_error(caf::sec::runtime_error,
-                             "leader is throttling writes");
+      return make_error(proposal_refused::throttled,
+                        "leader is throttling writes");
   }
   auto leader = st.core->leader();
   auto link = st.peers.find(leader);
   if (proposal.forwarded() || leader == node_id{0} || leader == st.self_id
       || link == st.peers.end() || !link->second.handle)
-    return caf::make_error(caf::sec::runtime_error,
-                           "no leader known at node "
-                             + std::to_string(st.self_id.value()));
+    return make_error(proposal_refused::no_leader,
+                      "no leader known at node "
+                        + std::to_string(st.self_id.value()));
   proposal.set_forwarded(true);
   return self->delegate(link->second.handle, propose_atom::value,
                         std::move(proposal));

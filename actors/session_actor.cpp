@@ -2,6 +2,7 @@
 
 #include "actors/fault_injection.hpp"
 #include "actors/local_sender.hpp"
+#include "messages/proposal_refused.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -96,11 +97,20 @@ uint64_t propose(self_ptr self, command cmd,
               propose_atom::value, std::move(proposal))
     .then([](uint64_t) {},
           [=](const caf::error& err) {
-            // Not (or no longer) at a leader: nothing was appended.
-            auto resp = error_response(error_code::connection_loss,
-                                       "write not accepted: "
-                                         + self->system().render(err));
-            resp.set_retry(true);
+            // Refused before it was appended (no leader, throttled): nothing
+            // happened, and the client may send it again. Anything else (a
+            // timeout, a leader lost after appending) leaves the write's
+            // fate unknown: a retry could apply it twice, so the client
+            // hears OperationTimeout (or ConnectionLoss) and must find out.
+            auto refused = is_proposal_refused(err);
+            auto code = !refused && err == caf::sec::request_timeout
+                          ? error_code::operation_timeout
+                          : error_code::connection_loss;
+            auto resp = error_response(
+              code, std::string{refused ? "write not accepted: "
+                                        : "write outcome unknown: "}
+                      + self->system().render(err));
+            resp.set_retry(refused);
             finish(self, rid, std::move(resp));
           });
   return rid;
@@ -877,17 +887,10 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
     },
     [=](hello_atom, const pb::Connect& req) -> caf::result<pb::Hello> {
       auto& st = self->state;
-      auto client = caf::actor_cast<caf::actor_addr>(self->current_sender());
-      if (auto i = st.connections.find(client);
-          i != st.connections.end() && i->second.session == req.session_id()) {
-        pb::Hello hello;
-        hello.set_node_id(st.self_id.value());
-        hello.set_version(CONCLAVE_VERSION);
-        hello.set_session_id(i->second.session);
-        hello.set_password(req.password());
-        hello.set_timeout_ms(i->second.timeout_ms);
-        return hello;
-      }
+      // No shortcut for a client already connected here: it says hello
+      // again because it thought this node dead (frozen, cut off), and
+      // meanwhile its session may have expired elsewhere. Every resume is
+      // revalidated against the leader's commit index (resume_session).
       if (!has_leader(st))
         return hello_error(st, error_code::connection_loss,
                            "node " + std::to_string(st.self_id.value())

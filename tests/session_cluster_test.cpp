@@ -449,3 +449,31 @@ TEST_CASE("acl: a native client keeps its identity when it moves to another "
   CHECK(locked.value.aversion == full.value.stat.aversion + 1);
   CHECK(other->get("/private").error == error_code::no_auth);
 }
+
+TEST_CASE("sessions: a client whose session expired says so on every later "
+          "request",
+          "[sessions][cluster]") {
+  local_cluster cluster{3};
+  auto leader = cluster.wait_for_leader(20s);
+  REQUIRE(leader >= 0);
+  auto follower = static_cast<size_t>((leader + 1) % 3);
+  auto c = cluster.client(follower, 1500ms);
+  REQUIRE(c->create("/gone", "", create_mode::ephemeral).ok());
+  // The client's only node freezes; the leader expires the session.
+  ::kill(cluster.pid(follower), SIGSTOP);
+  auto other = cluster.client(static_cast<size_t>(leader));
+  auto deadline = steady::now() + 30s;
+  bool expired = false;
+  while (!expired && steady::now() < deadline)
+    expired = other->exists("/gone").error == error_code::no_node;
+  ::kill(cluster.pid(follower), SIGCONT);
+  REQUIRE(expired);
+  // The first request after the node wakes up learns of the expiry; every
+  // later one must say so too, at once (not time out as a lost connection).
+  auto first = retrying([&] { return c->get("/"); });
+  CHECK(first.error == error_code::session_expired);
+  for (int i = 0; i < 3; ++i) {
+    auto again = c->get("/");
+    CHECK(again.error == error_code::session_expired);
+  }
+}
