@@ -32,3 +32,14 @@ if(TARGET conclave-tests)
   # The exit-code test runs conclave-check from CONCLAVE_BIN_DIR.
   add_dependencies(conclave-tests conclave-check)
 endif()
+
+include(tools/chaos/lossyfs.cmake)
+include(tools/chaos/native_workload.cmake)
+
+# The kazoo workloads' record builders and recording rules (kazoo itself is
+# faked; one test hands a history to conclave-check).
+add_test(NAME chaos_kazoo_workload_units
+         COMMAND /usr/bin/python3 -m unittest -v kazoo_workload_test
+         WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}/tests")
+set_tests_properties(chaos_kazoo_workload_units PROPERTIES
+                     ENVIRONMENT "CONCLAVE_CHECK=${CMAKE_BINARY_DIR}/bin/conclave-check")
