@@ -13,6 +13,9 @@ packages=(
   # Compatibility tests with clients nobody here wrote, and the real thing
   # to compare with: kazoo, zkCli.sh and Apache ZooKeeper itself.
   python3-kazoo zookeeper zookeeper-bin
+  # The chaos harness (tools/chaos/chaos): network namespaces, veth pairs,
+  # a bridge and packet-dropping partitions.
+  iproute2 iptables
 )
 
 missing=()

@@ -43,3 +43,16 @@ add_test(NAME chaos_kazoo_workload_units
          WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}/tests")
 set_tests_properties(chaos_kazoo_workload_units PROPERTIES
                      ENVIRONMENT "CONCLAVE_CHECK=${CMAKE_BINARY_DIR}/bin/conclave-check")
+
+# -- the harness's short schedule (CI) ----------------------------------------
+# Three runs of 40 s on a three-node cluster in network namespaces, every
+# nemesis, three workloads each (fixed seeds: a failure replays with
+# `tools/chaos/chaos --runs 1 --seed S`). Needs root; RUN_SERIAL so that the
+# faults' timing is not also fighting the rest of the suite for the cores.
+add_test(NAME chaos_short_schedule
+         COMMAND "${CMAKE_CURRENT_SOURCE_DIR}/tools/chaos/chaos"
+                 --runs 3 --seconds 40 --seed 1000 --nodes 3
+                 --bin "${CMAKE_BINARY_DIR}/bin"
+                 --out "${CMAKE_BINARY_DIR}/chaos-ci")
+set_tests_properties(chaos_short_schedule
+                     PROPERTIES RUN_SERIAL TRUE TIMEOUT 1200)

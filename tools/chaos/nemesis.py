@@ -1,0 +1,231 @@
+"""nemesis: the faults a chaos run injects, scheduled from the run's seed.
+
+One fault at a time: the schedule alternates a quiet spell (1-4 s) with a
+fault held for 2-8 s (some are instantaneous), then heals it and waits
+for it to be healed (killed nodes restarted, paused ones resumed). Every
+start and heal is a line in nemesis.jsonl with CLOCK_MONOTONIC times (the
+clock the workloads' histories use), so faults can be laid over the
+operation timeline.
+
+Kinds (--nemesis):
+  partition-halves  random halves (minority | majority)
+  partition-one     one random node isolated
+  partition-leader  the leader isolated
+  partition-bridge  two sides that cannot see each other and one node that
+                    sees both (it can be elected by either side)
+  kill              SIGKILL of a node (the leader half the time), restarted
+                    at heal
+  pause             SIGSTOP of a node (the leader half the time), SIGCONT at
+                    heal
+  restart           graceful stop (SIGTERM) and start of a node
+  transfer          conclavectl transfer-leader (to a random node or to the
+                    best follower)
+  actor             conclavectl fault: a random actor of a random node
+                    throws, exits or blocks
+  slow-disk         every fsync of a node (or of all) waits 50-500 ms
+  lose-unsynced     SIGKILL of a node, then its data directory loses every
+                    write not yet fsynced (lossyfs), then restart
+"""
+
+import json
+import time
+
+KINDS = ["partition-halves", "partition-one", "partition-leader", "partition-bridge", "kill",
+         "pause", "restart", "transfer", "actor", "slow-disk", "lose-unsynced"]
+
+ACTORS = ["registry", "storage", "log", "election", "session", "zk", "admin"]
+
+
+class Nemesis:
+    def __init__(self, cluster, rng, kinds, log_path):
+        self.cluster = cluster
+        self.net = cluster.net
+        self.rng = rng
+        self.kinds = kinds
+        self.log = open(log_path, "a")
+        self.active = None  # (kind, heal closure)
+        self.counts = {}
+        self.failovers = []  # kill of the leader: monotonic ns of the kill
+
+    def close(self):
+        self.log.close()
+
+    def _record(self, **fields):
+        fields["time_ns"] = time.monotonic_ns()
+        self.log.write(json.dumps(fields) + "\n")
+        self.log.flush()
+
+    def _target(self, prefer_leader=0.5):
+        """A running node: the leader with probability `prefer_leader` (if
+        there is one), else a random running node."""
+        nodes = self.cluster.nodes
+        running = [i for i, n in nodes.items() if n.running]
+        if self.rng.random() < prefer_leader:
+            leader = self.cluster.leader()
+            if leader is not None:
+                return leader, True
+        i = self.rng.choice(running)
+        return i, False
+
+    # -- schedule -------------------------------------------------------------
+    def run(self, seconds, stop_flag):
+        """Injects faults until `seconds` have passed (or stop_flag() is
+        true), then heals everything."""
+        end = time.monotonic() + seconds
+        try:
+            while time.monotonic() < end and not stop_flag():
+                self._sleep_until(min(end, time.monotonic() + self.rng.uniform(1, 4)), stop_flag)
+                if time.monotonic() >= end or stop_flag():
+                    break
+                kind = self.rng.choice(self.kinds)
+                hold = self.rng.uniform(2, 8)
+                self.start(kind)
+                self._sleep_until(min(end, time.monotonic() + hold), stop_flag)
+                self.heal()
+        finally:
+            self.heal()
+            self.heal_all()
+
+    def _sleep_until(self, t, stop_flag):
+        while time.monotonic() < t and not stop_flag():
+            time.sleep(min(0.1, max(0.0, t - time.monotonic())))
+
+    # -- faults -----------------------------------------------------------------
+    def start(self, kind):
+        getattr(self, "_" + kind.replace("-", "_"))()
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def heal(self):
+        if self.active is None:
+            return
+        kind, heal = self.active
+        self.active = None
+        heal()
+        self._record(op="heal", kind=kind)
+
+    def heal_all(self):
+        """Whatever state the run is in: network whole, every node running
+        and resumed, disks fast."""
+        self.net.heal()
+        for n in self.cluster.nodes.values():
+            n.slow_disk(0)
+            if n.paused:
+                n.resume()
+            if not n.running:
+                n.start()
+
+    def _partition(self, kind, groups):
+        self.net.partition(groups)
+        self._record(op="start", kind=kind, groups=groups)
+        self.active = (kind, self.net.heal)
+
+    def _partition_halves(self):
+        ids = list(self.cluster.nodes)
+        self.rng.shuffle(ids)
+        k = len(ids) // 2
+        self._partition("partition-halves", [ids[:k], ids[k:]])
+
+    def _partition_one(self):
+        ids = list(self.cluster.nodes)
+        victim = self.rng.choice(ids)
+        self._partition("partition-one", [[victim], [i for i in ids if i != victim]])
+
+    def _partition_leader(self):
+        ids = list(self.cluster.nodes)
+        leader = self.cluster.leader()
+        victim = leader if leader is not None else self.rng.choice(ids)
+        self._partition("partition-leader", [[victim], [i for i in ids if i != victim]])
+
+    def _partition_bridge(self):
+        ids = list(self.cluster.nodes)
+        self.rng.shuffle(ids)
+        bridge = ids[0]
+        rest = ids[1:]
+        half = len(rest) // 2
+        left, right = rest[:half], rest[half:]
+        # Nodes on the left never hear the right; the bridge hears both.
+        self.net.block({(a, b) for a in left for b in right})
+        self._record(op="start", kind="partition-bridge", bridge=bridge, left=left, right=right)
+        self.active = ("partition-bridge", self.net.heal)
+
+    def _kill(self, lose=False):
+        kind = "lose-unsynced" if lose else "kill"
+        victim, is_leader = self._target()
+        node = self.cluster.nodes[victim]
+        t = time.monotonic_ns()
+        node.kill()
+        if is_leader and not lose:
+            self.failovers.append(t)
+        if lose:
+            node.lose_unsynced()
+        self._record(op="start", kind=kind, node=victim, leader=is_leader, kill_ns=t)
+
+        def heal():
+            if not node.running:
+                node.start()
+        self.active = (kind, heal)
+
+    def _lose_unsynced(self):
+        self._kill(lose=True)
+
+    def _pause(self):
+        victim, is_leader = self._target()
+        node = self.cluster.nodes[victim]
+        node.pause()
+        self._record(op="start", kind="pause", node=victim, leader=is_leader)
+        self.active = ("pause", node.resume)
+
+    def _restart(self):
+        victim, is_leader = self._target()
+        node = self.cluster.nodes[victim]
+        code = node.stop()
+        self._record(op="start", kind="restart", node=victim, leader=is_leader, exit_code=code)
+        node.start()
+        self.active = ("restart", lambda: None)
+
+    def _transfer(self):
+        ids = list(self.cluster.nodes)
+        target = self.rng.choice([0] + ids)
+        args = ["transfer-leader"] + ([str(target)] if target else [])
+        code, out = self.cluster.ctl(args, timeout_ms=3000)
+        self._record(op="start", kind="transfer", target=target, exit_code=code,
+                     output=out.strip()[:200])
+        self.active = ("transfer", lambda: None)
+
+    def _actor(self):
+        victim, is_leader = self._target()
+        actor = self.rng.choice(ACTORS)
+        how = self.rng.choice(["throw", "exit", "block:%d" % self.rng.randint(200, 3000)])
+        code, out = self.cluster.ctl(["fault", actor, how],
+                                     servers=self.cluster.server(victim), timeout_ms=3000)
+        self._record(op="start", kind="actor", node=victim, leader=is_leader, actor=actor,
+                     fault=how, exit_code=code)
+        self.active = ("actor", lambda: None)
+
+    def _slow_disk(self):
+        delay = self.rng.randint(50, 500)
+        if self.rng.random() < 0.5:
+            victims = list(self.cluster.nodes)
+        else:
+            victims = [self._target()[0]]
+        for v in victims:
+            self.cluster.nodes[v].slow_disk(delay)
+        self._record(op="start", kind="slow-disk", nodes=victims, delay_ms=delay)
+
+        def heal():
+            for v in victims:
+                self.cluster.nodes[v].slow_disk(0)
+        self.active = ("slow-disk", heal)
+
+
+def parse_kinds(text):
+    """'all' or a comma-separated subset of KINDS; raises ValueError."""
+    if text == "all":
+        return list(KINDS)
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise ValueError("unknown nemesis %s (choose from: all, %s)" % (", ".join(bad) or "''",
+                                                                      ", ".join(KINDS)))
+    return kinds
+
