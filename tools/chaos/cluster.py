@@ -148,10 +148,11 @@ class Node:
     def lose_unsynced(self):
         """After a kill: the data directory becomes what a power loss would
         have left, the last fsynced state (lossyfs keeps the node's own log
-        file, conclave.log*, out of it)."""
+        file, conclave.log*, out of it). Returns how many files it removed,
+        rolled back and created again, and leftover processes it killed."""
         assert self.proc is None
-        if os.path.isdir(self.state):
-            lossyfs.restore(self.state, self.data)
+        report = lossyfs.restore(self.state, self.data)
+        return {k: len(v) for k, v in report.items()}
 
     def slow_disk(self, delay_ms):
         lossyfs.write_control(self.ctl, delay_ms)

@@ -23,15 +23,20 @@ Kinds (--nemesis):
   actor             conclavectl fault: a random actor of a random node
                     throws, exits or blocks
   slow-disk         every fsync of a node (or of all) waits 50-500 ms
-  lose-unsynced     SIGKILL of a node, then its data directory loses every
-                    write not yet fsynced (lossyfs), then restart
+  lose-unsynced     SIGKILL of a node while its fsyncs are slowed down (so
+                    that written data is waiting for one), then its data
+                    directory loses every write not yet fsynced (lossyfs),
+                    then restart
+  power-loss        the same for every node at once (the whole cluster loses
+                    power): every acknowledged write must have been fsynced
+                    by a majority
 """
 
 import json
 import time
 
 KINDS = ["partition-halves", "partition-one", "partition-leader", "partition-bridge", "kill",
-         "pause", "restart", "transfer", "actor", "slow-disk", "lose-unsynced"]
+         "pause", "restart", "transfer", "actor", "slow-disk", "lose-unsynced", "power-loss"]
 
 ACTORS = ["registry", "storage", "log", "election", "session", "zk", "admin"]
 
@@ -148,17 +153,29 @@ class Nemesis:
         self._record(op="start", kind="partition-bridge", bridge=bridge, left=left, right=right)
         self.active = ("partition-bridge", self.net.heal)
 
+    def _in_flight(self, nodes):
+        """Slows the nodes' fsyncs for a moment, so that a crash finds
+        written but not yet synced data (without it the window between a
+        write and its fsync is too short to hit)."""
+        delay = self.rng.randint(100, 400)
+        for node in nodes:
+            node.slow_disk(delay)
+        time.sleep(self.rng.uniform(0.3, 1.5))
+        return delay
+
     def _kill(self, lose=False):
         kind = "lose-unsynced" if lose else "kill"
         victim, is_leader = self._target()
         node = self.cluster.nodes[victim]
+        if lose:
+            self._in_flight([node])
         t = time.monotonic_ns()
         node.kill()
         if is_leader and not lose:
             self.failovers.append(t)
-        if lose:
-            node.lose_unsynced()
-        self._record(op="start", kind=kind, node=victim, leader=is_leader, kill_ns=t)
+        lost = node.lose_unsynced() if lose else None
+        node.slow_disk(0)
+        self._record(op="start", kind=kind, node=victim, leader=is_leader, kill_ns=t, lost=lost)
 
         def heal():
             if not node.running:
@@ -167,6 +184,22 @@ class Nemesis:
 
     def _lose_unsynced(self):
         self._kill(lose=True)
+
+    def _power_loss(self):
+        nodes = [n for n in self.cluster.nodes.values() if n.running]
+        self._in_flight(nodes)
+        for node in nodes:
+            node.kill()
+        lost = {node.id: node.lose_unsynced() for node in nodes}
+        for node in nodes:
+            node.slow_disk(0)
+        self._record(op="start", kind="power-loss", nodes=[n.id for n in nodes], lost=lost)
+
+        def heal():
+            for node in nodes:
+                if not node.running:
+                    node.start()
+        self.active = ("power-loss", heal)
 
     def _pause(self):
         victim, is_leader = self._target()
