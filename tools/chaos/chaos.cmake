@@ -54,5 +54,6 @@ add_test(NAME chaos_short_schedule
                  --runs 3 --seconds 40 --seed 1000 --nodes 3
                  --bin "${CMAKE_BINARY_DIR}/bin"
                  --out "${CMAKE_BINARY_DIR}/chaos-ci")
+# Exit 77: this machine cannot run it (not root): skipped, not passed.
 set_tests_properties(chaos_short_schedule
-                     PROPERTIES RUN_SERIAL TRUE TIMEOUT 1200)
+                     PROPERTIES RUN_SERIAL TRUE TIMEOUT 1800 SKIP_RETURN_CODE 77)

@@ -16,13 +16,14 @@ import subprocess
 import time
 
 import lossyfs
+import netns
 
 CLIENT_PORT = 4181
 ZK_PORT = 2181
 PEER_PORT = 4281
 ADMIN_PORT = 9181
 
-CONFIG = """# Written by tools/chaos/chaos for one run; see docs/reliability.md.
+CONFIG = """# Written by tools/chaos/chaos for one run; see docs/chaos.md.
 conclave {{
   id = {id}
   data-dir = "{data}"
@@ -92,7 +93,7 @@ class Node:
             self.cluster.net.exec_prefix(self.id)
             + [self.cluster.bin("conclave-node"), "--config-file=" + self.config],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.dir,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=netns.die_with_parent)
         out.close()
         self.starts += 1
         self.paused = False
@@ -103,9 +104,10 @@ class Node:
         return self.proc is not None
 
     def signal(self, sig):
-        """Signals the node's process group: `ip netns exec` execs the node
-        in a session of its own, and a snapshot writer it forked must share
-        a crash or a pause (an orphan would go on writing)."""
+        """Signals the node's process group (start() gives the node a session
+        of its own; `ip netns exec` execs it in place): a snapshot writer it
+        forked must share a crash or a pause (an orphan would go on
+        writing)."""
         if self.proc is not None:
             try:
                 os.killpg(self.proc.pid, sig)

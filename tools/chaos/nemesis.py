@@ -1,11 +1,17 @@
 """nemesis: the faults a chaos run injects, scheduled from the run's seed.
 
 One fault at a time: the schedule alternates a quiet spell (1-4 s) with a
-fault held for 2-8 s (some are instantaneous), then heals it and waits
-for it to be healed (killed nodes restarted, paused ones resumed). Every
-start and heal is a line in nemesis.jsonl with CLOCK_MONOTONIC times (the
-clock the workloads' histories use), so faults can be laid over the
-operation timeline.
+fault held for 2-8 s (some are instantaneous), then heals it (restarts
+killed nodes, resumes paused ones, removes partitions; it does not wait
+for them to rejoin). Every start and heal is a line in nemesis.jsonl with
+CLOCK_MONOTONIC times (the clock the workloads' histories use): `begin_ns`
+when the fault's first action began, `time_ns` when it was in place, and
+`leader_affected` when it may have stopped, cut off or replaced the leader
+(such faults restart session clocks: see widen_session_bounds in chaos).
+
+Every random choice of a fault is drawn before the cluster is asked who
+leads, and the same number of draws is made whatever it answers, so a
+seed always gives the same sequence of kinds, holds and victims.
 
 Kinds (--nemesis):
   partition-halves  random halves (minority | majority)
@@ -51,6 +57,8 @@ class Nemesis:
         self.active = None  # (kind, heal closure)
         self.counts = {}
         self.failovers = []  # kill of the leader: monotonic ns of the kill
+        self.problems = []  # findings (a graceful stop that failed, ...)
+        self.interrupted = False
 
     def close(self):
         self.log.close()
@@ -60,17 +68,18 @@ class Nemesis:
         self.log.write(json.dumps(fields) + "\n")
         self.log.flush()
 
+    def _start(self, kind, leader_affected, **fields):
+        self._record(op="start", kind=kind, begin_ns=self.begin_ns,
+                     leader_affected=bool(leader_affected), **fields)
+
     def _target(self, prefer_leader=0.5):
-        """A running node: the leader with probability `prefer_leader` (if
-        there is one), else a random running node."""
-        nodes = self.cluster.nodes
-        running = [i for i, n in nodes.items() if n.running]
-        if self.rng.random() < prefer_leader:
-            leader = self.cluster.leader()
-            if leader is not None:
-                return leader, True
-        i = self.rng.choice(running)
-        return i, False
+        """(node, whether it leads): the leader with probability
+        `prefer_leader` (if there is one), else a random running node."""
+        running = [i for i, n in self.cluster.nodes.items() if n.running]
+        want_leader = self.rng.random() < prefer_leader
+        other = self.rng.choice(running)
+        victim = self.leader if want_leader and self.leader is not None else other
+        return victim, victim == self.leader
 
     # -- schedule -------------------------------------------------------------
     def run(self, seconds, stop_flag):
@@ -88,8 +97,9 @@ class Nemesis:
                 self._sleep_until(min(end, time.monotonic() + hold), stop_flag)
                 self.heal()
         finally:
-            self.heal()
-            self.heal_all()
+            if not self.interrupted:
+                self.heal()
+                self.heal_all()
 
     def _sleep_until(self, t, stop_flag):
         while time.monotonic() < t and not stop_flag():
@@ -97,6 +107,8 @@ class Nemesis:
 
     # -- faults -----------------------------------------------------------------
     def start(self, kind):
+        self.leader = self.cluster.leader()
+        self.begin_ns = time.monotonic_ns()
         getattr(self, "_" + kind.replace("-", "_"))()
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
@@ -116,12 +128,18 @@ class Nemesis:
             n.slow_disk(0)
             if n.paused:
                 n.resume()
+                self._record(op="heal", kind="resume", node=n.id)
             if not n.running:
                 n.start()
+                self._record(op="heal", kind="start", node=n.id)
 
     def _partition(self, kind, groups):
         self.net.partition(groups)
-        self._record(op="start", kind=kind, groups=groups)
+        # Cut off from a majority, the leader steps down; with a minority
+        # cut off (the leader elsewhere), sessions there still go quiet.
+        majority = [g for g in groups if len(g) * 2 > self.cluster.size]
+        affected = self.leader is None or not majority or self.leader not in majority[0]
+        self._start(kind, affected, groups=groups, leader=self.leader)
         self.active = (kind, self.net.heal)
 
     def _partition_halves(self):
@@ -137,8 +155,8 @@ class Nemesis:
 
     def _partition_leader(self):
         ids = list(self.cluster.nodes)
-        leader = self.cluster.leader()
-        victim = leader if leader is not None else self.rng.choice(ids)
+        other = self.rng.choice(ids)
+        victim = self.leader if self.leader is not None else other
         self._partition("partition-leader", [[victim], [i for i in ids if i != victim]])
 
     def _partition_bridge(self):
@@ -150,7 +168,8 @@ class Nemesis:
         left, right = rest[:half], rest[half:]
         # Nodes on the left never hear the right; the bridge hears both.
         self.net.block({(a, b) for a in left for b in right})
-        self._record(op="start", kind="partition-bridge", bridge=bridge, left=left, right=right)
+        self._start("partition-bridge", True, bridge=bridge, left=left, right=right,
+                    leader=self.leader)
         self.active = ("partition-bridge", self.net.heal)
 
     def _in_flight(self, nodes):
@@ -175,7 +194,7 @@ class Nemesis:
             self.failovers.append(t)
         lost = node.lose_unsynced() if lose else None
         node.slow_disk(0)
-        self._record(op="start", kind=kind, node=victim, leader=is_leader, kill_ns=t, lost=lost)
+        self._start(kind, is_leader, node=victim, leader=is_leader, kill_ns=t, lost=lost)
 
         def heal():
             if not node.running:
@@ -193,7 +212,7 @@ class Nemesis:
         lost = {node.id: node.lose_unsynced() for node in nodes}
         for node in nodes:
             node.slow_disk(0)
-        self._record(op="start", kind="power-loss", nodes=[n.id for n in nodes], lost=lost)
+        self._start("power-loss", True, nodes=[n.id for n in nodes], lost=lost)
 
         def heal():
             for node in nodes:
@@ -205,14 +224,16 @@ class Nemesis:
         victim, is_leader = self._target()
         node = self.cluster.nodes[victim]
         node.pause()
-        self._record(op="start", kind="pause", node=victim, leader=is_leader)
+        self._start("pause", is_leader, node=victim, leader=is_leader)
         self.active = ("pause", node.resume)
 
     def _restart(self):
         victim, is_leader = self._target()
         node = self.cluster.nodes[victim]
         code = node.stop()
-        self._record(op="start", kind="restart", node=victim, leader=is_leader, exit_code=code)
+        if code != 0:
+            self.problems.append("node %d exited with %s on a graceful stop" % (victim, code))
+        self._start("restart", is_leader, node=victim, leader=is_leader, exit_code=code)
         node.start()
         self.active = ("restart", lambda: None)
 
@@ -221,8 +242,8 @@ class Nemesis:
         target = self.rng.choice([0] + ids)
         args = ["transfer-leader"] + ([str(target)] if target else [])
         code, out = self.cluster.ctl(args, timeout_ms=3000)
-        self._record(op="start", kind="transfer", target=target, exit_code=code,
-                     output=out.strip()[:200])
+        self._start("transfer", code == 0, target=target, exit_code=code,
+                    output=out.strip()[:200])
         self.active = ("transfer", lambda: None)
 
     def _actor(self):
@@ -231,19 +252,19 @@ class Nemesis:
         how = self.rng.choice(["throw", "exit", "block:%d" % self.rng.randint(200, 3000)])
         code, out = self.cluster.ctl(["fault", actor, how],
                                      servers=self.cluster.server(victim), timeout_ms=3000)
-        self._record(op="start", kind="actor", node=victim, leader=is_leader, actor=actor,
-                     fault=how, exit_code=code)
+        self._start("actor", is_leader, node=victim, leader=is_leader, actor=actor, fault=how,
+                    exit_code=code)
         self.active = ("actor", lambda: None)
 
     def _slow_disk(self):
         delay = self.rng.randint(50, 500)
-        if self.rng.random() < 0.5:
-            victims = list(self.cluster.nodes)
-        else:
-            victims = [self._target()[0]]
+        everyone = self.rng.random() < 0.5
+        one, _ = self._target()
+        victims = list(self.cluster.nodes) if everyone else [one]
         for v in victims:
             self.cluster.nodes[v].slow_disk(delay)
-        self._record(op="start", kind="slow-disk", nodes=victims, delay_ms=delay)
+        self._start("slow-disk", self.leader is None or self.leader in victims, nodes=victims,
+                    delay_ms=delay)
 
         def heal():
             for v in victims:

@@ -33,7 +33,12 @@ CLIENT = "cl"
 def run(cmd, check=True, timeout=30):
     """Runs a command, returns its CompletedProcess; raises with its output
     on failure when `check`."""
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        if check:
+            raise
+        return subprocess.CompletedProcess(cmd, 124, "", "timed out")
     if check and res.returncode != 0:
         raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), res.returncode,
                                                    (res.stderr or res.stdout).strip()))
@@ -128,6 +133,20 @@ class Network:
         self.blocked.clear()
 
 
+_libc = None
+
+
+def die_with_parent():
+    """preexec_fn for the processes a run starts: SIGKILL when the harness
+    dies, even by SIGKILL (prctl PR_SET_PDEATHSIG survives `ip netns exec`,
+    which execs in place)."""
+    global _libc
+    if _libc is None:
+        import ctypes
+        _libc = ctypes.CDLL(None, use_errno=True)
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
 def _namespaces():
     res = run(["ip", "netns", "list"], check=False)
     return [line.split()[0] for line in res.stdout.splitlines() if line.strip()]
@@ -137,7 +156,8 @@ def cleanup(slot):
     """Kills every process in slot's namespaces and deletes them."""
     prefix = "cv%d-" % slot
     mine = [ns for ns in _namespaces() if ns.startswith(prefix)]
-    for attempt in range(50):
+    pids = []
+    for attempt in range(100):
         pids = []
         for ns in mine:
             res = run(["ip", "netns", "pids", ns], check=False)
@@ -151,6 +171,10 @@ def cleanup(slot):
             except ProcessLookupError:
                 pass
         time.sleep(0.1)
+    if pids:
+        # Deleting the names would hide these processes for good.
+        raise RuntimeError("processes %s in %s survive SIGKILL; namespaces kept"
+                           % (pids, ", ".join(mine)))
     for ns in mine:
         run(["ip", "netns", "del", ns], check=False)
 
