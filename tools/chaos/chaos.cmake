@@ -44,6 +44,12 @@ add_test(NAME chaos_kazoo_workload_units
 set_tests_properties(chaos_kazoo_workload_units PROPERTIES
                      ENVIRONMENT "CONCLAVE_CHECK=${CMAKE_BINARY_DIR}/bin/conclave-check")
 
+# The harness's own judgement: kill bounds widened past faults, observed
+# kills, failover times, seeded fault sequences (no root, no cluster).
+add_test(NAME chaos_harness_units
+         COMMAND /usr/bin/python3 -m unittest -v chaos_harness_test
+         WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}/tests")
+
 # -- the harness's short schedule (CI) ----------------------------------------
 # Three runs of 40 s on a three-node cluster in network namespaces, every
 # nemesis, three workloads each (fixed seeds: a failure replays with
