@@ -595,8 +595,8 @@ void dir_key(const char* rel, char (&key)[key_cap]) {
                 static_cast<unsigned long long>(b));
 }
 
-/// Calls f(name, type) for each entry of the directory `dfd` but "." and
-/// "..", in getdents64 order; `type` is a DT_ value, possibly DT_UNKNOWN.
+/// Calls f(name) for each entry of the directory `dfd` but "." and "..",
+/// in getdents64 order.
 template <class F>
 void for_each_entry(int dfd, const char* path, F&& f) {
   if (::lseek(dfd, 0, SEEK_SET) != 0)
@@ -622,6 +622,25 @@ void for_each_entry(int dfd, const char* path, F&& f) {
   }
 }
 
+/// Calls f(name, statx) for each entry of `dfd` that is not ignored and
+/// still exists when it is looked at (the node may remove files meanwhile).
+template <class F>
+void for_each_tracked_entry(int dfd, const char* path, F&& f) {
+  for_each_entry(dfd, path, [&](const char* name) {
+    if (ignored_name(name))
+      return;
+    struct statx sx;
+    if (::statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, statx_mask,
+                &sx)
+        != 0) {
+      if (errno == ENOENT)
+        return; // removed meanwhile
+      die("cannot stat an entry of", path, errno);
+    }
+    f(name, sx);
+  });
+}
+
 /// Records the listing of the directory `dfd` (our own descriptor of it),
 /// at `rel` below the data directory, into dirs/.
 void record_dir(int dfd, const char* rel, const char* path) {
@@ -641,31 +660,22 @@ void record_dir(int dfd, const char* rel, const char* path) {
     head.add_pct(rel);
   head.add('\n');
   out.put(head);
-  for_each_entry(dfd, path, [&](const char* name) {
-    if (ignored_name(name))
-      return;
-    struct statx sx;
-    if (::statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, statx_mask,
-                &sx)
-        != 0) {
-      if (errno == ENOENT)
-        return; // removed meanwhile
-      die("cannot stat an entry of", path, errno);
-    }
-    text line;
-    if (S_ISREG(sx.stx_mode)) {
-      char fkey[key_cap];
-      if (!make_key(sx, -1, dfd, name, fkey))
-        return;
-      line.add("f ").add(fkey).add(' ');
-    } else if (S_ISDIR(sx.stx_mode)) {
-      line.add("d - ");
-    } else {
-      return;
-    }
-    line.add_pct(name).add('\n');
-    out.put(line);
-  });
+  for_each_tracked_entry(dfd, path,
+                         [&](const char* name, const struct statx& sx) {
+                           text line;
+                           if (S_ISREG(sx.stx_mode)) {
+                             char fkey[key_cap];
+                             if (!make_key(sx, -1, dfd, name, fkey))
+                               return;
+                             line.add("f ").add(fkey).add(' ');
+                           } else if (S_ISDIR(sx.stx_mode)) {
+                             line.add("d - ");
+                           } else {
+                             return;
+                           }
+                           line.add_pct(name).add('\n');
+                           out.put(line);
+                         });
   out.finish();
   rename_or_die(tmp, dst);
 }
@@ -675,48 +685,39 @@ void scan(int dfd, text& rel, text& path, int depth) {
   if (depth > max_depth)
     die("directories nested too deeply at", path.c_str(), 0);
   record_dir(dfd, rel.c_str(), path.c_str());
-  for_each_entry(dfd, path.c_str(), [&](const char* name) {
-    if (ignored_name(name))
-      return;
-    struct statx sx;
-    if (::statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, statx_mask,
-                &sx)
-        != 0) {
-      if (errno == ENOENT)
-        return; // removed meanwhile
-      die("cannot stat an entry of", path.c_str(), errno);
-    }
-    size_t rel_n = rel.n;
-    size_t path_n = path.n;
-    if (rel.n > 0)
-      rel.add('/');
-    rel.add(name);
-    path.add('/').add(name);
-    if (S_ISREG(sx.stx_mode)) {
-      int fd = openat_retry(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-      if (fd < 0 && errno != ENOENT)
-        die("cannot open", path.c_str(), errno);
-      if (fd < 0) {
-        rel.truncate(rel_n);
-        path.truncate(path_n);
-        return;
-      }
-      char key[key_cap];
-      make_key(sx, fd, dfd, name, key);
-      record_file(fd, key);
-      ::close(fd);
-    } else if (S_ISDIR(sx.stx_mode)) {
-      int fd = openat_retry(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-      if (fd < 0 && errno != ENOENT)
-        die("cannot open", path.c_str(), errno);
-      if (fd >= 0) {
-        scan(fd, rel, path, depth + 1);
+  for_each_tracked_entry(
+    dfd, path.c_str(), [&](const char* name, const struct statx& sx) {
+      size_t rel_n = rel.n;
+      size_t path_n = path.n;
+      if (rel.n > 0)
+        rel.add('/');
+      rel.add(name);
+      path.add('/').add(name);
+      if (S_ISREG(sx.stx_mode)) {
+        int fd = openat_retry(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0 && errno != ENOENT)
+          die("cannot open", path.c_str(), errno);
+        if (fd < 0) {
+          rel.truncate(rel_n);
+          path.truncate(path_n);
+          return;
+        }
+        char key[key_cap];
+        make_key(sx, fd, dfd, name, key);
+        record_file(fd, key);
         ::close(fd);
+      } else if (S_ISDIR(sx.stx_mode)) {
+        int fd = openat_retry(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        if (fd < 0 && errno != ENOENT)
+          die("cannot open", path.c_str(), errno);
+        if (fd >= 0) {
+          scan(fd, rel, path, depth + 1);
+          ::close(fd);
+        }
       }
-    }
-    rel.truncate(rel_n);
-    path.truncate(path_n);
-  });
+      rel.truncate(rel_n);
+      path.truncate(path_n);
+    });
 }
 
 unsigned long long process_start_time() {
