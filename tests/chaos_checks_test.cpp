@@ -12,10 +12,12 @@
 #include <catch2/catch.hpp>
 
 #include "tests/support/history_builder.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tools/chaos/linearizability.hpp"
 #include "tools/chaos/report.hpp"
 
 using namespace conclave::chaos;
+using conclave::test::temp_dir;
 
 namespace {
 
@@ -96,23 +98,6 @@ std::string messages(const check_result& r) {
     s += v.message + "\n";
   return s;
 }
-
-// A fresh directory under the system temp dir, removed on destruction.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    static int counter = 0;
-    path = std::filesystem::temp_directory_path()
-           / ("conclave-chaos-test-" + std::to_string(::getpid()) + "-"
-              + std::to_string(++counter));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 std::string slurp(const std::filesystem::path& file) {
   std::ifstream in{file};
@@ -612,11 +597,12 @@ TEST_CASE("chaos checks: the report shows the failing window as text and "
   CHECK(text.find("violation 2: set: /set") != std::string::npos);
   CHECK(text.find("  * lines 5-6 process 2 ok read x") != std::string::npos);
   temp_dir dir;
-  auto out = (dir.path / "report").string();
+  auto out = (std::filesystem::path{dir.path} / "report").string();
   std::string error;
   REQUIRE(write_report(out, h, f, error));
-  CHECK(slurp(dir.path / "report" / "report.txt") == text);
-  auto html = slurp(dir.path / "report" / "report.html");
+  CHECK(slurp(std::filesystem::path{dir.path} / "report" / "report.txt")
+        == text);
+  auto html = slurp(std::filesystem::path{dir.path} / "report" / "report.html");
   CHECK(html.find("<!DOCTYPE html>") == 0);
   CHECK(html.find("<svg") != std::string::npos);
   CHECK(html.find("process 2</text>") != std::string::npos);
@@ -638,7 +624,7 @@ int run_check(const std::string& args) {
 
 std::string write_file(const temp_dir& dir, const std::string& name,
                        const std::string& content) {
-  auto file = (dir.path / name).string();
+  auto file = (std::filesystem::path{dir.path} / name).string();
   std::ofstream out{file};
   out << content;
   return file;
@@ -685,10 +671,11 @@ TEST_CASE("chaos checks: conclave-check exit codes", "[chaos]") {
   CHECK(run_check("") == 2);
   CHECK(run_check(good + " --max-steps x") == 2);
   CHECK(run_check(good + " --bogus") == 2);
-  auto report = (dir.path / "out").string();
+  auto report = (std::filesystem::path{dir.path} / "out").string();
   CHECK(run_check(stale + " --report " + report) == 1);
-  CHECK(slurp(dir.path / "out" / "report.html").find("<svg")
-        != std::string::npos);
+  CHECK(
+    slurp(std::filesystem::path{dir.path} / "out" / "report.html").find("<svg")
+    != std::string::npos);
 }
 
 #endif

@@ -8,14 +8,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/support/child_process.hpp"
+#include "tests/support/file_wait.hpp"
 #include "tests/support/local_cluster.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -37,13 +38,8 @@ long count_lines(const std::string& path) {
 /// Waits until `path` has `more` lines more than now (at most a minute).
 bool wait_lines(const std::string& path, long more) {
   auto target = count_lines(path) + more;
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (count_lines(path) >= target)
-      return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
+  auto dir = std::filesystem::path{path}.parent_path().string();
+  return wait_in_dir(dir, 60s, [&] { return count_lines(path) >= target; });
 }
 
 } // namespace

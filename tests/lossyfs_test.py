@@ -18,6 +18,7 @@ Standard library only.
 
 import argparse
 import os
+import select
 import shutil
 import signal
 import socket
@@ -44,16 +45,44 @@ ENV_KEYS = ("LD_PRELOAD", "CONCLAVE_LOSSYFS_DATA", "CONCLAVE_LOSSYFS_STATE",
             "CONCLAVE_LOSSYFS_INITIALIZED")
 
 
+# Producers (the thread reading a node's output, background writers) call
+# progress() after every change; waiters re-check their condition then.
+_progress = threading.Condition()
+
+
+def progress():
+    with _progress:
+        _progress.notify_all()
+
+
 def wait_for(cond, timeout, what):
-    """Polls cond() until it is true; fails after `timeout` seconds."""
+    """Waits until cond() is true, re-checking it whenever a producer calls
+    progress(); fails after `timeout` seconds."""
+    with _progress:
+        if not _progress.wait_for(cond, timeout):
+            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+def retry_until(attempt, timeout, what):
+    """Calls attempt() (a blocking command with its own timeout) until it
+    succeeds; fails after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
+    while not attempt():
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(0.02)
+
+
+def wait_exit(pid, timeout):
+    """Waits until process `pid` (not necessarily our child) has exited."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if not select.select([fd], [], [], timeout)[0]:
+            raise AssertionError("process %d still running after %.0f s" % (pid, timeout))
+    finally:
+        os.close(fd)
 
 
 def pid_running(pid):
@@ -325,7 +354,7 @@ class ModelTest(Base):
             self.assertTrue(pid_running(pid))
             report = self.restore()
             self.assertIn(pid, report["killed"])
-            wait_for(lambda: not pid_running(pid), 10, "the child to die")
+            wait_exit(pid, 10)
         finally:
             if pid_running(pid):
                 os.kill(pid, signal.SIGKILL)
@@ -560,18 +589,22 @@ class Node:
                                      stderr=err, start_new_session=True)
         err.close()
         self.lines = []
+        self.eof = False
         reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         reader.start()
-        wait_for(lambda: self.proc.poll() is not None
-                 or any("conclave-node ready" in line for line in self.lines),
+        wait_for(lambda: self.eof or any("conclave-node ready" in line for line in self.lines),
                  30, "conclave-node ready")
-        if self.proc.poll() is not None:
+        if self.eof and self.proc.wait(timeout=30) is not None:
             raise AssertionError("conclave-node exited with %s: %s"
                                  % (self.proc.returncode, self.stderr()))
 
     def _read(self, proc):
         for line in proc.stdout:
             self.lines.append(line.decode(errors="replace"))
+            progress()
+        if proc is self.proc:
+            self.eof = True  # end of output: the node exited
+        progress()
 
     def stderr(self):
         with open(os.path.join(self.test.tmp, "node.err.%d" % self.starts), "rb") as f:
@@ -605,13 +638,13 @@ class NodeTest(Base):
         def attempt():
             r = node.ctl("create", path, data)
             return r.returncode == 0 or (b"NodeExists" in r.stdout + r.stderr)
-        wait_for(attempt, timeout, "create %s" % path)
+        retry_until(attempt, timeout, "create %s" % path)
 
     def check_acked(self, node, acked):
         def first_get():
             name, data = next(iter(acked.items()))
             return node.ctl("get", name).returncode == 0
-        wait_for(first_get, 30, "the restarted node to serve reads")
+        retry_until(first_get, 30, "the restarted node to serve reads")
         missing = {}
         for name, data in sorted(acked.items()):
             r = node.ctl("get", name)
@@ -646,6 +679,7 @@ class NodeTest(Base):
                         name, data = "/r%d-b%d" % (round_, i), "bg-%d" % i
                         if node.ctl("create", name, data, timeout_ms=2000).returncode == 0:
                             background[name] = data
+                            progress()
                         i += 1
 
                 t = threading.Thread(target=write_loop)

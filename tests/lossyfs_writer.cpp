@@ -41,9 +41,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "tests/support/file_wait.hpp"
 
 namespace {
 
@@ -194,11 +197,12 @@ size_t step(const std::vector<std::string>& ops, size_t i, size_t end) {
     return i + 2;
   }
   if (op == "waitfile") {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (::access(arg(1).c_str(), F_OK) != 0) {
-      check(std::chrono::steady_clock::now() < deadline, "waitfile " + arg(1));
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    const auto& file = arg(1);
+    auto dir = std::filesystem::path{file}.parent_path().string();
+    check(conclave::test::wait_in_dir(
+            dir, std::chrono::seconds(60),
+            [&] { return ::access(file.c_str(), F_OK) == 0; }),
+          "waitfile " + file);
     return i + 2;
   }
   if (op == "threads") {

@@ -14,10 +14,12 @@ made from this output.
 """
 
 import json
-import math
 import os
 import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stats import percentile  # noqa: E402
 
 
 def load(directory):
@@ -49,11 +51,6 @@ def totals(runs):
         t["observed"] += r["check"].get("kill_bounds_observed", 0)
         t["failover"] += [x for x in r.get("failover_ms", []) if x is not None]
     return t
-
-
-def percentile(values, p):
-    values = sorted(values)
-    return values[max(0, math.ceil(p / 100.0 * len(values)) - 1)] if values else None
 
 
 def row(name, t):

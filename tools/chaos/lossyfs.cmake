@@ -23,6 +23,9 @@ if(BUILD_TESTING)
   # Runs a scripted sequence of file operations under the library.
   add_executable(conclave-lossyfs-writer tests/lossyfs_writer.cpp)
   target_link_libraries(conclave-lossyfs-writer PRIVATE Threads::Threads)
+  # tests/support/file_wait.hpp
+  target_include_directories(conclave-lossyfs-writer PRIVATE
+                             "${CMAKE_CURRENT_SOURCE_DIR}")
 
   # No spaces in the test names: the top level asks for CMake 3.18, and
   # without policy CMP0110 (3.19) add_test() cuts a name at its first space.
