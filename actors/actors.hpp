@@ -174,6 +174,16 @@ using log_actor = caf::typed_actor<
   // with the chosen node. A follower forwards it to the leader once (the
   // flag marks a forwarded request, which a non-leader refuses).
   caf::replies_to<transfer_atom, uint64_t, bool>::with<uint64_t>,
+  // Reports the cluster's membership (no changes) or applies the changes
+  // one at a time, each committed before the next (Raft §4.1; adding a
+  // voter = learner, catch up, promote). Served by the leader: a follower
+  // forwards it once (the flag marks a forwarded request). Refusals travel
+  // in MembershipResult.error.
+  caf::replies_to<reconfig_atom, pb::ReconfigRequest,
+                  bool>::with<pb::MembershipResult>,
+  // Takes a snapshot of this node's applied state now (or waits for the
+  // one being taken) and replies with its metadata once it is durable.
+  caf::replies_to<snapshot_atom>::with<pb::SnapshotMeta>,
   // One tick of the Raft clock (from the election actor).
   caf::reacts_to<tick_atom>,
   // Drains the core's output (self-sent, so that a mailbox full of work is

@@ -27,6 +27,7 @@ constexpr uint64_t max_backoff_ticks = 50;
 constexpr uint64_t transfer_timeout_ticks = 300;
 
 void drain(self_ptr self);
+void advance_reconfig(self_ptr self);
 
 void schedule_flush(self_ptr self) {
   auto& st = self->state;
@@ -104,6 +105,67 @@ void connect_peer(self_ptr self, node_id id) {
       [=](const caf::error& err) {
         peer_lost(self, id, self->system().render(err));
       });
+}
+
+/// The peer address a configuration records ("host:port", IPv6 in
+/// brackets), or the one conclave.peers names for a member recorded
+/// without one.
+std::optional<peer_address> address_of(const log_state& st,
+                                       const raft::member& m) {
+  if (m.address.empty()) {
+    for (const auto& p : st.options.peers)
+      if (p.id == m.id)
+        return p;
+    return std::nullopt;
+  }
+  auto parsed = parse_peer(std::to_string(m.id.value()) + "@" + m.address);
+  if (auto p = std::get_if<peer_address>(&parsed))
+    return *p;
+  return std::nullopt;
+}
+
+/// Keeps one link per node the core may talk to (every member of the
+/// configurations it holds), dialing the addresses the log records.
+void sync_peers(self_ptr self) {
+  auto& st = self->state;
+  auto index = st.core->config_index().value();
+  if (index == st.peers_config_index)
+    return;
+  st.peers_config_index = index;
+  auto members = st.core->known_members();
+  if (members.empty())
+    return; // joining: keep the seeds until the leader sends the log
+  std::map<node_id, peer_link> links;
+  for (const auto& m : members) {
+    if (m.id == st.self_id)
+      continue;
+    auto addr = address_of(st, m);
+    auto old = st.peers.find(m.id);
+    if (old != st.peers.end() && (!addr || old->second.address == *addr)) {
+      links.emplace(m.id, std::move(old->second));
+      continue;
+    }
+    if (!addr) {
+      CONCLAVE_LOG("log", warning)
+        << "member " << m.id << " has no usable address ('" << m.address
+        << "'); it can only be answered over connections it opens";
+      links[m.id].address.id = m.id;
+      continue;
+    }
+    CONCLAVE_LOG("log", info) << "peer " << m.id << " at " << to_string(*addr)
+                              << " (" << raft::to_string(m.role) << ")";
+    links[m.id].address = *addr;
+  }
+  for (auto& [id, link] : st.peers)
+    if (links.count(id) == 0) {
+      CONCLAVE_LOG("log", info) << "peer " << id << " left the configuration";
+      if (link.handle)
+        self->demonitor(link.handle.address());
+    }
+  st.peers = std::move(links);
+  for (auto& [id, link] : st.peers)
+    if (!link.address.host.empty())
+      connect_peer(self, id);
 }
 
 void send_raft(self_ptr self, raft::message msg) {
@@ -224,12 +286,24 @@ void queue_write(self_ptr self, raft::output& out) {
 
 // -- applying -----------------------------------------------------------------
 
+pb::LogEntry config_entry(const raft::entry& e) {
+  pb::LogEntry out;
+  out.set_index(e.index.value());
+  out.set_term(e.term.value());
+  if (!out.mutable_config()->ParseFromString(e.data))
+    fatal("committed entry " + std::to_string(e.index.value())
+          + " is not a configuration");
+  return out;
+}
+
 pb::LogEntry to_log_entry(raft::entry& e) {
   pb::LogEntry out;
   out.set_index(e.index.value());
   out.set_term(e.term.value());
   if (e.type == raft::entry_type::noop)
     return out;
+  if (e.type == raft::entry_type::config)
+    return config_entry(e);
   pb::Proposal proposal;
   if (!proposal.ParseFromString(e.data))
     fatal("committed entry " + std::to_string(e.index.value())
@@ -241,17 +315,30 @@ pb::LogEntry to_log_entry(raft::entry& e) {
   return out;
 }
 
+void answer_snapshot_waiters(self_ptr self, const pb::SnapshotMeta* meta,
+                             const std::string& error) {
+  auto waiters = std::move(self->state.snapshot_waiters);
+  self->state.snapshot_waiters.clear();
+  for (auto& rp : waiters)
+    if (meta)
+      rp.deliver(*meta);
+    else
+      rp.deliver(caf::make_error(caf::sec::runtime_error, error));
+}
+
 void maybe_snapshot(self_ptr self) {
   auto& st = self->state;
-  if (st.snapshot_running
-      || (st.entries_since_snapshot < st.options.snapshot_entries
-          && st.bytes_since_snapshot < st.options.snapshot_log_bytes))
+  bool due = st.entries_since_snapshot >= st.options.snapshot_entries
+             || st.bytes_since_snapshot >= st.options.snapshot_log_bytes;
+  if (st.snapshot_running || !(due || st.snapshot_forced))
     return;
   st.snapshot_running = true;
+  st.snapshot_forced = false;
   self->request(st.registry, caf::infinite, snapshot_atom::value)
     .then(
       [=](const pb::SnapshotMeta& meta) {
         auto& st = self->state;
+        answer_snapshot_waiters(self, &meta, {});
         st.entries_since_snapshot = 0;
         st.bytes_since_snapshot = 0;
         st.core->snapshot_taken(raft::decode(meta),
@@ -273,9 +360,20 @@ void maybe_snapshot(self_ptr self) {
                 });
       },
       [=](const caf::error& err) {
-        self->state.snapshot_running = false;
-        CONCLAVE_LOG("log", warning)
-          << "snapshot not taken: " << self->system().render(err);
+        auto& st = self->state;
+        st.snapshot_running = false;
+        auto latest = st.core->latest_snapshot();
+        if (!st.snapshot_waiters.empty() && latest.index.value() != 0
+            && latest.index.value() == st.core->commit_index().value()) {
+          // Nothing applied since the latest snapshot: that one is current.
+          pb::SnapshotMeta meta;
+          raft::encode(latest, &meta);
+          answer_snapshot_waiters(self, &meta, {});
+          return;
+        }
+        auto why = self->system().render(err);
+        answer_snapshot_waiters(self, nullptr, "snapshot not taken: " + why);
+        CONCLAVE_LOG("log", warning) << "snapshot not taken: " << why;
       });
 }
 
@@ -452,6 +550,8 @@ void drain(self_ptr self) {
       st.transfers.clear(); // chunks must not outlive the term they serve
     report_leadership(self);
   }
+  sync_peers(self);
+  advance_reconfig(self);
 }
 
 // -- handlers -----------------------------------------------------------------
@@ -536,6 +636,193 @@ caf::result<uint64_t> transfer(self_ptr self, uint64_t target, bool forwarded) {
   return chosen.value();
 }
 
+// -- membership (Raft §4) ----------------------------------------------------
+
+pb::MembershipResult membership(self_ptr self, error_code code,
+                                const std::string& message) {
+  auto& st = self->state;
+  const auto& core = *st.core;
+  pb::MembershipResult r;
+  r.set_error(static_cast<int32_t>(code));
+  r.set_message(message);
+  raft::encode(core.config(), r.mutable_config());
+  r.set_config_index(core.config_index().value());
+  r.set_committed(core.config_committed());
+  r.set_leader_id(core.leader().value());
+  r.set_commit_index(core.commit_index().value());
+  if (st.reconfig)
+    r.set_applied(static_cast<uint32_t>(st.reconfig->next));
+  for (const auto& m : core.config().members) {
+    auto p = r.add_progress();
+    p->set_id(m.id.value());
+    if (m.id == st.self_id) {
+      p->set_match_index(core.persisted_index().value());
+      p->set_reachable(true);
+      continue;
+    }
+    if (auto pr = core.progress_of(m.id))
+      p->set_match_index(pr->match().value());
+    auto link = st.peers.find(m.id);
+    p->set_reachable(link != st.peers.end() && link->second.handle);
+  }
+  return r;
+}
+
+void finish_reconfig(self_ptr self, error_code code,
+                     const std::string& message) {
+  auto& st = self->state;
+  auto result = membership(self, code, message);
+  auto job = std::move(*st.reconfig);
+  st.reconfig.reset();
+  if (code == error_code::ok)
+    CONCLAVE_LOG("log", info)
+      << "membership change done (" << job.next << " change(s))";
+  else
+    CONCLAVE_LOG("log", warning) << "membership change stopped after "
+                                 << job.next << " change(s): " << message;
+  job.promise.deliver(std::move(result));
+}
+
+uint64_t reconfig_timeout_ticks(const log_state& st,
+                                const pb::ReconfigRequest& req) {
+  auto ms = req.catch_up_timeout_ms() != 0 ? req.catch_up_timeout_ms()
+                                           : st.options.reconfig_timeout_ms;
+  return std::max<uint64_t>(1, ms / std::max<size_t>(1, st.options.tick_ms));
+}
+
+/// Moves the running membership job on: called after every drain and tick.
+void advance_reconfig(self_ptr self) {
+  auto& st = self->state;
+  if (!st.reconfig)
+    return;
+  auto& job = *st.reconfig;
+  auto& core = *st.core;
+  const auto& changes = job.request.changes();
+  if (job.index != 0) {
+    if (core.commit_index().value() >= job.index
+        && core.term().value() == job.term) {
+      // Committed: the next step.
+      job.index = 0;
+      if (changes[job.next].kind() == pb::MemberChange::ADD_VOTER
+          && !job.promoting) {
+        job.promoting = true;
+      } else {
+        ++job.next;
+        job.promoting = false;
+      }
+      job.deadline_tick = st.ticks + reconfig_timeout_ticks(st, job.request);
+    } else if (core.role() != raft::role::leader
+               || core.term().value() != job.term) {
+      finish_reconfig(self, error_code::connection_loss,
+                      "leadership moved before configuration entry "
+                        + std::to_string(job.index)
+                        + " committed; it may or may not take effect "
+                          "(list the members to see)");
+      return;
+    } else if (st.ticks > job.deadline_tick) {
+      finish_reconfig(self, error_code::operation_timeout,
+                      "configuration entry " + std::to_string(job.index)
+                        + " did not commit in time (is a majority of the "
+                          "new configuration reachable?)");
+      return;
+    } else {
+      return;
+    }
+  }
+  if (core.role() != raft::role::leader || core.term().value() != job.term) {
+    if (job.next == changes.size()) {
+      finish_reconfig(self, error_code::ok, {});
+      return;
+    }
+    finish_reconfig(self, error_code::connection_loss,
+                    "leadership moved during the membership change");
+    return;
+  }
+  while (job.next < changes.size()) {
+    const auto& c = changes[job.next];
+    raft::membership_change change;
+    change.id = node_id{c.id()};
+    change.address = c.address();
+    change.client_address = c.client_address();
+    switch (c.kind()) {
+      case pb::MemberChange::ADD_VOTER:
+        if (!job.promoting && core.config().is_learner(change.id))
+          job.promoting = true; // added before: catch up and promote
+        change.what = job.promoting
+                        ? raft::membership_change::kind::promote
+                        : raft::membership_change::kind::add_learner;
+        break;
+      case pb::MemberChange::ADD_LEARNER:
+        change.what = raft::membership_change::kind::add_learner;
+        break;
+      case pb::MemberChange::PROMOTE:
+        change.what = raft::membership_change::kind::promote;
+        break;
+      case pb::MemberChange::REMOVE:
+        change.what = raft::membership_change::kind::remove;
+        break;
+      default:
+        finish_reconfig(self, error_code::bad_arguments,
+                        "unknown membership change kind");
+        return;
+    }
+    auto res = core.change_membership(change);
+    if (auto index = std::get_if<log_index>(&res)) {
+      CONCLAVE_LOG("log", info)
+        << "proposed membership change " << raft::to_string(change.what)
+        << " of node " << change.id << " at index " << *index;
+      job.index = index->value();
+      schedule_flush(self);
+      return;
+    }
+    const auto& err = std::get<raft::membership_error>(res);
+    bool wait = err.code == error_code::reconfig_in_progress
+                || err.code == error_code::new_config_no_quorum;
+    if (wait && st.ticks <= job.deadline_tick)
+      return; // try again next tick
+    finish_reconfig(self, err.code, err.text);
+    return;
+  }
+  finish_reconfig(self, error_code::ok, {});
+}
+
+caf::result<pb::MembershipResult>
+reconfig(self_ptr self, pb::ReconfigRequest& req, bool forwarded) {
+  auto& st = self->state;
+  auto& core = *st.core;
+  if (core.role() != raft::role::leader) {
+    auto link = st.peers.find(core.leader());
+    if (forwarded || core.leader() == node_id{0} || link == st.peers.end()
+        || !link->second.handle)
+      return membership(self, error_code::connection_loss,
+                        "no leader known at node "
+                          + std::to_string(st.self_id.value()));
+    return self->delegate(link->second.handle, reconfig_atom::value,
+                          std::move(req), true);
+  }
+  if (req.changes_size() == 0)
+    return membership(self, error_code::ok, {});
+  if (st.reconfig)
+    return membership(self, error_code::reconfig_in_progress,
+                      "another membership change is running");
+  if (req.expected_config_id() >= 0
+      && static_cast<uint64_t>(req.expected_config_id())
+           != core.config_index().value())
+    return membership(self, error_code::bad_version,
+                      "the configuration in force is "
+                        + std::to_string(core.config_index().value()) + ", not "
+                        + std::to_string(req.expected_config_id()));
+  auto rp = self->make_response_promise<pb::MembershipResult>();
+  reconfig_job job;
+  job.request = std::move(req);
+  job.promise = rp;
+  job.term = core.term().value();
+  job.deadline_tick = st.ticks + reconfig_timeout_ticks(st, job.request);
+  st.reconfig = std::move(job);
+  advance_reconfig(self);
+  return rp;
+}
+
 caf::result<uint64_t> receive_chunk(self_ptr self, pb::SnapshotChunk& chunk) {
   auto& st = self->state;
   if (chunk.term() < st.core->term().value())
@@ -612,6 +899,7 @@ replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
     if (p.id != id)
       st.peers[p.id].address = p;
   st.core.emplace(st.options.core, std::move(disk));
+  sync_peers(self); // the log's configuration wins over the config file
   self->set_down_handler([=](const caf::down_msg& msg) {
     for (auto& [peer, link] : self->state.peers)
       if (link.handle && link.handle.address() == msg.source) {
@@ -635,9 +923,17 @@ replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
         return;
       }
       auto from = decoded->from;
+      if (decoded->to != st.self_id || from == st.self_id)
+        return;
       auto link = st.peers.find(from);
-      if (link == st.peers.end() || decoded->to != st.self_id)
-        return; // not a member, or not for us: the core would ignore it too
+      if (link == st.peers.end()) {
+        // A node joining the cluster hears first from a leader it may not
+        // know; everyone else talks only to members.
+        if (!st.core->config().empty() || from == node_id{0})
+          return;
+        link = st.peers.emplace(from, peer_link{}).first;
+        link->second.address.id = from;
+      }
       // Answer over the connection the peer opened, until ours is up.
       if (!link->second.handle)
         peer_found(self, from,
@@ -656,13 +952,26 @@ replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
     [=](transfer_atom, uint64_t target, bool forwarded) {
       return transfer(self, target, forwarded);
     },
+    [=](reconfig_atom, pb::ReconfigRequest& req, bool forwarded) {
+      return reconfig(self, req, forwarded);
+    },
+    [=](snapshot_atom) -> caf::result<pb::SnapshotMeta> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<pb::SnapshotMeta>();
+      st.snapshot_waiters.push_back(rp);
+      st.snapshot_forced = true;
+      maybe_snapshot(self);
+      return rp;
+    },
     [=](tick_atom) {
       auto& st = self->state;
       ++st.ticks;
       st.core->tick();
       for (auto& [peer, link] : st.peers)
-        if (!link.handle && !link.connecting && link.retry_tick <= st.ticks)
+        if (!link.handle && !link.connecting && link.retry_tick <= st.ticks
+            && !link.address.host.empty())
           connect_peer(self, peer);
+      advance_reconfig(self);
       for (auto t = st.transfers.begin(); t != st.transfers.end();)
         t = st.ticks - t->second.started_tick > transfer_timeout_ticks
               ? st.transfers.erase(t)

@@ -32,8 +32,15 @@ namespace conclave {
 
 struct log_options {
   raft::core_config core;
-  /// The other cluster members.
+  /// Where to find cluster members whose configuration records no address
+  /// (the bootstrap of a cluster whose snapshot predates addresses), and
+  /// the nodes a joining node may hear from first.
   std::vector<peer_address> peers;
+  /// The Raft clock's period (turns membership timeouts into ticks).
+  size_t tick_ms = 100;
+  /// A membership change waits this long for a learner to catch up and for
+  /// each change to commit, unless the request says otherwise.
+  size_t reconfig_timeout_ms = 60000;
   /// Take a snapshot after this many applied entries or log bytes.
   size_t snapshot_entries = 100000;
   size_t snapshot_log_bytes = 256 * 1024 * 1024;
@@ -65,6 +72,24 @@ struct queued_write {
   std::vector<raft::message> after;
   /// The write holds entries or a snapshot: report it with persisted().
   bool reports = false;
+};
+
+/// A membership change request the leader is working through (one at a
+/// time): each change is proposed, then waited for until committed; adding
+/// a voter adds a learner, waits until it caught up, then promotes it.
+struct reconfig_job {
+  pb::ReconfigRequest request;
+  caf::typed_response_promise<pb::MembershipResult> promise;
+  /// The change being worked on.
+  int next = 0;
+  /// Its configuration entry, waiting to commit (0: none proposed yet).
+  uint64_t index = 0;
+  /// ADD_VOTER: the learner was added; promotion is next.
+  bool promoting = false;
+  /// The leader's term when the job started; it fails if leadership moves.
+  uint64_t term = 0;
+  /// The current change gives up at this tick.
+  uint64_t deadline_tick = 0;
 };
 
 /// A snapshot being streamed to a follower.
@@ -107,6 +132,13 @@ struct log_state {
   uint64_t next_read_id = 1;
   std::unordered_map<uint64_t, caf::typed_response_promise<uint64_t>> reads;
   bool snapshot_running = false;
+  /// Asked for a snapshot now (backups): answered when the next one is
+  /// durable.
+  std::vector<caf::typed_response_promise<pb::SnapshotMeta>> snapshot_waiters;
+  bool snapshot_forced = false;
+  std::optional<reconfig_job> reconfig;
+  /// Configuration index the peer links were last built for.
+  uint64_t peers_config_index = ~uint64_t{0};
   uint64_t entries_since_snapshot = 0;
   uint64_t bytes_since_snapshot = 0;
   std::map<node_id, snapshot_transfer> transfers;

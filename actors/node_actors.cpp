@@ -38,7 +38,20 @@ log_options log_options_of(const node_config& cfg) {
   log_options opts;
   auto& core = opts.core;
   core.self = cfg.id;
-  core.voters = voters_of(cfg);
+  if (cfg.initial_cluster_state == "new") {
+    // The bootstrap configuration, used only while neither the log nor a
+    // snapshot holds one.
+    if (cfg.peers.empty())
+      core.voters = voters_of(cfg);
+    for (const auto& p : cfg.peers) {
+      auto addr = to_string(p);
+      core.bootstrap.members.push_back(raft::member{
+        p.id, raft::member_role::voter, addr.substr(addr.find('@') + 1), {}});
+    }
+    std::sort(
+      core.bootstrap.members.begin(), core.bootstrap.members.end(),
+      [](const raft::member& a, const raft::member& b) { return a.id < b.id; });
+  }
   core.election_timeout_ticks = ticks(cfg.election_timeout_ms, cfg.tick_ms);
   core.heartbeat_interval_ticks = ticks(cfg.heartbeat_interval_ms, cfg.tick_ms);
   // A failed snapshot transfer is retried soon; a running one is not
@@ -52,6 +65,8 @@ log_options log_options_of(const node_config& cfg) {
   for (const auto& p : cfg.peers)
     if (p.id != cfg.id)
       opts.peers.push_back(p);
+  opts.tick_ms = cfg.tick_ms;
+  opts.reconfig_timeout_ms = cfg.reconfig_timeout_ms;
   opts.snapshot_entries = cfg.snapshot_entries;
   opts.snapshot_log_bytes = cfg.snapshot_log_bytes;
   opts.snapshot_keep_entries = std::min<size_t>(1000, cfg.snapshot_entries / 2);

@@ -12,6 +12,7 @@
 
 #include "runtime/command_codec.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/path.hpp"
 #include "runtime/session_table.hpp"
 
 namespace conclave {
@@ -669,6 +670,120 @@ caf::result<pb::Response> transfer_leader(self_ptr self, uint64_t target) {
   return rp;
 }
 
+/// Membership (conclavectl members, ZooKeeper's reconfig): served by the
+/// leader's log actor; the answer carries /zookeeper/config as this node
+/// applied it, once the configuration is committed.
+caf::result<pb::Response> reconfig(self_ptr self, const pb::Request& req) {
+  auto rp = self->make_response_promise<pb::Response>();
+  auto auth = req.auth();
+  self
+    ->request(self->state.log, caf::infinite, reconfig_atom::value,
+              req.reconfig(), false)
+    .then(
+      [=](pb::MembershipResult& r) mutable {
+        pb::Response resp;
+        resp.set_error(r.error());
+        resp.set_message(r.message());
+        if (r.error() != 0 || !r.committed()) {
+          *resp.mutable_members() = std::move(r);
+          rp.deliver(std::move(resp));
+          return;
+        }
+        pb::Request get;
+        get.mutable_get_data()->set_path(std::string{path::config_node});
+        get.set_min_zxid(static_cast<int64_t>(r.config_index()));
+        *get.mutable_auth() = auth;
+        self
+          ->request(self->state.registry, caf::infinite, read_atom::value,
+                    std::move(get))
+          .then(
+            [=](pb::Response& data) mutable {
+              if (data.has_data())
+                *r.mutable_zk_config() = std::move(*data.mutable_data());
+              resp.set_zxid(data.zxid());
+              *resp.mutable_members() = std::move(r);
+              rp.deliver(std::move(resp));
+            },
+            [=](const caf::error& err) mutable {
+              rp.deliver(system_error(self, err));
+            });
+      },
+      [=](const caf::error& err) mutable {
+        rp.deliver(error_response(error_code::connection_loss,
+                                  "membership request failed: "
+                                    + self->system().render(err)));
+      });
+  return rp;
+}
+
+/// Largest snapshot chunk answered to a client (below max-request-bytes'
+/// default, so that every client can take it).
+constexpr uint64_t snapshot_chunk_bytes = 512 * 1024;
+
+void fetch_snapshot_chunk(self_ptr self, uint64_t index, uint64_t offset,
+                          caf::typed_response_promise<pb::Response> rp) {
+  auto& st = self->state;
+  if (!st.supervisor) {
+    rp.deliver(error_response(error_code::unimplemented,
+                              "snapshots need the node's storage actor"));
+    return;
+  }
+  self
+    ->request(st.supervisor, std::chrono::seconds(5), caf::get_atom::value,
+              std::string{"storage"})
+    .then(
+      [=](const caf::strong_actor_ptr& ptr) mutable {
+        if (!ptr) {
+          rp.deliver(error_response(error_code::connection_loss,
+                                    "the storage actor is restarting"));
+          return;
+        }
+        self
+          ->request(caf::actor_cast<storage_actor>(ptr),
+                    std::chrono::seconds(30), fetch_atom::value, index, offset,
+                    snapshot_chunk_bytes)
+          .then(
+            [=](pb::SnapshotChunk& chunk) mutable {
+              pb::Response resp;
+              *resp.mutable_snapshot_chunk() = std::move(chunk);
+              rp.deliver(std::move(resp));
+            },
+            [=](const caf::error& err) mutable {
+              rp.deliver(error_response(error_code::no_node,
+                                        "cannot read the snapshot: "
+                                          + self->system().render(err)));
+            });
+      },
+      [=](const caf::error& err) mutable {
+        rp.deliver(system_error(self, err));
+      });
+}
+
+/// Backups (conclavectl snapshot save): index 0 at offset 0 takes a new
+/// snapshot of this node's applied state first; later requests read the
+/// file of the index answered.
+caf::result<pb::Response> snapshot(self_ptr self,
+                                   const pb::SnapshotRequest& req) {
+  auto rp = self->make_response_promise<pb::Response>();
+  if (req.index() != 0) {
+    fetch_snapshot_chunk(self, req.index(), req.offset(), rp);
+    return rp;
+  }
+  if (req.offset() != 0)
+    return error_response(error_code::bad_arguments,
+                          "a snapshot read needs the index answered first");
+  self->request(self->state.log, caf::infinite, snapshot_atom::value)
+    .then(
+      [=](const pb::SnapshotMeta& meta) mutable {
+        fetch_snapshot_chunk(self, meta.index(), 0, rp);
+      },
+      [=](const caf::error& err) mutable {
+        rp.deliver(
+          error_response(error_code::system_error, self->system().render(err)));
+      });
+  return rp;
+}
+
 /// Forwards a fault request to the supervisor (which refuses it unless
 /// fault injection is on).
 caf::result<pb::Response> inject(self_ptr self, const pb::FaultRequest& req) {
@@ -946,6 +1061,10 @@ session_manager(session_actor::stateful_pointer<session_state> self, node_id id,
           return transfer_leader(self, req.transfer_leader().target());
         case pb::Request::kFault:
           return inject(self, req.fault());
+        case pb::Request::kReconfig:
+          return reconfig(self, req);
+        case pb::Request::kSnapshot:
+          return snapshot(self, req.snapshot());
         case pb::Request::kSync:
           return linearizable_read(self, std::move(req));
         case pb::Request::kSubscribeLeadership: {

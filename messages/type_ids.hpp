@@ -70,6 +70,8 @@ CAF_ADD_TYPE_ID(conclave, (conclave::service_up))
 CAF_ADD_TYPE_ID(conclave, (conclave::service_down))
 CAF_ADD_TYPE_ID(conclave, (conclave::service_changed))
 CAF_ADD_TYPE_ID(conclave, (conclave::pb::PathList))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::ReconfigRequest))
+CAF_ADD_TYPE_ID(conclave, (conclave::pb::MembershipResult))
 
 // Atoms: at most 10 characters each.
 CAF_ADD_ATOM(conclave, conclave, hello_atom, "hello")
@@ -109,6 +111,7 @@ CAF_ADD_ATOM(conclave, conclave, policy_atom, "policy")
 CAF_ADD_ATOM(conclave, conclave, fault_atom, "fault")
 CAF_ADD_ATOM(conclave, conclave, probe_atom, "probe")
 CAF_ADD_ATOM(conclave, conclave, restarts_atom, "restarts")
+CAF_ADD_ATOM(conclave, conclave, reconfig_atom, "reconfig")
 
 CAF_END_TYPE_ID_BLOCK(conclave)
 

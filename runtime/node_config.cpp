@@ -589,6 +589,20 @@ const std::vector<key_spec>& schema() {
             CONCLAVE_GET(zk_max_connections_per_address),
             "ZooKeeper-protocol connections one client address may hold"),
     choice_key(
+      "conclave.initial-cluster-state", {"new", "existing"},
+      [](node_config& c, std::string v) {
+        c.initial_cluster_state = std::move(v);
+      },
+      [](const node_config& c) { return quote(c.initial_cluster_state); },
+      "with an empty data dir: \"new\" bootstraps a cluster whose voters "
+      "are conclave.peers; \"existing\" joins a running cluster (added "
+      "with conclavectl members add) and waits for its leader"),
+    int_key("conclave.reconfig-timeout-ms", 100, 3600000,
+            CONCLAVE_SET(reconfig_timeout_ms),
+            CONCLAVE_GET(reconfig_timeout_ms),
+            "a membership change waits this long for a new member to catch "
+            "up and for each step to commit"),
+    choice_key(
       "conclave.admin-server", {"on", "off"},
       [](node_config& c, std::string v) { c.admin_server = std::move(v); },
       [](const node_config& c) { return quote(c.admin_server); },
@@ -923,39 +937,6 @@ std::optional<uint64_t> parse_decimal(std::string_view str) {
   return result;
 }
 
-// Returns the peer or a description of what is wrong with it.
-std::variant<peer_address, std::string> parse_peer(std::string_view str) {
-  auto at = str.find('@');
-  if (at == std::string_view::npos)
-    return std::string{"missing '@' between id and host"};
-  auto id = parse_decimal(str.substr(0, at));
-  if (!id || *id < 1 || *id > 254)
-    return std::string{"the id must be an integer in 1..254"};
-  auto rest = str.substr(at + 1);
-  auto colon = rest.rfind(':');
-  if (colon == std::string_view::npos)
-    return std::string{"missing ':' before the port"};
-  auto host = rest.substr(0, colon);
-  auto port_str = rest.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-    if (!valid_host_chars(host, true))
-      return std::string{"malformed IPv6 address"};
-  } else if (host.empty()) {
-    return std::string{"the host must not be empty"};
-  } else if (host.find(':') != std::string_view::npos) {
-    return std::string{"write IPv6 addresses in brackets, e.g. 1@[::1]:4281"};
-  } else if (!valid_host_chars(host, false)) {
-    return std::string{"the host may contain only letters, digits, '.', '-' "
-                       "and '_'"};
-  }
-  auto port = port_str.size() <= 5 ? parse_decimal(port_str) : std::nullopt;
-  if (!port || *port < 1 || *port > 65535)
-    return std::string{"the port must be an integer in 1..65535"};
-  return peer_address{node_id{*id}, std::string{host},
-                      static_cast<uint16_t>(*port)};
-}
-
 std::optional<config_error> validate_peers(const entry& e, node_config& cfg) {
   auto key = std::string{"conclave.peers"};
   constexpr const char* expected = "expected a list of \"id@host:port\" "
@@ -1124,6 +1105,38 @@ std::optional<config_error> apply_override(std::string_view arg,
 }
 
 } // namespace
+
+std::variant<peer_address, std::string> parse_peer(std::string_view str) {
+  auto at = str.find('@');
+  if (at == std::string_view::npos)
+    return std::string{"missing '@' between id and host"};
+  auto id = parse_decimal(str.substr(0, at));
+  if (!id || *id < 1 || *id > 254)
+    return std::string{"the id must be an integer in 1..254"};
+  auto rest = str.substr(at + 1);
+  auto colon = rest.rfind(':');
+  if (colon == std::string_view::npos)
+    return std::string{"missing ':' before the port"};
+  auto host = rest.substr(0, colon);
+  auto port_str = rest.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (!valid_host_chars(host, true))
+      return std::string{"malformed IPv6 address"};
+  } else if (host.empty()) {
+    return std::string{"the host must not be empty"};
+  } else if (host.find(':') != std::string_view::npos) {
+    return std::string{"write IPv6 addresses in brackets, e.g. 1@[::1]:4281"};
+  } else if (!valid_host_chars(host, false)) {
+    return std::string{"the host may contain only letters, digits, '.', '-' "
+                       "and '_'"};
+  }
+  auto port = port_str.size() <= 5 ? parse_decimal(port_str) : std::nullopt;
+  if (!port || *port < 1 || *port > 65535)
+    return std::string{"the port must be an integer in 1..65535"};
+  return peer_address{node_id{*id}, std::string{host},
+                      static_cast<uint16_t>(*port)};
+}
 
 // -- public API ---------------------------------------------------------------
 

@@ -48,6 +48,10 @@ bool operator!=(const peer_address& a, const peer_address& b);
 /// Renders `x` as "id@host:port" (IPv6 hosts in brackets).
 std::string to_string(const peer_address& x);
 
+/// Parses "id@host:port" (IPv6 hosts in brackets, ids 1..254); returns the
+/// peer or a description of what is wrong with it.
+std::variant<peer_address, std::string> parse_peer(std::string_view str);
+
 /// One custom actor instance of a node (`actors.NAME` in the config file).
 struct custom_actor_config {
   std::string name;
@@ -78,8 +82,17 @@ struct node_config {
   /// `conclave.peer-port`: replication traffic; 0 = pick a free port.
   uint16_t peer_port = 4281;
   /// `conclave.peers`: all cluster members including this node; empty or
-  /// containing `id`, with unique ids.
+  /// containing `id`, with unique ids. Only bootstraps a new cluster (and
+  /// tells a joining node where to look): after that, the membership in
+  /// the replicated log is the truth.
   std::vector<peer_address> peers;
+  /// `conclave.initial-cluster-state`: "new" (bootstrap from `peers` when
+  /// the data dir is empty) or "existing" (join a running cluster as the
+  /// member it was added as; never bootstrap).
+  std::string initial_cluster_state = "new";
+  /// `conclave.reconfig-timeout-ms`: how long a membership change waits for
+  /// a learner to catch up and for each step to commit.
+  size_t reconfig_timeout_ms = 60000;
 
   // -- logging ----------------------------------------------------------------
 

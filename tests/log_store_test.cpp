@@ -1018,7 +1018,8 @@ TEST_CASE("open_storage: snapshot, hard state and log together", "[storage]") {
     REQUIRE(s->log.append(es));
     REQUIRE(s->log.sync());
     raft::snapshot_meta meta{
-      log_index{10}, term_t{3}, {node_id{1}, node_id{2}}};
+      log_index{10}, term_t{3},
+      raft::configuration::of_voters({node_id{1}, node_id{2}})};
     auto w = s->snapshots.begin(meta);
     REQUIRE(w);
     REQUIRE(w->write("state machine bytes"));
@@ -1032,7 +1033,7 @@ TEST_CASE("open_storage: snapshot, hard state and log together", "[storage]") {
         == raft::hard_state{term_t{3}, node_id{2}, log_index{12}});
   CHECK(s->state.snapshot.index == log_index{10});
   CHECK(s->state.snapshot.term == term_t{3});
-  CHECK(s->state.snapshot.voters
+  CHECK(s->state.snapshot.config.voters()
         == std::vector<node_id>{node_id{1}, node_id{2}});
   CHECK(s->state.entries == make_entries(11, 15, 3));
   REQUIRE(s->snapshot);
@@ -1075,7 +1076,8 @@ TEST_CASE("open_storage: any damage refuses to start", "[storage]") {
     auto s = open_storage(d.path);
     REQUIRE(s);
     REQUIRE(s->hard_state.save({term_t{1}, node_id{1}, log_index{0}}));
-    auto w = s->snapshots.begin({log_index{3}, term_t{1}, {node_id{1}}});
+    auto w = s->snapshots.begin(
+      {log_index{3}, term_t{1}, raft::configuration::of_voters({node_id{1}})});
     REQUIRE(w);
     REQUIRE(w->write("abc"));
     REQUIRE(w->commit());

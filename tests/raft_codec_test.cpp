@@ -56,12 +56,16 @@ TEST_CASE("raft codec: every message survives the wire", "[raft][codec]") {
   auto ar2 = std::get<append_response>(through_the_wire({a, b, ar}).body);
   CHECK((!ar2.success && ar2.conflict_term == term_t{4}
          && ar2.conflict_index == log_index{17} && ar2.read_context == 12));
-  snapshot_meta meta{log_index{100}, term_t{4}, {a, b, node_id{3}}};
+  snapshot_meta meta{
+    log_index{100}, term_t{4},
+    configuration{{{a, member_role::voter, "h1:1", "h1:2181"},
+                   {b, member_role::voter, "h2:1", ""},
+                   {node_id{3}, member_role::learner, "h3:1", "h3:2181"}}}};
   auto is = std::get<install_snapshot>(
     through_the_wire({a, b, install_snapshot{term_t{5}, meta}}).body);
   CHECK(is.meta.index == meta.index);
   CHECK(is.meta.term == meta.term);
-  CHECK(is.meta.voters == meta.voters);
+  CHECK(is.meta.config == meta.config);
   auto isr = std::get<install_snapshot_response>(
     through_the_wire(
       {a, b, install_snapshot_response{term_t{5}, log_index{100}, true}})

@@ -417,7 +417,7 @@ TEST_CASE("core: a lagging follower catches up by snapshot", "[raft]") {
   auto& leader = nw.node(1);
   REQUIRE(leader.commit_index() == i(51));
   leader.snapshot_taken(
-    snapshot_meta{i(40), leader.entry_at(i(40))->term, leader.voters()}, 5);
+    snapshot_meta{i(40), leader.entry_at(i(40))->term, leader.config()}, 5);
   CHECK(leader.compacted_index() == i(35));
   nw.heal();
   nw.sent.clear();
@@ -440,7 +440,7 @@ TEST_CASE("core: an unanswered snapshot is sent again", "[raft]") {
   nw.deliver();
   auto& leader = nw.node(1);
   leader.snapshot_taken(
-    snapshot_meta{i(20), leader.entry_at(i(20))->term, leader.voters()}, 0);
+    snapshot_meta{i(20), leader.entry_at(i(20))->term, leader.config()}, 0);
   nw.heal();
   bool dropped = false;
   nw.drop = [&](const message& m) {
@@ -624,7 +624,11 @@ TEST_CASE("core: config validation", "[raft]") {
     return !c.validate().empty();
   };
   CHECK(bad([](core_config& c) { c.self = n(0); }));
-  CHECK(bad([](core_config& c) { c.voters = {}; }));
+  // No bootstrap configuration: a node joining an existing cluster.
+  CHECK_FALSE(bad([](core_config& c) { c.voters = {}; }));
+  CHECK(bad([](core_config& c) {
+    c.bootstrap = configuration::of_voters({n(1)});
+  })); // both
   CHECK(bad([](core_config& c) { c.voters = {n(1), n(1)}; }));
   CHECK(bad([](core_config& c) { c.voters = {n(2), n(3)}; }));
   CHECK(bad([](core_config& c) { c.heartbeat_interval_ticks = 10; }));
@@ -635,15 +639,19 @@ TEST_CASE("core: config validation", "[raft]") {
   CHECK(bad([](core_config& c) { c.max_pending_reads = 0; }));
 }
 
-TEST_CASE("core: messages from non-voters and for others are ignored",
+TEST_CASE("core: votes from non-voters and messages for others are ignored",
           "[raft]") {
   net nw(3);
   auto& c = nw.node(1);
-  c.step(message{n(9), n(1), append_request{t(5), i(0), t(0), {}, i(0)}});
+  // §4.2.3: a removed (or never added) server cannot raise terms.
+  c.step(message{n(9), n(1), vote_request{t(5), i(9), t(4), false, false}});
+  c.step(message{n(9), n(1), vote_request{t(5), i(9), t(4), true, false}});
+  c.step(message{n(9), n(1), vote_response{t(5), true, false}});
   c.step(message{n(2), n(3), append_request{t(5), i(0), t(0), {}, i(0)}});
+  c.step(message{n(0), n(1), append_request{t(5), i(0), t(0), {}, i(0)}});
   CHECK(c.term() == t(0));
   auto out = c.take_output();
   CHECK(out.messages.empty());
   CHECK(out.messages_after_persist.empty());
-  CHECK(out.log.size() == 3); // the start and two warnings
+  CHECK(out.log.size() == 6); // the start and five notes
 }

@@ -52,6 +52,14 @@ log_actor::behavior_type instant_log(log_actor::pointer self,
       return *last;
     },
     [=](transfer_atom, uint64_t t, bool) -> uint64_t { return t; },
+    [=](reconfig_atom, pb::ReconfigRequest&, bool) {
+      pb::MembershipResult r;
+      r.set_error(static_cast<int32_t>(error_code::unimplemented));
+      return r;
+    },
+    [=](snapshot_atom) -> caf::result<pb::SnapshotMeta> {
+      return caf::make_error(caf::sec::runtime_error, "no snapshots here");
+    },
     [=](tick_atom) {},
     [=](flush_atom) {},
     [=](status_atom) {
@@ -581,6 +589,10 @@ TEST_CASE("node actors: a write that is never applied times out", "[actors]") {
         [](chunk_atom, pb::SnapshotChunk&) -> uint64_t { return 0; },
         [](read_index_atom) -> uint64_t { return 0; },
         [](transfer_atom, uint64_t t, bool) -> uint64_t { return t; },
+        [](reconfig_atom, pb::ReconfigRequest&, bool) {
+          return pb::MembershipResult{};
+        },
+        [](snapshot_atom) { return pb::SnapshotMeta{}; },
         [](tick_atom) {},
         [](flush_atom) {},
         [](status_atom) { return pb::NodeStatus{}; },

@@ -16,6 +16,7 @@
 #include "tests/support/temp_dir.hpp"
 
 #include "messages/raft.pb.h"
+#include "runtime/raft/codec.hpp"
 #include "runtime/storage/snapshot_store.hpp"
 
 using namespace conclave;
@@ -32,13 +33,15 @@ raft::snapshot_meta meta(uint64_t index, uint64_t term,
   raft::snapshot_meta m;
   m.index = log_index{index};
   m.term = term_t{term};
+  std::vector<node_id> ids;
   for (auto v : voters)
-    m.voters.push_back(node_id{v});
+    ids.push_back(node_id{v});
+  m.config = raft::configuration::of_voters(ids);
   return m;
 }
 
 bool same(const raft::snapshot_meta& a, const raft::snapshot_meta& b) {
-  return a.index == b.index && a.term == b.term && a.voters == b.voters;
+  return a.index == b.index && a.term == b.term && a.config == b.config;
 }
 
 std::string random_bytes(std::mt19937_64& rng, size_t n) {
@@ -112,13 +115,18 @@ TEST_CASE("snapshot_store: meta encoding equals protobuf's", "[storage]") {
     meta(1234, 5),
     meta(~uint64_t{0}, ~uint64_t{0}, {0, 127, 128, 300, ~uint64_t{0}}),
     meta(0, 0, {}),
+    [] {
+      auto m = meta(77, 3, {1, 2});
+      m.config.members.push_back(
+        raft::member{node_id{300}, raft::member_role::learner, "10.0.0.3:4281",
+                     "10.0.0.3:2181"});
+      m.config.members[0].address = "[::1]:4281";
+      return m;
+    }(),
   };
   for (const auto& m : metas) {
     pb::SnapshotMeta msg;
-    msg.set_index(m.index.value());
-    msg.set_term(m.term.value());
-    for (auto v : m.voters)
-      msg.add_voters(v.value());
+    raft::encode(m, &msg);
     CHECK(encode_snapshot_meta(m) == msg.SerializeAsString());
   }
 }

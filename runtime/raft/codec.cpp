@@ -49,24 +49,82 @@ entry decode(pb::RaftEntry&& x) {
   entry out;
   out.term = term_of(x.term());
   out.index = index_of(x.index());
-  out.type = x.type() == pb::ENTRY_NOOP ? entry_type::noop : entry_type::normal;
+  switch (x.type()) {
+    case pb::ENTRY_NOOP:
+      out.type = entry_type::noop;
+      break;
+    case pb::ENTRY_CONFIG:
+      out.type = entry_type::config;
+      break;
+    default:
+      out.type = entry_type::normal;
+  }
   out.data = std::move(*x.mutable_data());
   return out;
+}
+
+void encode(const configuration& x, pb::Configuration* out) {
+  for (const auto& m : x.members) {
+    auto pm = out->add_members();
+    pm->set_id(m.id.value());
+    pm->set_role(m.role == member_role::learner ? pb::MEMBER_LEARNER
+                                                : pb::MEMBER_VOTER);
+    pm->set_address(m.address);
+    pm->set_client_address(m.client_address);
+  }
+}
+
+std::string encode(const configuration& x) {
+  pb::Configuration msg;
+  encode(x, &msg);
+  return msg.SerializeAsString();
+}
+
+std::optional<configuration> decode(const pb::Configuration& x) {
+  configuration out;
+  for (const auto& pm : x.members()) {
+    if (!pb::MemberRole_IsValid(pm.role()))
+      return std::nullopt;
+    out.members.push_back(member{node_id{pm.id()},
+                                 pm.role() == pb::MEMBER_LEARNER
+                                   ? member_role::learner
+                                   : member_role::voter,
+                                 pm.address(), pm.client_address()});
+  }
+  if (!out.validate().empty())
+    return std::nullopt;
+  return out;
+}
+
+std::optional<configuration> decode_configuration(const std::string& bytes) {
+  pb::Configuration msg;
+  if (!msg.ParseFromString(bytes))
+    return std::nullopt;
+  return decode(msg);
 }
 
 void encode(const snapshot_meta& x, pb::SnapshotMeta* out) {
   out->set_index(x.index.value());
   out->set_term(x.term.value());
-  for (auto id : x.voters)
+  for (auto id : x.config.voters())
     out->add_voters(id.value());
+  if (!x.config.empty())
+    encode(x.config, out->mutable_config());
 }
 
 snapshot_meta decode(const pb::SnapshotMeta& x) {
   snapshot_meta out;
   out.index = index_of(x.index());
   out.term = term_of(x.term());
+  if (x.has_config()) {
+    if (auto c = decode(x.config()))
+      out.config = std::move(*c);
+    return out;
+  }
+  std::vector<node_id> voters;
   for (auto id : x.voters())
-    out.voters.push_back(node_id{id});
+    voters.push_back(node_id{id});
+  out.config = configuration::of_voters(voters);
   return out;
 }
 

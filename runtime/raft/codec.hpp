@@ -4,6 +4,9 @@
 // error value, and entry payloads are moved, not copied.
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include "messages/raft.pb.h"
 #include "runtime/raft/messages.hpp"
 #include "runtime/result.hpp"
@@ -14,6 +17,16 @@ void encode(entry&& x, pb::RaftEntry* out);
 void encode(const entry& x, pb::RaftEntry* out);
 entry decode(pb::RaftEntry&& x);
 
+void encode(const configuration& x, pb::Configuration* out);
+/// The configuration as the bytes of a config entry.
+std::string encode(const configuration& x);
+/// nullopt if malformed (unknown role, unsorted or repeated ids, ...).
+std::optional<configuration> decode(const pb::Configuration& x);
+std::optional<configuration> decode_configuration(const std::string& bytes);
+
+/// A meta without `config` (first format) gets a configuration of its
+/// voters, without addresses; a malformed `config` decodes as empty (the
+/// caller rejects it).
 void encode(const snapshot_meta& x, pb::SnapshotMeta* out);
 snapshot_meta decode(const pb::SnapshotMeta& x);
 

@@ -1,5 +1,7 @@
 #include "runtime/raft/core.hpp"
 
+#include "runtime/raft/codec.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -11,7 +13,6 @@ namespace conclave::raft {
 
 namespace {
 
-constexpr size_t max_voters = 64;
 constexpr int max_ticks = 1'000'000;
 constexpr size_t max_window = size_t{1} << 16;
 constexpr size_t max_reads = size_t{1} << 24;
@@ -46,12 +47,6 @@ const char* name_of(const message_body& body) noexcept {
   return names[body.index()];
 }
 
-bool same_members(std::vector<node_id> a, std::vector<node_id> b) {
-  std::sort(a.begin(), a.end());
-  std::sort(b.begin(), b.end());
-  return a == b;
-}
-
 } // namespace
 
 const char* to_string(role r) noexcept {
@@ -73,16 +68,19 @@ const char* to_string(role r) noexcept {
 std::string core_config::validate() const {
   if (self == node_id{})
     return "self must not be 0";
-  if (voters.empty() || voters.size() > max_voters)
-    return "voters must hold 1 to " + std::to_string(max_voters) + " nodes";
+  if (!bootstrap.empty() && !voters.empty())
+    return "set either bootstrap or voters, not both";
+  if (voters.size() > max_members)
+    return "voters must hold at most " + std::to_string(max_members) + " nodes";
   auto sorted = voters;
   std::sort(sorted.begin(), sorted.end());
   if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
     return "voters must not repeat a node";
-  if (sorted.front() == node_id{})
-    return "voters must not contain node 0";
-  if (!std::binary_search(sorted.begin(), sorted.end(), self))
-    return "voters must contain self";
+  auto boot = initial();
+  if (auto err = boot.validate(); !err.empty())
+    return "bootstrap configuration: " + err;
+  if (!boot.empty() && !boot.is_voter(self))
+    return "the bootstrap configuration must hold self as a voter";
   if (election_timeout_ticks < 2 || election_timeout_ticks > max_ticks)
     return "election_timeout_ticks must be in [2, 1000000]";
   if (heartbeat_interval_ticks < 1
@@ -104,6 +102,10 @@ std::string core_config::validate() const {
   return {};
 }
 
+configuration core_config::initial() const {
+  return bootstrap.empty() ? configuration::of_voters(voters) : bootstrap;
+}
+
 bool output::empty() const noexcept {
   return !state && !snapshot && entries.empty() && messages.empty()
          && messages_after_persist.empty() && committed.empty() && reads.empty()
@@ -119,13 +121,16 @@ core::core(core_config cfg, persistent_state disk)
     broken("invalid config: " + err);
   const auto& snap = disk.snapshot;
   bool has_snapshot = snap.index > log_index{};
-  voters_ = has_snapshot && !snap.voters.empty() ? snap.voters : cfg_.voters;
+  auto base
+    = has_snapshot && !snap.config.empty() ? snap.config : cfg_.initial();
+  configs_.emplace_back(snap.index, base);
   snapshot_ = snap;
-  snapshot_.voters = voters_;
+  snapshot_.config = base;
   log_ = raft_log{snap.index, snap.term};
   for (auto& e : disk.entries)
     if (e.index > snap.index)
       log_.append(std::move(e)); // aborts on a gap in the stored log
+  track_configs(plus(snap.index, 1));
   // A torn write may have stored entries but not the term that came with
   // them: a term is never below the log's last term.
   term_ = std::max(disk.state.term, log_.last_term());
@@ -164,8 +169,17 @@ void core::step(const message& msg) {
          msg.to);
     return;
   }
-  if (msg.from == cfg_.self || !is_voter(msg.from)) {
-    note(log_line::level::warning, "ignoring ", name_of(msg.body),
+  if (msg.from == cfg_.self || msg.from == node_id{}) {
+    note(log_line::level::warning, "ignoring ", name_of(msg.body), " from ",
+         msg.from);
+    return;
+  }
+  // §4.2.3: servers outside the configuration (removed, or not yet added)
+  // cannot disrupt it with elections.
+  if ((std::holds_alternative<vote_request>(msg.body)
+       || std::holds_alternative<vote_response>(msg.body))
+      && !is_voter(msg.from)) {
+    note(log_line::level::debug, "ignoring ", name_of(msg.body),
          " from non-voter ", msg.from);
     return;
   }
@@ -213,7 +227,7 @@ void core::read_index(uint64_t read_id) {
 error_code core::transfer_leadership(node_id target) {
   if (role_ != raft::role::leader)
     return error_code::connection_loss;
-  if (target == cfg_.self || !is_voter(target))
+  if (target == cfg_.self || !is_voter(target) || !find_progress(target))
     return error_code::bad_arguments;
   if (transfer_target_ != node_id{})
     return error_code::throttled_op;
@@ -226,6 +240,47 @@ error_code core::transfer_leadership(node_id target) {
   else
     send_appends(pr); // catch it up first (§3.10)
   return error_code::ok;
+}
+
+std::variant<log_index, membership_error>
+core::change_membership(const membership_change& change) {
+  auto refuse = [](error_code code, std::string text) {
+    return membership_error{code, std::move(text)};
+  };
+  if (role_ != raft::role::leader)
+    return refuse(error_code::connection_loss, "not the leader");
+  if (transfer_target_ != node_id{})
+    return refuse(error_code::throttled_op, "a leadership transfer is running");
+  if (!committed_in_term())
+    return refuse(error_code::reconfig_in_progress,
+                  "the leader has not committed an entry of its term yet");
+  if (!config_committed())
+    return refuse(error_code::reconfig_in_progress,
+                  "the configuration change at index "
+                    + std::to_string(config_index().value())
+                    + " is not committed yet");
+  auto outcome = apply_change(config(), change);
+  if (!outcome.config)
+    return refuse(error_code::bad_arguments, outcome.error);
+  if (change.what == membership_change::kind::promote) {
+    // §4.2.1: a voter that is far behind would stall commitment.
+    auto pr = find_progress(change.id);
+    if (!pr || pr->match() < commit_)
+      return refuse(error_code::new_config_no_quorum,
+                    "node " + std::to_string(change.id.value())
+                      + " has not caught up (match "
+                      + std::to_string(pr ? pr->match().value() : 0)
+                      + ", commit " + std::to_string(commit_.value()) + ")");
+  }
+  auto index = plus(log_.last_index(), 1);
+  log_.append(entry{term_, index, entry_type::config, encode(*outcome.config)});
+  note(log_line::level::info, "configuration change at ", index, ": ",
+       to_string(change.what), " ", change.id);
+  configs_.emplace_back(index, std::move(*outcome.config));
+  config_changed();
+  stage_entries(index);
+  broadcast_appends();
+  return index;
 }
 
 void core::persisted(log_index index, term_t term) {
@@ -251,15 +306,24 @@ void core::snapshot_taken(const snapshot_meta& meta, size_t keep_entries) {
            + " beyond the applied index");
   if (!log_.matches(meta.index, meta.term))
     broken("snapshot_taken with a term that is not the log's");
-  if (!meta.voters.empty() && !same_members(meta.voters, voters_))
-    note(log_line::level::warning, "snapshot voters differ from the "
-                                   "configuration; keeping the configuration");
+  const configuration* at = &configs_.front().second;
+  for (const auto& [i, c] : configs_)
+    if (i <= meta.index)
+      at = &c;
+  if (!meta.config.empty() && meta.config != *at)
+    note(log_line::level::warning,
+         "snapshot configuration differs from the "
+         "log's at ",
+         meta.index, "; using the log's");
   snapshot_ = meta;
-  snapshot_.voters = voters_;
+  snapshot_.config = *at;
   auto keep = std::min<uint64_t>(keep_entries, meta.index.value());
   auto to = log_index{meta.index.value() - keep};
-  if (to > log_.base_index())
+  if (to > log_.base_index()) {
     log_.compact(to);
+    while (configs_.size() > 1 && configs_[1].first <= to)
+      configs_.pop_front();
+  }
   persisted_ = std::max(persisted_, meta.index); // the snapshot is durable
   note(log_line::level::info, "snapshot at ", meta.index, "; log compacted to ",
        log_.base_index());
@@ -327,19 +391,47 @@ log_index core::snapshot_index() const noexcept {
   return snapshot_.index;
 }
 
+const snapshot_meta& core::latest_snapshot() const noexcept {
+  return snapshot_;
+}
+
 log_index core::compacted_index() const noexcept {
   return log_.base_index();
 }
 
-const std::vector<node_id>& core::voters() const noexcept {
-  return voters_;
+std::vector<node_id> core::voters() const {
+  return config().voters();
+}
+
+const configuration& core::config() const noexcept {
+  return configs_.back().second;
+}
+
+log_index core::config_index() const noexcept {
+  return configs_.back().first;
+}
+
+bool core::config_committed() const noexcept {
+  return config_index() <= commit_;
+}
+
+std::vector<member> core::known_members() const {
+  std::vector<member> out;
+  for (auto c = configs_.rbegin(); c != configs_.rend(); ++c)
+    for (const auto& m : c->second.members)
+      if (std::none_of(out.begin(), out.end(),
+                       [&](const member& x) { return x.id == m.id; }))
+        out.push_back(m);
+  std::sort(out.begin(), out.end(),
+            [](const member& a, const member& b) { return a.id < b.id; });
+  return out;
 }
 
 std::vector<std::pair<node_id, log_index>> core::match_indexes() const {
   std::vector<std::pair<node_id, log_index>> result;
   if (role_ != raft::role::leader)
     return result;
-  for (auto v : voters_) {
+  for (auto v : voters()) {
     auto pr = find_progress(v);
     result.emplace_back(v, pr ? pr->match() : persisted_);
   }
@@ -386,7 +478,7 @@ void core::become_pre_candidate() {
   set_leader(node_id{});
   reset_election_timer();
   note(log_line::level::info, "pre-campaigning for term ", next_term(term_));
-  for (auto v : voters_)
+  for (auto v : voters())
     if (v != cfg_.self)
       send(v, vote_request{next_term(term_), log_.last_index(),
                            log_.last_term(), true, false});
@@ -406,7 +498,7 @@ void core::become_candidate(bool transfer) {
        transfer ? " (leadership transfer)" : "");
   // Requests go out once term and self-vote are durable: a node that crashed
   // before could otherwise vote twice in this term after restarting.
-  for (auto v : voters_)
+  for (auto v : voters())
     if (v != cfg_.self)
       send_after_persist(v, vote_request{term_, log_.last_index(),
                                          log_.last_term(), false, transfer});
@@ -418,9 +510,9 @@ void core::become_leader() {
   votes_.clear();
   set_leader(cfg_.self);
   peers_.clear();
-  for (auto v : voters_)
-    if (v != cfg_.self)
-      peers_.emplace_back(v, log_.last_index(), cfg_.max_inflight_appends,
+  for (const auto& m : config().members)
+    if (m.id != cfg_.self)
+      peers_.emplace_back(m.id, log_.last_index(), cfg_.max_inflight_appends,
                           now_);
   heartbeat_elapsed_ = 0;
   transfer_target_ = node_id{};
@@ -486,11 +578,81 @@ bool core::in_lease() const noexcept {
 }
 
 bool core::is_voter(node_id id) const noexcept {
-  return std::find(voters_.begin(), voters_.end(), id) != voters_.end();
+  return config().is_voter(id);
 }
 
 size_t core::quorum() const noexcept {
-  return voters_.size() / 2 + 1;
+  return config().voter_count() / 2 + 1;
+}
+
+// -- membership (§4) ---------------------------------------------------------
+
+void core::track_configs(log_index from) {
+  while (configs_.size() > 1 && configs_.back().first >= from)
+    configs_.pop_back();
+  for (auto i = std::max(from, log_.first_index()); i <= log_.last_index();
+       i = plus(i, 1)) {
+    const auto* e = log_.at(i);
+    if (e->type != entry_type::config)
+      continue;
+    auto c = decode_configuration(e->data);
+    if (!c)
+      broken("malformed configuration entry at index "
+             + std::to_string(i.value()));
+    configs_.emplace_back(i, std::move(*c));
+  }
+  config_changed();
+}
+
+void core::config_changed() {
+  const auto& c = config();
+  if (role_ == raft::role::leader) {
+    peers_.erase(
+      std::remove_if(peers_.begin(), peers_.end(),
+                     [&](const progress& pr) { return !c.contains(pr.id()); }),
+      peers_.end());
+    for (const auto& m : c.members)
+      if (m.id != cfg_.self && !find_progress(m.id))
+        peers_.emplace_back(m.id, log_.last_index(), cfg_.max_inflight_appends,
+                            now_);
+    if (transfer_target_ != node_id{} && !c.is_voter(transfer_target_))
+      abort_transfer("the target is no longer a voter");
+  } else if (role_ != raft::role::follower && !c.is_voter(cfg_.self)) {
+    note(log_line::level::info, "no longer a voter; ending the campaign");
+    become_follower(term_, node_id{});
+  }
+}
+
+void core::maybe_leave() {
+  // §4.2.2: a leader that removed itself steps down once the change is
+  // committed, handing over to the most up-to-date voter first.
+  if (role_ != raft::role::leader || is_voter(cfg_.self) || !config_committed()
+      || transfer_target_ != node_id{})
+    return;
+  progress* best = nullptr;
+  for (auto& pr : peers_)
+    if (is_voter(pr.id()) && (!best || pr.match() > best->match()))
+      best = &pr;
+  if (best && best->match() == log_.last_index()) {
+    note(log_line::level::info,
+         "removed from the configuration; handing "
+         "over to ",
+         best->id(), " and stepping down");
+    send(best->id(), timeout_now{term_});
+    become_follower(term_, node_id{});
+    return;
+  }
+  if (!best) {
+    become_follower(term_, node_id{});
+    return;
+  }
+  // Catch the best one up first (§3.10); tick_leader steps down if that
+  // takes longer than an election timeout.
+  note(log_line::level::info, "removed from the configuration; catching ",
+       best->id(), " up before handing over");
+  transfer_target_ = best->id();
+  transfer_elapsed_ = 0;
+  send_appends(*best);
 }
 
 // -- time --------------------------------------------------------------------
@@ -510,8 +672,16 @@ void core::tick_leader() {
     return;
   }
   if (transfer_target_ != node_id{}
-      && ++transfer_elapsed_ >= cfg_.election_timeout_ticks)
+      && ++transfer_elapsed_ >= cfg_.election_timeout_ticks) {
     abort_transfer("timed out");
+    if (!is_voter(cfg_.self)) {
+      become_follower(term_, node_id{});
+      return;
+    }
+  }
+  maybe_leave();
+  if (role_ != raft::role::leader)
+    return;
   auto retry = static_cast<uint64_t>(cfg_.snapshot_retry_ticks);
   for (auto& pr : peers_) {
     if (pr.state() == progress_state::snapshot
@@ -528,9 +698,9 @@ void core::tick_leader() {
 
 bool core::quorum_active() const {
   auto window = static_cast<uint64_t>(cfg_.election_timeout_ticks);
-  size_t active = 1; // self
+  size_t active = is_voter(cfg_.self) ? 1 : 0;
   for (const auto& pr : peers_)
-    if (pr.active(now_, window))
+    if (is_voter(pr.id()) && pr.active(now_, window))
       ++active;
   return active >= quorum();
 }
@@ -630,6 +800,8 @@ void core::on(node_id from, const vote_response& resp) {
 }
 
 void core::tally_vote(node_id from, bool granted) {
+  if (!is_voter(from))
+    return;
   for (const auto& [voter, _] : votes_)
     if (voter == from)
       return;
@@ -643,7 +815,7 @@ void core::tally_vote(node_id from, bool granted) {
       become_candidate(false);
     else
       become_leader();
-  } else if (no > voters_.size() - quorum()) {
+  } else if (no > config().voter_count() - quorum()) {
     note(log_line::level::info, "lost the election for term ",
          role_ == raft::role::pre_candidate ? next_term(term_) : term_);
     become_follower(term_, node_id{});
@@ -683,6 +855,8 @@ bool core::valid(const append_request& req) const {
   for (const auto& e : req.entries) {
     index = plus(index, 1);
     if (e.index != index || e.term < term || e.term > req.term)
+      return false;
+    if (e.type == entry_type::config && !decode_configuration(e.data))
       return false;
     term = e.term;
   }
@@ -726,6 +900,7 @@ void core::handle_append(node_id from, const append_request& req) {
              + std::to_string(written->value()));
     persisted_ = std::min(persisted_, minus1(*written));
     stage_entries(*written);
+    track_configs(*written);
   }
   // §3.5: commit = min(leaderCommit, index of last new entry).
   auto commit = std::min(req.leader_commit, match);
@@ -761,8 +936,8 @@ void core::reply_append(node_id to, bool success, log_index match,
 
 void core::handle_snapshot(node_id from, const install_snapshot& req) {
   const auto& meta = req.meta;
-  if (meta.index == log_index{} || meta.term > req.term
-      || !same_members(meta.voters, voters_)) {
+  if (meta.index == log_index{} || meta.term > req.term || meta.config.empty()
+      || !meta.config.validate().empty()) {
     note(log_line::level::warning, "rejecting malformed snapshot from ", from);
     send_after_persist(from, install_snapshot_response{term_, commit_, false});
     return;
@@ -777,10 +952,14 @@ void core::handle_snapshot(node_id from, const install_snapshot& req) {
   if (keep) {
     log_.compact(meta.index);
     persisted_ = std::max(persisted_, meta.index);
+    while (!configs_.empty() && configs_.front().first <= meta.index)
+      configs_.pop_front();
   } else {
     log_.reset(meta.index, meta.term);
     persisted_ = meta.index;
+    configs_.clear();
   }
+  configs_.emplace_front(meta.index, meta.config);
   note(log_line::level::info, "installing snapshot at ", meta.index, " from ",
        from, keep ? " (keeping the log after it)" : "");
   snapshot_ = meta;
@@ -788,6 +967,7 @@ void core::handle_snapshot(node_id from, const install_snapshot& req) {
   out_.snapshot = meta;
   commit_ = meta.index;
   applied_ = meta.index; // the state machine loads the snapshot
+  config_changed();
   send_after_persist(from, install_snapshot_response{term_, commit_, true});
 }
 
@@ -829,7 +1009,7 @@ void core::on(node_id from, const read_index_response& resp) {
 }
 
 void core::on(node_id from, const append_response& resp) {
-  if (role_ != raft::role::leader)
+  if (role_ != raft::role::leader || !find_progress(from))
     return;
   auto& pr = *find_progress(from);
   pr.heard(now_);
@@ -863,7 +1043,7 @@ void core::on(node_id from, const append_response& resp) {
 }
 
 void core::on(node_id from, const install_snapshot_response& resp) {
-  if (role_ != raft::role::leader)
+  if (role_ != raft::role::leader || !find_progress(from))
     return;
   auto& pr = *find_progress(from);
   pr.heard(now_);
@@ -1025,6 +1205,8 @@ void core::maybe_send_timeout_now(const progress& pr) {
     return;
   note(log_line::level::info, pr.id(), " is caught up; sending timeout_now");
   send(pr.id(), timeout_now{term_});
+  if (!is_voter(cfg_.self) && config_committed())
+    become_follower(term_, node_id{}); // §4.2.2: removed; hand-over done
 }
 
 void core::abort_transfer(const char* why) {
@@ -1039,11 +1221,17 @@ void core::abort_transfer(const char* why) {
 void core::maybe_commit() {
   if (role_ != raft::role::leader)
     return;
+  // Counted over the voters of the latest configuration (§4.1); a leader
+  // that removed itself does not count itself (§4.2.2).
   std::vector<log_index> matches;
-  matches.reserve(voters_.size());
-  matches.push_back(std::min(persisted_, log_.last_index()));
+  matches.reserve(peers_.size() + 1);
+  if (is_voter(cfg_.self))
+    matches.push_back(std::min(persisted_, log_.last_index()));
   for (const auto& pr : peers_)
-    matches.push_back(pr.match());
+    if (is_voter(pr.id()))
+      matches.push_back(pr.match());
+  if (matches.size() < quorum())
+    return;
   std::sort(matches.begin(), matches.end(), std::greater<>{});
   auto index = matches[quorum() - 1];
   // §3.6.2: only entries of the current term commit by counting replicas.
@@ -1052,6 +1240,7 @@ void core::maybe_commit() {
   commit_to(index);
   for (auto& pr : peers_)
     send_commit(pr);
+  maybe_leave();
 }
 
 void core::commit_to(log_index index) {
@@ -1086,10 +1275,14 @@ void core::register_read(uint64_t id, node_id origin) {
 
 uint64_t core::quorum_read_round() const {
   std::vector<uint64_t> rounds;
-  rounds.reserve(voters_.size());
-  rounds.push_back(std::numeric_limits<uint64_t>::max()); // self
+  rounds.reserve(peers_.size() + 1);
+  if (is_voter(cfg_.self))
+    rounds.push_back(std::numeric_limits<uint64_t>::max());
   for (const auto& pr : peers_)
-    rounds.push_back(pr.read_acked());
+    if (is_voter(pr.id()))
+      rounds.push_back(pr.read_acked());
+  if (rounds.size() < quorum())
+    return 0;
   std::sort(rounds.begin(), rounds.end(), std::greater<>{});
   return rounds[quorum() - 1];
 }
@@ -1211,13 +1404,30 @@ void core::check_invariants() const {
   require(persisted_ >= base && persisted_ <= last,
           "persisted index outside the log");
   require(log_.last_term() <= term_, "log term beyond the current term");
-  require(is_voter(cfg_.self) || role_ == raft::role::follower,
-          "non-voter left follower state");
+  require(is_voter(cfg_.self) || role_ == raft::role::follower
+            || role_ == raft::role::leader,
+          "non-voter campaigning");
+  require(!configs_.empty() && configs_.front().first <= base
+            && configs_.back().first <= last,
+          "configurations outside the log");
+  for (size_t k = 1; k < configs_.size(); ++k) {
+    require(configs_[k - 1].first < configs_[k].first,
+            "configurations out of order");
+    auto e = log_.at(configs_[k].first);
+    require(e && e->type == entry_type::config,
+            "configuration without its entry");
+  }
+  require(snapshot_.config.voter_count() > 0 || snapshot_.config.empty(),
+          "snapshot configuration without voters");
   if (role_ == raft::role::leader) {
     require(leader_ == cfg_.self, "leader does not know itself as leader");
     require(vote_ == cfg_.self, "leader did not vote for itself");
     require(log_.last_term() == term_, "leader's log does not end in its term");
-    require(peers_.size() + 1 == voters_.size(), "tracker size");
+    require(peers_.size() + (config().contains(cfg_.self) ? 1 : 0)
+              == config().members.size(),
+            "tracker size");
+    for (const auto& pr : peers_)
+      require(config().contains(pr.id()), "tracker of a non-member");
     for (const auto& pr : peers_)
       pr.check(last);
     require(pending_reads_.size() <= cfg_.max_pending_reads, "too many reads");

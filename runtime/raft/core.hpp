@@ -99,10 +99,29 @@
 // shell answers "not leader, try leader()"), with throttled_op while a
 // leadership transfer runs (retry shortly: at the new leader, or here if it
 // aborts) or when max_uncommitted_entries wait. read_index() reports reads it
-// cannot serve in `failed_reads`. Messages from non-voters, for another node,
-// with stale terms or malformed contents are ignored (and logged); stale
-// requests are answered with the current term so that the sender steps down.
-// Membership is fixed: the voters of the config or of the snapshot.
+// cannot serve in `failed_reads`. Messages for another node, with stale
+// terms or malformed contents are ignored (and logged); stale requests are
+// answered with the current term so that the sender steps down.
+//
+// == Membership (§4) ==
+//
+// The configuration (raft/configuration.hpp) lives in the log: the latest
+// configuration entry in the log, committed or not, is in force (§4.1); a
+// suffix truncated by a new leader takes its configuration entries along,
+// and the one before them is in force again. The snapshot carries the
+// configuration at its index; `core_config::voters` only bootstraps a new
+// cluster (empty: a node joining an existing cluster, which waits for a
+// leader to send it the log). Changes are single-server (§4.1; see
+// change_membership()). Learners receive the log and may ask for read
+// indexes but never vote, campaign or count toward a quorum. A leader that
+// removed itself leads until the change commits (not counting itself), then
+// hands over with timeout_now to the most up-to-date voter and steps down
+// (§4.2.2). Vote requests from nodes that are not voters in the latest
+// configuration are ignored, and a node that is not a voter never
+// campaigns, so removed servers cannot disrupt the cluster (§4.2.3, with
+// pre-vote and leader stickiness). Other messages are accepted from any
+// sender: a leader that is not in a follower's latest configuration must
+// still be able to commit the change that removed it.
 #pragma once
 
 #include <cstddef>
@@ -111,9 +130,11 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "runtime/error_code.hpp"
+#include "runtime/raft/configuration.hpp"
 #include "runtime/raft/messages.hpp"
 #include "runtime/raft/progress.hpp"
 #include "runtime/raft/raft_log.hpp"
@@ -129,8 +150,12 @@ const char* to_string(role r) noexcept;
 /// Tunables; every one is bounded and validated by validate().
 struct core_config {
   node_id self;
-  /// Voting members at start-up when there is no snapshot (the snapshot's
-  /// voters win otherwise). Must contain `self` (learners: a later issue).
+  /// The bootstrap configuration of a new cluster, used while neither the
+  /// log nor a snapshot holds one: its voters (and their addresses, opaque
+  /// here). Empty: this node joins an existing cluster and waits for a
+  /// leader. If not empty it must contain `self`. `voters` is a shorthand
+  /// (voters without addresses) used when `bootstrap` is empty.
+  configuration bootstrap;
   std::vector<node_id> voters;
   /// Election timeout in ticks; each election waits a random time in
   /// [election_timeout_ticks, 2 * election_timeout_ticks) (§3.4). It is also
@@ -164,6 +189,8 @@ struct core_config {
 
   /// Empty if valid, else what is wrong.
   std::string validate() const;
+  /// `bootstrap`, or a configuration of `voters` if it is empty.
+  configuration initial() const;
 };
 
 /// What the core was, durably, when the node last stopped.
@@ -174,6 +201,17 @@ struct persistent_state {
   /// The log after the snapshot, contiguous, starting at snapshot.index + 1
   /// (entries at or before snapshot.index are skipped).
   std::vector<entry> entries;
+};
+
+/// Why change_membership() refused, for the operator.
+struct membership_error {
+  /// connection_loss: not the leader; reconfig_in_progress: another change
+  /// is not committed yet, or this leader has not committed an entry of its
+  /// term yet (retry shortly); new_config_no_quorum: the learner to promote
+  /// has not caught up (retry once it has); throttled_op: a leadership
+  /// transfer runs; bad_arguments: the change is invalid here.
+  error_code code = error_code::ok;
+  std::string text;
 };
 
 /// A linearizable read is safe once the state machine applied `index`.
@@ -251,6 +289,15 @@ public:
   /// while it runs; it aborts after an election timeout.
   error_code transfer_leadership(node_id target);
 
+  /// Proposes a single-server membership change (leader only; §4.1): an
+  /// entry with the new configuration, in force as soon as it is appended.
+  /// Refused unless this leader has committed an entry of its term and no
+  /// other change is uncommitted (one at a time), and a learner is
+  /// promoted only once its log matches the commit index (§4.2.1). On
+  /// success, the index of the configuration entry.
+  std::variant<log_index, membership_error>
+  change_membership(const membership_change& change);
+
   /// The shell made the log durable up to `index` (whose term is `term`).
   /// Reports of entries that were overwritten since are ignored.
   void persisted(log_index index, term_t term);
@@ -282,9 +329,23 @@ public:
   log_index persisted_index() const noexcept;
   /// Index of the last snapshot (0: none).
   log_index snapshot_index() const noexcept;
+  /// The last snapshot (taken or installed); index 0 if none.
+  const snapshot_meta& latest_snapshot() const noexcept;
   /// Entries up to here are no longer in memory (<= snapshot_index()).
   log_index compacted_index() const noexcept;
-  const std::vector<node_id>& voters() const noexcept;
+  /// The voters of the latest configuration.
+  std::vector<node_id> voters() const;
+  /// The latest configuration in the log (committed or not).
+  const configuration& config() const noexcept;
+  /// Index of the entry that set config() (the snapshot's or 0 when it
+  /// came from a snapshot or the bootstrap).
+  log_index config_index() const noexcept;
+  /// True if config() is committed (the next change may be proposed).
+  bool config_committed() const noexcept;
+  /// Every member of any configuration still in memory (the latest, the
+  /// uncommitted ones before it and the committed one they follow): the
+  /// nodes the shell must be able to reach.
+  std::vector<member> known_members() const;
   /// Leader only (else empty): each voter's match index, in voters() order
   /// (0 for unknown; the leader's own is persisted_index()).
   std::vector<std::pair<node_id, log_index>> match_indexes() const;
@@ -336,6 +397,15 @@ private:
   bool in_lease() const noexcept;
   bool is_voter(node_id id) const noexcept;
   size_t quorum() const noexcept;
+
+  // -- membership (§4) -------------------------------------------------------
+
+  /// Records the configuration entries among the log's entries from
+  /// `from` on (after forgetting those at or after `from`), and brings the
+  /// leader's trackers in line with the configuration in force.
+  void track_configs(log_index from);
+  void config_changed();
+  void maybe_leave();
 
   // -- time ------------------------------------------------------------------
 
@@ -405,7 +475,11 @@ private:
   [[noreturn]] void broken(const std::string& what) const;
 
   core_config cfg_;
-  std::vector<node_id> voters_;
+  /// Configurations in the log: the first is the one in force at the
+  /// compaction point (from the snapshot or the bootstrap, index <= the
+  /// compaction point), the rest come from configuration entries after it,
+  /// ascending. The last is in force.
+  std::deque<std::pair<log_index, configuration>> configs_;
   raft_log log_;
   /// Latest snapshot (taken here or installed from the leader).
   snapshot_meta snapshot_;

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "runtime/raft/configuration.hpp"
 #include "runtime/strong_id.hpp"
 
 namespace conclave::raft {
@@ -20,6 +21,9 @@ enum class entry_type : uint8_t {
   normal = 0,
   /// The empty entry a new leader appends to commit its term (§3.6.2, §6.4).
   noop = 1,
+  /// A cluster configuration (raft/configuration.hpp); `data` holds it
+  /// encoded as pb::Configuration. It takes effect when appended (§4.1).
+  config = 2,
 };
 
 /// One log entry. `data` is opaque to the core.
@@ -53,11 +57,11 @@ struct hard_state {
 };
 
 /// Describes a state-machine snapshot (§5.1): everything up to and including
-/// `index` is in it; `voters` is the cluster configuration at that index.
+/// `index` is in it; `config` is the cluster configuration at that index.
 struct snapshot_meta {
   log_index index;
   term_t term;
-  std::vector<node_id> voters;
+  configuration config;
 };
 
 // -- messages ----------------------------------------------------------------

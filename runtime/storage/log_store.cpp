@@ -40,8 +40,7 @@ void append_record(std::string& out, const raft::entry& e) {
   pb::RaftEntry msg;
   msg.set_term(e.term.value());
   msg.set_index(e.index.value());
-  msg.set_type(e.type == raft::entry_type::noop ? pb::ENTRY_NOOP
-                                                : pb::ENTRY_NORMAL);
+  msg.set_type(static_cast<pb::EntryType>(e.type));
   msg.set_data(e.data);
   auto pos = out.size();
   out.resize(pos + record_header_bytes);
@@ -56,8 +55,7 @@ size_t record_size(const raft::entry& e) {
   pb::RaftEntry msg;
   msg.set_term(e.term.value());
   msg.set_index(e.index.value());
-  msg.set_type(e.type == raft::entry_type::noop ? pb::ENTRY_NOOP
-                                                : pb::ENTRY_NORMAL);
+  msg.set_type(static_cast<pb::EntryType>(e.type));
   msg.set_data(e.data);
   return msg.ByteSizeLong();
 }
@@ -308,6 +306,8 @@ storage_result<scan_result> scan_segment(std::string_view bytes,
       type = raft::entry_type::normal;
     } else if (msg.type() == pb::ENTRY_NOOP) {
       type = raft::entry_type::noop;
+    } else if (msg.type() == pb::ENTRY_CONFIG) {
+      type = raft::entry_type::config;
     } else {
       return unsupported_format_at(
         path, pos,

@@ -1,5 +1,7 @@
 #include "runtime/storage/snapshot_store.hpp"
 
+#include "runtime/raft/codec.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -92,18 +94,14 @@ storage_result<uint32_t> read_header(const file& f, uint64_t size,
   return m;
 }
 
-raft::snapshot_meta from_pb(const pb::SnapshotMeta& msg) {
-  raft::snapshot_meta meta;
-  meta.index = log_index{msg.index()};
-  meta.term = term_t{msg.term()};
-  meta.voters.reserve(static_cast<size_t>(msg.voters_size()));
-  for (auto v : msg.voters())
-    meta.voters.push_back(node_id{v});
-  return meta;
+bool same_meta(const raft::snapshot_meta& a, const raft::snapshot_meta& b) {
+  return a.index == b.index && a.term == b.term && a.config == b.config;
 }
 
-bool same_meta(const raft::snapshot_meta& a, const raft::snapshot_meta& b) {
-  return a.index == b.index && a.term == b.term && a.voters == b.voters;
+void put_bytes(std::string& out, char tag, std::string_view bytes) {
+  out.push_back(tag);
+  put_varint(out, bytes.size());
+  out.append(bytes.data(), bytes.size());
 }
 
 std::string describe(const raft::snapshot_meta& m) {
@@ -168,14 +166,36 @@ std::string encode_snapshot_meta(const raft::snapshot_meta& meta) {
     out.push_back(0x10); // field 2, varint
     put_varint(out, meta.term.value());
   }
-  if (!meta.voters.empty()) {
+  auto voters = meta.config.voters();
+  if (!voters.empty()) {
     size_t n = 0;
-    for (auto v : meta.voters)
+    for (auto v : voters)
       n += varint_size(v.value());
     out.push_back(0x1A); // field 3, length-delimited (packed)
     put_varint(out, n);
-    for (auto v : meta.voters)
+    for (auto v : voters)
       put_varint(out, v.value());
+  }
+  if (!meta.config.empty()) {
+    // field 4: Configuration { repeated Member members = 1; }
+    std::string config;
+    for (const auto& m : meta.config.members) {
+      std::string member;
+      if (m.id.value() != 0) {
+        member.push_back(0x08); // id
+        put_varint(member, m.id.value());
+      }
+      if (m.role != raft::member_role::voter) {
+        member.push_back(0x10); // role
+        put_varint(member, static_cast<uint64_t>(m.role));
+      }
+      if (!m.address.empty())
+        put_bytes(member, 0x1A, m.address);
+      if (!m.client_address.empty())
+        put_bytes(member, 0x22, m.client_address);
+      put_bytes(config, 0x0A, member);
+    }
+    put_bytes(out, 0x22, config);
   }
   return out;
 }
@@ -245,8 +265,11 @@ verify_snapshot_file(const std::string& path, const snapshot_options& opts) {
     return corruption_at(path, snapshot_header_bytes,
                          "checksum is valid but the meta is not a SnapshotMeta "
                          "message");
+  if (msg.has_config() && !raft::decode(msg.config()))
+    return corruption_at(path, snapshot_header_bytes,
+                         "meta holds a malformed cluster configuration");
   snapshot_info info;
-  info.meta = from_pb(msg);
+  info.meta = raft::decode(msg);
   if (info.meta.index.value() == 0 || info.meta.term.value() == 0)
     return corruption_at(path, snapshot_header_bytes,
                          "meta has index or term 0 (" + describe(info.meta)

@@ -776,7 +776,7 @@ private:
     auto e = n->core->entry_at(n->sm.index);
     if (!e)
       return;
-    snapshot_meta meta{n->sm.index, e->term, n->core->voters()};
+    snapshot_meta meta{n->sm.index, e->term, n->core->config()};
     auto keep = static_cast<size_t>(rng_.below(8));
     // The file is durable first; making it current and compacting the log
     // go through the FIFO writer (after the writes already queued).
