@@ -637,14 +637,18 @@ TEST_CASE("paper: one output holds the final log suffix", "[raft]") {
     auto c = make(1, 3, disk(1, {1}));
     c.take_output();
     c.step(msg(2, 1, append(2, 1, 1, {e(2, 2), e(2, 3), e(2, 4)}, 1)));
-    c.step(
-      msg(2, 1, install_snapshot{t(2), snapshot_meta{i(3), t(2), configuration::of_voters(ids(3))}}));
+    c.step(msg(
+      2, 1,
+      install_snapshot{
+        t(2), snapshot_meta{i(3), t(2), configuration::of_voters(ids(3))}}));
     auto out = c.take_output();
     REQUIRE(out.snapshot);
     CHECK(out.entries == std::vector<entry>{e(2, 4)});
     CHECK(out.committed.empty()); // entry 1 is in the snapshot
-    c.step(
-      msg(2, 1, install_snapshot{t(2), snapshot_meta{i(6), t(2), configuration::of_voters(ids(3))}}));
+    c.step(msg(
+      2, 1,
+      install_snapshot{
+        t(2), snapshot_meta{i(6), t(2), configuration::of_voters(ids(3))}}));
     out = c.take_output();
     REQUIRE(out.snapshot);
     CHECK(out.snapshot->index == i(6));
@@ -1080,7 +1084,8 @@ TEST_CASE("paper: a leader sends a snapshot for compacted entries", "[raft]") {
   c.step(msg(2, 1, append_response{t(1), true, c.last_index(), {}, {}}));
   REQUIRE(c.commit_index() == i(6));
   c.take_output();
-  c.snapshot_taken(snapshot_meta{i(5), t(1), configuration::of_voters(ids(3))}, 1);
+  c.snapshot_taken(snapshot_meta{i(5), t(1), configuration::of_voters(ids(3))},
+                   1);
   CHECK(c.snapshot_index() == i(5));
   CHECK(c.compacted_index() == i(4));
   // Node 3 lost the appends after 1: it rejects the heartbeat at 6.
