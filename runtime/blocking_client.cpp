@@ -309,6 +309,33 @@ reply<uint64_t> blocking_client::transfer_leader(uint64_t target) {
   return success(resp, resp.value.target());
 }
 
+reply<pb::MembershipResult> blocking_client::members() {
+  return reconfig(pb::ReconfigRequest{});
+}
+
+reply<pb::MembershipResult>
+blocking_client::reconfig(const pb::ReconfigRequest& change) {
+  pb::Request req;
+  *req.mutable_reconfig() = change;
+  auto resp = call(std::move(req));
+  auto out = resp ? success(resp, pb::MembershipResult{})
+                  : failure_of<pb::MembershipResult>(resp);
+  if (resp.value.has_members())
+    out.value = std::move(*resp.value.mutable_members());
+  return out;
+}
+
+reply<pb::SnapshotChunk> blocking_client::snapshot_chunk(uint64_t index,
+                                                         uint64_t offset) {
+  pb::Request req;
+  req.mutable_snapshot()->set_index(index);
+  req.mutable_snapshot()->set_offset(offset);
+  auto resp = call(std::move(req));
+  if (!resp)
+    return failure_of<pb::SnapshotChunk>(resp);
+  return success(resp, std::move(*resp.value.mutable_snapshot_chunk()));
+}
+
 reply<none_t> blocking_client::inject_fault(std::string_view actor,
                                             std::string_view kind) {
   pb::Request req;

@@ -95,6 +95,17 @@ public:
   /// Hands leadership to `target` (0: the most up-to-date follower);
   /// returns the node that is taking over.
   reply<uint64_t> transfer_leader(uint64_t target = 0);
+  /// The cluster's membership as the leader sees it (configuration, its
+  /// index, each member's progress).
+  reply<pb::MembershipResult> members();
+  /// Applies membership changes one at a time at the leader (see
+  /// pb::ReconfigRequest); the value holds the membership afterwards (also
+  /// on failure, with `applied` saying how many changes took effect). Needs
+  /// a request timeout longer than a learner's catch-up.
+  reply<pb::MembershipResult> reconfig(const pb::ReconfigRequest& req);
+  /// Backups: index 0 at offset 0 makes the connected node take a snapshot
+  /// and returns its first chunk; then read on with the chunk's index.
+  reply<pb::SnapshotChunk> snapshot_chunk(uint64_t index, uint64_t offset);
   /// Makes the connected node's actor fail as `kind` says (throw, exit,
   /// block:MS); bad_arguments unless the node runs with
   /// conclave.fault-injection = "on" (see runtime/fault_spec.hpp).
