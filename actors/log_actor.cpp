@@ -132,6 +132,16 @@ void sync_peers(self_ptr self) {
   if (index == st.peers_config_index)
     return;
   st.peers_config_index = index;
+  const auto& config = st.core->config();
+  if (config.empty())
+    CONCLAVE_LOG("log", info)
+      << "joining: no configuration yet; waiting for the leader to send "
+         "the log";
+  else if (!config.contains(st.self_id))
+    CONCLAVE_LOG("log", warning)
+      << "this node is not a member of the configuration at index " << index
+      << "; it receives no log and never campaigns (stop it, or add it "
+         "with conclavectl members add)";
   auto members = st.core->known_members();
   if (members.empty())
     return; // joining: keep the seeds until the leader sends the log
@@ -156,6 +166,12 @@ void sync_peers(self_ptr self) {
                               << " (" << raft::to_string(m.role) << ")";
     links[m.id].address = *addr;
   }
+  // A node catching up may install a snapshot whose configuration predates
+  // the leader that sends it (and itself): keep the route to the leader.
+  auto leader = st.core->leader();
+  if (auto i = st.peers.find(leader);
+      leader != st.self_id && i != st.peers.end() && links.count(leader) == 0)
+    links.emplace(leader, std::move(i->second));
   for (auto& [id, link] : st.peers)
     if (links.count(id) == 0) {
       CONCLAVE_LOG("log", info) << "peer " << id << " left the configuration";
@@ -928,8 +944,9 @@ replicated_log(log_actor::stateful_pointer<log_state> self, node_id id,
       auto link = st.peers.find(from);
       if (link == st.peers.end()) {
         // A node joining the cluster hears first from a leader it may not
-        // know; everyone else talks only to members.
-        if (!st.core->config().empty() || from == node_id{0})
+        // know, and so does one whose log (or installed snapshot) still
+        // ends before its own addition; members talk only to members.
+        if (st.core->config().contains(st.self_id) || from == node_id{0})
           return;
         link = st.peers.emplace(from, peer_link{}).first;
         link->second.address.id = from;

@@ -233,8 +233,12 @@ std::optional<start_error> node_actors::start_registry() {
     ropts.initial_snapshot_index = stores_->snapshot->meta.index.value();
     ropts.initial_snapshot_term = stores_->snapshot->meta.term.value();
   }
-  for (auto v : voters_of(cfg_))
-    ropts.voters.push_back(v.value());
+  // The configuration in force at start-up, as the Raft core takes it: the
+  // snapshot's, else the bootstrap one.
+  if (stores_->snapshot && !stores_->snapshot->meta.config.empty())
+    raft::encode(stores_->snapshot->meta.config, &ropts.config);
+  else
+    raft::encode(log_options_of(cfg_).core.initial(), &ropts.config);
   registry_ = sys_.spawn(registry, cfg_.id, ropts);
   if (cfg_.fault_fsync_delay_ms > 0)
     CONCLAVE_LOG("node", warning)

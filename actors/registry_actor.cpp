@@ -12,6 +12,7 @@
 #include "runtime/command_codec.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/path.hpp"
+#include "runtime/zk/dynamic_config.hpp"
 
 namespace conclave {
 
@@ -61,6 +62,51 @@ void drop_watches(self_ptr self, int64_t session) {
   st.listeners.erase(session);
 }
 
+/// Shows the configuration a node starts from (start-up, a snapshot
+/// loaded) in /zookeeper/config, without a log entry. Deterministic: a
+/// function of the tree and the configuration only. The version line keeps
+/// the node's mzxid (the index of the configuration entry that last set
+/// it, 0 if none did), so a tree that applied that entry, and a snapshot of
+/// it, already hold exactly this text and stay as they are; a restored
+/// snapshot or a new cluster shows its own membership. A configuration
+/// without addresses (a single node without conclave.peers, a snapshot of
+/// the first format) cannot be rendered: the tree keeps what it holds.
+void show_config(registry_state& st, const raft::configuration& config) {
+  if (config.empty())
+    return;
+  for (const auto& m : config.members)
+    if (m.address.empty())
+      return;
+  auto node = st.machine.tree().get_data(path::config_node);
+  auto version = node ? static_cast<uint64_t>(node->stat.mzxid) : 0;
+  auto text = zk::render_dynamic_config(config, version);
+  if (node && node->data == text)
+    return;
+  st.machine.reset_config(std::move(text));
+}
+
+/// Applies a configuration entry: /zookeeper/config shows it (its version
+/// is the entry's index) and watches on it fire.
+void apply_config_entry(self_ptr self, const pb::LogEntry& entry) {
+  auto& st = self->state;
+  auto config = raft::decode(entry.config());
+  if (!config)
+    fatal("committed configuration entry " + std::to_string(entry.index())
+          + " is malformed; refusing to continue");
+  st.config = std::move(*config);
+  auto id = zxid{static_cast<int64_t>(entry.index())};
+  // Configuration entries carry no leader time (time_ms 0): the node keeps
+  // its mtime, on every replica alike.
+  auto res = st.machine.apply_config(
+    zk::render_dynamic_config(st.config, entry.index()), id, entry.time_ms());
+  if (res.result.error != error_code::ok)
+    CONCLAVE_LOG("registry", error)
+      << "configuration entry " << entry.index()
+      << " does not fit /zookeeper/config (max-data-bytes)";
+  if (!res.result.events.empty())
+    deliver(self, st.watches.on_events(res.result.events, id.value()));
+}
+
 /// Applies one committed entry; session changes go to `changes`.
 void apply_entry(self_ptr self, const pb::LogEntry& entry,
                  pb::SessionChanges& changes) {
@@ -71,6 +117,10 @@ void apply_entry(self_ptr self, const pb::LogEntry& entry,
           + std::to_string(entry.index()));
   st.applied_index = entry.index();
   st.applied_term = entry.term();
+  if (entry.has_config()) {
+    apply_config_entry(self, entry);
+    return;
+  }
   if (!entry.has_command())
     return; // a leader's no-op
   auto id = zxid{static_cast<int64_t>(entry.index())};
@@ -320,8 +370,11 @@ caf::result<pb::SnapshotMeta> start_snapshot(self_ptr self) {
   pb::SnapshotMeta meta;
   meta.set_index(st.applied_index);
   meta.set_term(st.applied_term);
-  for (auto v : st.options.voters)
-    meta.add_voters(v);
+  // The configuration at the snapshot's index (and its voters, for
+  // readers of the first format).
+  raft::encode(st.config, meta.mutable_config());
+  for (auto v : st.config.voters())
+    meta.add_voters(v.value());
   std::string error;
   auto pid
     = fork_snapshot_writer(st.machine, meta, st.options.snapshots, error);
@@ -361,7 +414,7 @@ void reap(self_ptr self) {
 }
 
 void load_snapshot(self_ptr self, const std::string& path, uint64_t index,
-                   uint64_t term) {
+                   uint64_t term, const raft::configuration& config) {
   auto& st = self->state;
   std::string error;
   auto machine = load_state_snapshot(
@@ -369,6 +422,9 @@ void load_snapshot(self_ptr self, const std::string& path, uint64_t index,
   if (!machine)
     fatal("cannot load snapshot " + path + ": " + error);
   st.machine = std::move(machine).value();
+  if (!config.empty())
+    st.config = config;
+  show_config(st, st.config);
   // The tree jumped over changes no watch saw: every client connected here
   // reconnects and re-registers its watches (SetWatches fires what changed).
   pb::WatchEvent gone;
@@ -514,10 +570,16 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
   st.options = std::move(options);
   st.machine = state_machine{st.options.limits, st.options.sessions};
   st.watches = watch_manager{st.options.watches};
+  auto initial = raft::decode(st.options.config);
+  if (!initial)
+    fatal("the initial configuration is malformed");
+  st.config = std::move(*initial);
   if (!st.options.initial_snapshot.empty())
     load_snapshot(self, st.options.initial_snapshot,
                   st.options.initial_snapshot_index,
-                  st.options.initial_snapshot_term);
+                  st.options.initial_snapshot_term, st.config);
+  else
+    show_config(st, st.config);
   self->delayed_send(self, sweep_interval, sweep_atom::value);
   return {
     [=](fault_atom, const std::string& kind) { inject_fault(self, kind); },
@@ -606,7 +668,8 @@ registry(registry_actor::stateful_pointer<registry_state> self, node_id id,
     },
     [=](snapshot_atom) { return start_snapshot(self); },
     [=](load_atom, const std::string& path, const pb::SnapshotMeta& meta) {
-      load_snapshot(self, path, meta.index(), meta.term());
+      load_snapshot(self, path, meta.index(), meta.term(),
+                    raft::decode(meta).config);
       serve_parked(self);
     },
     [=](reap_atom) { reap(self); },

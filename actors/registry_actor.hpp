@@ -37,6 +37,9 @@
 #include "runtime/node_metrics.hpp"
 #include <unordered_map>
 
+#include "runtime/raft/codec.hpp"
+#include "runtime/raft/configuration.hpp"
+
 #include "runtime/state_machine.hpp"
 #include "runtime/watch_manager.hpp"
 #include "runtime/storage/snapshot_store.hpp"
@@ -60,8 +63,11 @@ struct registry_options {
   std::string initial_snapshot;
   uint64_t initial_snapshot_index = 0;
   uint64_t initial_snapshot_term = 0;
-  /// Cluster membership recorded in snapshots.
-  std::vector<uint64_t> voters;
+  /// The configuration in force at start-up: the initial snapshot's, else
+  /// the bootstrap one (empty for a node joining an existing cluster). The
+  /// registry shows it in /zookeeper/config and records it in snapshots
+  /// until a configuration entry replaces it.
+  pb::Configuration config;
   /// Reads waiting for the tree to catch up; more are refused.
   size_t max_parked_reads = 10000;
   /// A read parked this long is answered OperationTimeout (measured in
@@ -104,6 +110,9 @@ struct registry_state {
   /// Index and term of the last applied entry (noops included).
   uint64_t applied_index = 0;
   uint64_t applied_term = 0;
+  /// The configuration of the last configuration entry applied (or of the
+  /// snapshot loaded, or options.config): recorded in snapshot metas.
+  raft::configuration config;
   /// Index of the snapshot the tree was last loaded from or saved to.
   uint64_t snapshot_index = 0;
   std::deque<parked_read> parked;

@@ -296,42 +296,75 @@ void handle_request(caf::io::broker* self, const state_ptr& st,
     return;
   }
   auto sent = std::get<zk::to_node>(std::move(what));
-  auto write = is_write(sent.request);
+  // A reconfig changes the configuration entry's zxid the connection's later
+  // reads must see: ordered like a write.
+  auto write = is_write(sent.request) || sent.reconfig.has_value();
+  auto answered = [=](const zk::to_node& asked, const pb::Response& resp) {
+    auto r = zk::encode_reply(type, asked, resp);
+    // The node cannot serve this connection (no leader, or it no longer
+    // knows the connection): a ZooKeeper server closes it, and the client
+    // moves to another server. A failed auth closes it too (the session
+    // lives on), as ZooKeeper does.
+    auto lost
+      = resp.error() == static_cast<int32_t>(error_code::connection_loss)
+        || (type == static_cast<int32_t>(zk::op_code::auth)
+            && resp.error() == static_cast<int32_t>(error_code::auth_failed));
+    finish(std::move(r), lost);
+    if (write)
+      write_done(self, st);
+  };
+  auto timed_out = [=] {
+    // No answer in time: the outcome is unknown, as ZooKeeper's
+    // OperationTimeout says; the connection stays.
+    finish(zk::reply{static_cast<int32_t>(error_code::operation_timeout),
+                     st->last_zxid,
+                     {}},
+           false);
+    if (write)
+      write_done(self, st);
+  };
   auto send = [=]() mutable {
     // Sent only once every earlier write of this connection is answered,
     // so last_zxid covers them.
     sent.request.set_min_zxid(st->last_zxid);
     auto req = sent.request;
-    auto& shared = *st->shared;
+    auto timeout = st->shared->options.request_timeout;
+    if (sent.reconfig) {
+      // First the membership, then the changes planned against it.
+      self
+        ->request(st->shared->session, timeout, request_atom::value,
+                  std::move(req))
+        .then(
+          [=](const pb::Response& listed) {
+            auto next = zk::plan_reconfig_request(
+              *sent.reconfig, listed, static_cast<uint64_t>(timeout.count()));
+            if (auto now = std::get_if<zk::reply>(&next)) {
+              auto lost
+                = now->err == static_cast<int32_t>(error_code::connection_loss);
+              finish(std::move(*now), lost);
+              if (write)
+                write_done(self, st);
+              return;
+            }
+            auto planned = std::get<zk::to_node>(std::move(next));
+            planned.request.set_min_zxid(st->last_zxid);
+            // Each change may wait `timeout` to catch up and to commit.
+            auto steps = 1 + 2 * planned.request.reconfig().changes_size();
+            auto preq = planned.request;
+            self
+              ->request(st->shared->session, timeout * steps,
+                        request_atom::value, std::move(preq))
+              .then([=](const pb::Response& resp) { answered(planned, resp); },
+                    [=](const caf::error&) { timed_out(); });
+          },
+          [=](const caf::error&) { timed_out(); });
+      return;
+    }
     self
-      ->request(shared.session, shared.options.request_timeout,
-                request_atom::value, std::move(req))
-      .then(
-        [=](const pb::Response& resp) {
-          auto r = zk::encode_reply(type, sent, resp);
-          // The node cannot serve this connection (no leader, or it no
-          // longer knows the connection): a ZooKeeper server closes it, and
-          // the client moves to another server. A failed auth closes it too
-          // (the session lives on), as ZooKeeper does.
-          auto lost
-            = resp.error() == static_cast<int32_t>(error_code::connection_loss)
-              || (type == static_cast<int32_t>(zk::op_code::auth)
-                  && resp.error()
-                       == static_cast<int32_t>(error_code::auth_failed));
-          finish(std::move(r), lost);
-          if (write)
-            write_done(self, st);
-        },
-        [=](const caf::error&) {
-          // No answer in time: the outcome is unknown, as ZooKeeper's
-          // OperationTimeout says; the connection stays.
-          finish(zk::reply{static_cast<int32_t>(error_code::operation_timeout),
-                           st->last_zxid,
-                           {}},
-                 false);
-          if (write)
-            write_done(self, st);
-        });
+      ->request(st->shared->session, timeout, request_atom::value,
+                std::move(req))
+      .then([=](const pb::Response& resp) { answered(sent, resp); },
+            [=](const caf::error&) { timed_out(); });
   };
   st->deferred.emplace_back([=]() mutable {
     if (write)

@@ -188,6 +188,45 @@ apply_result data_tree::apply(const command& cmd, zxid id, int64_t time_ms) {
     cmd.body);
 }
 
+apply_result data_tree::set_config(std::string data, zxid id, int64_t time_ms) {
+  if (id <= last_zxid_)
+    invariant_failure("set_config: zxid not greater than last_zxid()");
+  last_zxid_ = id;
+  apply_result out;
+  auto index = find(path::config_node);
+  if (index == nil)
+    invariant_failure("set_config: /zookeeper/config is missing");
+  if (data.size() > limits_.max_data_bytes) {
+    out.error = error_code::bad_arguments;
+    out.results.push_back(op_result{out.error, {}, {}});
+    return out;
+  }
+  auto& n = nodes_[index];
+  data_bytes_ = data_bytes_ - n.data.size() + data.size();
+  n.data = std::move(data);
+  n.stat.version = next_version(n.stat.version);
+  n.stat.mzxid = id.value();
+  if (time_ms != 0)
+    n.stat.mtime_ms = time_ms;
+  n.stat.data_length = static_cast<int32_t>(n.data.size());
+  out.results.push_back(op_result{error_code::ok, {}, n.stat});
+  out.events.push_back(
+    {event_type::node_data_changed, std::string{path::config_node}});
+  return out;
+}
+
+void data_tree::reset_config(std::string data) {
+  auto index = find(path::config_node);
+  if (index == nil)
+    invariant_failure("reset_config: /zookeeper/config is missing");
+  if (data.size() > limits_.max_data_bytes)
+    return;
+  auto& n = nodes_[index];
+  data_bytes_ = data_bytes_ - n.data.size() + data.size();
+  n.data = std::move(data);
+  n.stat.data_length = static_cast<int32_t>(n.data.size());
+}
+
 error_code data_tree::check_create(const create_op& op, int64_t session) const {
   auto seq = is_sequential(op.mode);
   auto bad = error_code::bad_arguments;

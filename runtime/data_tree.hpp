@@ -149,6 +149,23 @@ public:
   /// still advances last_zxid().
   apply_result apply(const command& cmd, zxid id, int64_t time_ms);
 
+  /// Sets the data of /zookeeper/config (ZooKeeper's dynamic configuration
+  /// text, zk/dynamic_config.hpp) for a configuration entry applied at
+  /// `id`: version + 1, mzxid = id, mtime = `time_ms`, or the previous mtime
+  /// if `time_ms` is 0 (configuration entries carry no leader time, and
+  /// applying never reads a clock); fires NodeDataChanged like setData.
+  /// Clients still cannot set the node (set_data answers no_auth). Same
+  /// zxid precondition as apply(); data over max_data_bytes is
+  /// bad_arguments (the tree is unchanged, the zxid still advances).
+  apply_result set_config(std::string data, zxid id, int64_t time_ms);
+
+  /// Replaces /zookeeper/config's data outside the log, when a node starts
+  /// or loads a snapshot and shows the configuration it starts from: only
+  /// the data and dataLength change (no zxid, version or time, no event),
+  /// so every replica that starts from the same snapshot (or none) and
+  /// configuration holds the same tree. No-op for data over max_data_bytes.
+  void reset_config(std::string data);
+
   // -- reads -----------------------------------------------------------------
 
   /// get data: no_node, bad_arguments (invalid path).

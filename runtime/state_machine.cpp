@@ -26,6 +26,17 @@ state_machine::state_machine(data_tree tree, session_table sessions)
   // nop
 }
 
+machine_result state_machine::apply_config(std::string rendered, zxid id,
+                                           int64_t time_ms) {
+  machine_result out;
+  out.result = tree_.set_config(std::move(rendered), id, time_ms);
+  return out;
+}
+
+void state_machine::reset_config(std::string rendered) {
+  tree_.reset_config(std::move(rendered));
+}
+
 machine_result state_machine::apply(const command& cmd, zxid id,
                                     int64_t time_ms) {
   machine_result out;

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "runtime/data_tree.hpp"
@@ -65,6 +66,14 @@ public:
   ///   it.
   /// Precondition: `id` greater than every zxid applied before (aborts).
   machine_result apply(const command& cmd, zxid id, int64_t time_ms);
+
+  /// Applies a configuration entry at `id`: sets /zookeeper/config's data
+  /// to `rendered` (data_tree::set_config; `time_ms` 0 keeps the node's
+  /// mtime). Sessions are not involved. Same zxid precondition as apply().
+  machine_result apply_config(std::string rendered, zxid id, int64_t time_ms);
+
+  /// Shows the configuration a node starts from (data_tree::reset_config).
+  void reset_config(std::string rendered);
 
   const data_tree& tree() const noexcept { return tree_; }
   const session_table& sessions() const noexcept { return sessions_; }

@@ -157,7 +157,15 @@ class FailoverTimes(unittest.TestCase):
 
 class Parsing(unittest.TestCase):
     def test_nemesis_and_workload_lists(self):
-        self.assertEqual(nemesis.parse_kinds("all"), nemesis.KINDS)
+        # `all` keeps meaning the twelve kinds that existed before the
+        # opt-in membership nemesis: earlier campaigns' seeds replay.
+        self.assertEqual(nemesis.parse_kinds("all"), nemesis.ALL)
+        self.assertEqual(len(nemesis.ALL), 12)
+        self.assertNotIn("membership", nemesis.parse_kinds("all"))
+        self.assertEqual(nemesis.parse_kinds("all,membership"), nemesis.KINDS)
+        self.assertEqual(nemesis.parse_kinds("membership"), ["membership"])
+        self.assertEqual(nemesis.parse_kinds("kill,all,kill")[0], "kill")
+        self.assertEqual(len(nemesis.parse_kinds("kill,all,kill")), 12)
         self.assertEqual(nemesis.parse_kinds("kill, pause"), ["kill", "pause"])
         with self.assertRaises(ValueError):
             nemesis.parse_kinds("kill,earthquake")
@@ -176,9 +184,15 @@ class Parsing(unittest.TestCase):
 class FakeNode:
     def __init__(self, i):
         self.id = i
+        self.raft_id = i
         self.running = True
         self.paused = False
         self.delay = 0
+        self.incarnation = 0
+        self.ip = "10.0.0.%d" % (10 + i)
+        self.peer_address = self.ip + ":4281"
+        self.zk_address = self.ip + ":2181"
+        self.peers = None
 
     def kill(self):
         self.running = False
@@ -202,6 +216,12 @@ class FakeNode:
     def lose_unsynced(self):
         return {"removed": 0, "rolled_back": 0, "created": 0, "killed": 0}
 
+    def reincarnate(self, raft_id, peers):
+        assert not self.running
+        self.raft_id = raft_id
+        self.incarnation += 1
+        self.peers = [p for p in peers if p[0] != raft_id] + [(raft_id, self.ip)]
+
 
 class FakeNet:
     def __init__(self):
@@ -219,32 +239,65 @@ class FakeNet:
 
 class FakeCluster:
     """Answers `leader()` from a list, as a cluster in the middle of
-    elections would: sometimes nobody leads."""
+    elections would: sometimes nobody leads. Keeps a membership that
+    `conclavectl members` changes; with `flaky` (a random.Random), a change
+    answers ConnectionLoss (exit 1) half of the time, having happened or not
+    (a leader change cut it short)."""
 
-    def __init__(self, leaders):
+    def __init__(self, leaders, flaky=None, spares=1):
         self.size = 3
         self.net = FakeNet()
         self.nodes = {i: FakeNode(i) for i in (1, 2, 3)}
+        self.spares = {i: FakeNode(i) for i in range(4, 4 + spares)}
+        for n in self.spares.values():
+            n.running = False
         self.leaders = list(leaders)
+        self.config = {i: "voter" for i in self.nodes}
+        self.flaky = flaky
+        self.commands = []
+
+    def all_nodes(self):
+        return list(self.nodes.values()) + list(self.spares.values())
 
     def leader(self):
         return self.leaders.pop(0) if self.leaders else None
 
-    def ctl(self, args, servers=None, timeout_ms=1000):
-        return 0, ""
+    def members(self, servers=None, timeout_ms=3000):
+        return ({i: {"id": i, "role": r} for i, r in self.config.items()},
+                {"commit_index": 1, "committed": True})
+
+    def ctl(self, args, servers=None, timeout_ms=1000, json_out=False, deadline_s=20):
+        self.commands.append(list(args))
+        if args[0] != "members":
+            return 0, ""
+        happens = self.flaky is None or self.flaky.random() < 0.5
+        answers = self.flaky is None or self.flaky.random() < 0.5
+        if happens:
+            if args[1] == "remove":
+                self.config.pop(int(args[2]), None)
+            elif args[1] == "promote":
+                self.config[int(args[2])] = "voter"
+            elif args[1] == "add":
+                rid = int(args[2].split("@")[0])
+                self.config[rid] = "learner" if "--learner" in args else "voter"
+        return (0, "") if happens and answers else (1, "ConnectionLoss")
 
     def server(self, i):
         return "n%d" % i
 
 
-class SeededSchedule(unittest.TestCase):
-    def run_schedule(self, leaders, log):
-        with mock.patch.object(nemesis.time, "sleep", lambda _s: None):  # _in_flight
-            return self._run_schedule(leaders, log)
+def no_sleep():
+    return mock.patch.object(nemesis.time, "sleep", lambda _s: None)
 
-    def _run_schedule(self, leaders, log):
-        cluster = FakeCluster(leaders)
-        nem = nemesis.Nemesis(cluster, random.Random(42), list(nemesis.KINDS), log)
+
+class SeededSchedule(unittest.TestCase):
+    def run_schedule(self, leaders, log, flaky=None, kinds=None):
+        with no_sleep():  # _in_flight, membership retries
+            return self._run_schedule(leaders, log, flaky, kinds or list(nemesis.KINDS))
+
+    def _run_schedule(self, leaders, log, flaky, kinds):
+        cluster = FakeCluster(leaders, flaky)
+        nem = nemesis.Nemesis(cluster, random.Random(42), kinds, log)
         draws = []
         for _ in range(40):
             kind = nem.rng.choice(nem.kinds)
@@ -262,6 +315,140 @@ class SeededSchedule(unittest.TestCase):
             steady = self.run_schedule([1] * 40, log)
             chaotic = self.run_schedule([None, 2, None, 3] * 10, log)
             self.assertEqual(steady, chaotic)
+
+    def test_membership_draws_do_not_depend_on_how_changes_answer(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "nemesis.jsonl")
+            kinds = ["membership", "kill"]
+            calm = self.run_schedule([1] * 40, log, kinds=kinds)
+            flaky = self.run_schedule([None, 2, 3] * 14, log, flaky=random.Random(7),
+                                      kinds=kinds)
+            self.assertEqual(calm, flaky)
+            self.assertIn("membership", [k for k, _ in calm])
+
+
+class MembershipNemesis(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.log = os.path.join(self.dir.name, "nemesis.jsonl")
+        self.sleep = no_sleep()
+        self.sleep.start()
+
+    def tearDown(self):
+        self.sleep.stop()
+        self.dir.cleanup()
+
+    def nemesis(self, cluster, seed=1):
+        nem = nemesis.Nemesis(cluster, random.Random(seed), ["membership"], self.log)
+        self.addCleanup(nem.close)
+        return nem
+
+    def records(self):
+        return read_lines(self.log)
+
+    def fault(self, nem, expect_action):
+        """Starts membership faults until one of `expect_action` (the
+        action depends on the seed's draws only)."""
+        for _ in range(50):
+            nem.start("membership")
+            rec = [r for r in self.records() if r["op"] == "start"][-1]
+            if rec["action"] == expect_action:
+                return rec
+            nem.heal()
+        self.fail("no %s drawn" % expect_action)
+
+    def test_replace_removes_stops_then_joins_a_fresh_node_with_a_new_id(self):
+        cluster = FakeCluster([2] * 100)
+        nem = self.nemesis(cluster)
+        rec = self.fault(nem, "replace")
+        host, old, new = rec["node"], rec["old_id"], rec["new_id"]
+        node = cluster.nodes[host]
+        # Held: removed from the membership, stopped, a voter less.
+        self.assertTrue(rec["removed"])
+        self.assertNotIn(old, cluster.config)
+        self.assertFalse(node.running)
+        self.assertEqual(len(cluster.config), 2)
+        self.assertEqual(rec["leader"], host == 2)
+        self.assertEqual(rec["leader_affected"], host == 2)
+        nem.heal()
+        # Healed: the same host runs a fresh member with the new id, added
+        # as a voter, started with the cluster and itself as peers.
+        self.assertGreater(new, 4)  # after the hosts' and the spare's ids
+        self.assertEqual(node.raft_id, new)
+        self.assertTrue(node.running)
+        self.assertEqual(cluster.config.get(new), "voter")
+        self.assertEqual(sorted(cluster.config), sorted(n.raft_id for n in cluster.nodes.values()))
+        self.assertIn((new, node.ip), node.peers)
+        self.assertEqual(len(node.peers), 3)
+        add = [c for c in cluster.commands if c[:2] == ["members", "add"]][-1]
+        self.assertEqual(add[2], "%d@%s" % (new, node.peer_address))
+        self.assertNotIn("--learner", add)
+        self.assertEqual(add[add.index("--client") + 1], node.zk_address)
+        heal = [r for r in self.records() if r["op"] == "heal"][-1]
+        self.assertTrue(heal["added"])
+
+    def test_ids_are_never_reused(self):
+        cluster = FakeCluster([1] * 400)
+        nem = self.nemesis(cluster, seed=3)
+        ids = set()
+        for _ in range(12):
+            nem.start("membership")
+            nem.heal()
+        for r in self.records():
+            if r["op"] == "start":
+                self.assertNotIn(r["new_id"], ids)
+                ids.add(r["new_id"])
+        self.assertEqual(len(ids), 12)
+        self.assertEqual(len(cluster.config), 3)
+
+    def test_learner_is_added_on_the_spare_host_and_removed_at_heal(self):
+        cluster = FakeCluster([1] * 100)
+        nem = self.nemesis(cluster)
+        rec = self.fault(nem, "learner")
+        spare = cluster.spares[4]
+        self.assertEqual(rec["node"], 4)
+        self.assertFalse(rec["leader_affected"])
+        self.assertTrue(spare.running)
+        self.assertEqual(cluster.config.get(rec["new_id"]), "learner")
+        add = [c for c in cluster.commands if c[:2] == ["members", "add"]][-1]
+        self.assertIn("--learner", add)
+        self.assertEqual(rec["learner_read"], 0)
+        nem.heal()
+        self.assertFalse(spare.running)
+        self.assertNotIn(rec["new_id"], cluster.config)
+        self.assertEqual(sorted(cluster.config.values()), ["voter"] * 3)
+
+    def test_an_ambiguous_change_is_looked_at_and_retried(self):
+        cluster = FakeCluster([1] * 100, flaky=random.Random(11))
+        nem = self.nemesis(cluster, seed=5)
+        for _ in range(10):
+            nem.start("membership")
+            nem.heal()
+        nem.heal_all()
+        self.assertEqual(sorted(cluster.config),
+                         sorted(n.raft_id for n in cluster.nodes.values()))
+        self.assertEqual(set(cluster.config.values()), {"voter"})
+        self.assertFalse(cluster.spares[4].running)
+        self.assertEqual(nem.problems, [])
+
+    def test_heal_all_repairs_a_join_that_never_happened(self):
+        cluster = FakeCluster([1] * 100)
+        nem = self.nemesis(cluster)
+        self.fault(nem, "replace")
+        # The cluster refuses every change from now on: the heal cannot add.
+        real = cluster.ctl
+        cluster.ctl = lambda args, **kw: (1, "NewConfigNoQuorum")
+        nem.heal()
+        self.assertTrue(nem.problems)
+        self.assertEqual(len(cluster.config), 2)
+        cluster.ctl = real
+        nem.problems = []
+        nem.heal_all()
+        self.assertEqual(sorted(cluster.config),
+                         sorted(n.raft_id for n in cluster.nodes.values()))
+        self.assertEqual(set(cluster.config.values()), {"voter"})
+        self.assertEqual(nem.problems, [])
+        self.assertEqual(self.records()[-1]["kind"], "membership-reconcile")
 
 
 if __name__ == "__main__":

@@ -1092,3 +1092,90 @@ TEST_CASE("data_tree: apply aborts unless the zxid increases", "[data_tree]") {
   CHECK(aborts([&] { data_tree{}.apply(cmd, zxid{-5}, 0); }));
   CHECK_FALSE(aborts([&] { h.tree.apply(cmd, zxid{2}, 0); }));
 }
+
+TEST_CASE("data_tree: a configuration entry sets /zookeeper/config like "
+          "setData",
+          "[data_tree]") {
+  harness h;
+  REQUIRE(h.apply(create_op{"/a", "x"}).error == ok);
+  auto before = h.tree.get_data("/zookeeper/config");
+  REQUIRE(before);
+  auto res = h.tree.set_config("server.1=h:1:1:participant\nversion=5", zxid{5},
+                               123'456);
+  REQUIRE(res.error == ok);
+  CHECK(res.events
+        == std::vector<tree_event>{
+          {event_type::node_data_changed, "/zookeeper/config"}});
+  auto after = h.tree.get_data("/zookeeper/config");
+  REQUIRE(after);
+  CHECK(after->data == "server.1=h:1:1:participant\nversion=5");
+  CHECK(after->stat.version == before->stat.version + 1);
+  CHECK(after->stat.mzxid == 5);
+  CHECK(after->stat.mtime_ms == 123'456);
+  CHECK(after->stat.czxid == before->stat.czxid);
+  CHECK(after->stat.data_length == static_cast<int32_t>(after->data.size()));
+  CHECK(h.tree.last_zxid() == zxid{5});
+  // Time 0 (configuration entries carry none): the mtime stays.
+  REQUIRE(h.tree.set_config("version=6", zxid{6}, 0).error == ok);
+  after = h.tree.get_data("/zookeeper/config");
+  CHECK(after->stat.mtime_ms == 123'456);
+  CHECK(after->stat.version == before->stat.version + 2);
+  // Clients still cannot set it.
+  h.z = 6;
+  CHECK(h.apply(set_data_op{"/zookeeper/config", "mine", -1}).error
+        == error_code::no_auth);
+  CHECK(h.tree.get_data("/zookeeper/config")->data == "version=6");
+  // The zxid rule of apply().
+  CHECK(aborts([&] { h.tree.set_config("x", zxid{7}, 0); }));
+}
+
+TEST_CASE("data_tree: an oversized configuration text changes nothing",
+          "[data_tree]") {
+  data_tree_limits limits;
+  limits.max_data_bytes = 8;
+  harness h{limits};
+  auto digest = h.tree.digest();
+  auto res = h.tree.set_config(std::string(9, 'x'), zxid{1}, 1);
+  CHECK(res.error == bad_arguments);
+  CHECK(res.events.empty());
+  CHECK(h.tree.digest() == digest);
+  CHECK(h.tree.last_zxid() == zxid{1});
+  h.tree.reset_config(std::string(9, 'x'));
+  CHECK(h.tree.digest() == digest);
+}
+
+TEST_CASE("data_tree: reset_config shows a configuration without a zxid",
+          "[data_tree]") {
+  data_tree a, b;
+  a.reset_config("server.1=h:1:1:participant\nversion=0");
+  auto node = a.get_data("/zookeeper/config");
+  REQUIRE(node);
+  CHECK(node->data == "server.1=h:1:1:participant\nversion=0");
+  CHECK(node->stat.version == 0);
+  CHECK(node->stat.mzxid == 0);
+  CHECK(node->stat.data_length == static_cast<int32_t>(node->data.size()));
+  CHECK(a.last_zxid() == zxid{0});
+  CHECK(a.digest() != b.digest());
+  b.reset_config("server.1=h:1:1:participant\nversion=0");
+  CHECK(a.digest() == b.digest());
+  CHECK(a.approximate_data_bytes() == b.approximate_data_bytes());
+  // It survives a snapshot.
+  std::string bytes;
+  REQUIRE(a.save([&](std::string_view c) {
+    bytes.append(c);
+    return true;
+  }));
+  size_t pos = 0;
+  auto loaded = data_tree::load(
+    [&](char* buf, size_t n) {
+      auto k = std::min(n, bytes.size() - pos);
+      std::copy_n(bytes.data() + pos, k, buf);
+      pos += k;
+      return k;
+    },
+    {});
+  REQUIRE(loaded);
+  CHECK(loaded->digest() == a.digest());
+  CHECK(loaded->get_data("/zookeeper/config")->data
+        == "server.1=h:1:1:participant\nversion=0");
+}

@@ -167,7 +167,7 @@ TEST_CASE("node_config: shipped config files parse", "[config]") {
     CHECK(cfg.scheduler_max_threads == 0u);
     CHECK(cfg.max_request_bytes == node_config{}.max_request_bytes);
   }
-  for (int n = 1; n <= 3; ++n) {
+  for (int n = 1; n <= 5; ++n) {
     DYNAMIC_SECTION("local/node" << n << ".conf") {
       auto rel = "configs/local/node" + std::to_string(n) + ".conf";
       auto result = parse_node_config(read_repo_file(rel), rel, {});
@@ -181,10 +181,29 @@ TEST_CASE("node_config: shipped config files parse", "[config]") {
       CHECK(cfg.client_port == 4180 + k);
       CHECK(cfg.zk_port == 2180 + k);
       CHECK(cfg.peer_port == 4280 + k);
-      CHECK(cfg.peers == local_peers);
+      if (n <= 3) {
+        CHECK(cfg.peers == local_peers);
+        CHECK(cfg.initial_cluster_state == "new");
+      } else {
+        // Nodes 4 and 5 join the running cluster (docs/operations.md).
+        auto peers = local_peers;
+        peers.push_back(peer_address{node_id{static_cast<uint64_t>(n)},
+                                     "127.0.0.1",
+                                     static_cast<uint16_t>(4280 + k)});
+        CHECK(cfg.peers == peers);
+        CHECK(cfg.initial_cluster_state == "existing");
+      }
       CHECK(cfg.log_level == log_level::info);
     }
   }
+}
+
+TEST_CASE("node_config: initial-cluster-state is new or existing", "[config]") {
+  auto cfg = expect_ok(in_group("initial-cluster-state = \"existing\""), {});
+  CHECK(cfg.initial_cluster_state == "existing");
+  CHECK(node_config{}.initial_cluster_state == "new");
+  auto err = expect_error(in_group("initial-cluster-state = \"joined\""));
+  CHECK(err.key == "conclave.initial-cluster-state");
 }
 
 TEST_CASE("node_config: overrides beat file values", "[config]") {

@@ -1,10 +1,13 @@
 // raft-sim: long randomized campaigns of the deterministic Raft simulation.
 //
-//   raft-sim --seeds N [--first S] [--nodes 3|5] [--steps K] [--trace]
+//   raft-sim --seeds N [--first S] [--nodes 3|5] [--steps K] [--membership
+//            [--spare K]] [--trace]
 //
 // Runs seeds S .. S+N-1 (default S = 1), prints progress and every failing
 // seed, and exits with 1 if any seed failed. --trace prints every event of
-// every seed run (use it with --seeds 1 to replay a failure).
+// every seed run (use it with --seeds 1 to replay a failure). --membership
+// mixes in random membership changes, with K spare node ids for joining
+// nodes (default 2).
 
 #include <chrono>
 #include <cstdio>
@@ -20,7 +23,7 @@ namespace {
 
 void usage() {
   std::fprintf(stderr, "usage: raft-sim --seeds N [--first S] [--nodes 3|5] "
-                       "[--steps K] [--trace]\n");
+                       "[--steps K] [--membership [--spare K]] [--trace]\n");
 }
 
 bool parse(const char* text, uint64_t& out) {
@@ -39,7 +42,9 @@ int main(int argc, char* argv[]) {
   uint64_t first = 1;
   uint64_t nodes = 3;
   uint64_t steps = 3000;
+  uint64_t spare = 2;
   bool trace = false;
+  bool membership = false;
   for (int k = 1; k < argc; ++k) {
     std::string arg = argv[k];
     uint64_t* target = nullptr;
@@ -51,7 +56,12 @@ int main(int argc, char* argv[]) {
       target = &nodes;
     else if (arg == "--steps")
       target = &steps;
-    else if (arg == "--trace") {
+    else if (arg == "--spare")
+      target = &spare;
+    else if (arg == "--membership") {
+      membership = true;
+      continue;
+    } else if (arg == "--trace") {
       trace = true;
       continue;
     }
@@ -60,7 +70,7 @@ int main(int argc, char* argv[]) {
       return 2;
     }
   }
-  if (seeds == 0 || nodes < 1 || nodes > 9 || steps == 0) {
+  if (seeds == 0 || nodes < 1 || nodes > 9 || steps == 0 || spare > 9) {
     usage();
     return 2;
   }
@@ -73,6 +83,8 @@ int main(int argc, char* argv[]) {
     opts.nodes = static_cast<size_t>(nodes);
     opts.steps = static_cast<size_t>(steps);
     opts.trace = trace ? &std::cout : nullptr;
+    opts.membership = membership;
+    opts.spare_nodes = static_cast<size_t>(spare);
     auto res = conclave::raft::sim::run(opts);
     step_total += res.step;
     if (!res.ok) {
@@ -98,9 +110,12 @@ int main(int argc, char* argv[]) {
     for (auto s : failed)
       std::printf(" %llu", static_cast<unsigned long long>(s));
     std::printf("\nreplay one with: raft-sim --seeds 1 --first SEED --nodes "
-                "%llu --steps %llu --trace\n",
+                "%llu --steps %llu%s --trace\n",
                 static_cast<unsigned long long>(nodes),
-                static_cast<unsigned long long>(steps));
+                static_cast<unsigned long long>(steps),
+                membership
+                  ? (" --membership --spare " + std::to_string(spare)).c_str()
+                  : "");
     return 1;
   }
   return 0;

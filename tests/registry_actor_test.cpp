@@ -11,6 +11,8 @@
 #include "actors/registry_actor.hpp"
 #include "actors/session_actor.hpp"
 #include "runtime/command_codec.hpp"
+#include "runtime/raft/codec.hpp"
+#include "runtime/zk/dynamic_config.hpp"
 
 using namespace conclave;
 
@@ -653,4 +655,70 @@ TEST_CASE("node actors: a read parked for a zxid the node never reaches "
   REQUIRE(seen->responses.size() == 1);
   CHECK(seen->responses[0].error() == code(error_code::operation_timeout));
   CHECK_THAT(seen->responses[0].message(), Catch::Contains("zxid 1000"));
+}
+
+namespace {
+
+raft::configuration two_members() {
+  return raft::configuration{
+    {raft::member{node_id{1}, raft::member_role::voter, "127.0.0.1:7001",
+                  "127.0.0.1:2181"},
+     raft::member{node_id{2}, raft::member_role::learner, "127.0.0.1:7002",
+                  ""}}};
+}
+
+} // namespace
+
+TEST_CASE("node actors: /zookeeper/config shows the configuration a node "
+          "starts from",
+          "[actors]") {
+  node_fixture f{session_limits{}, [](registry_options& o) {
+                   raft::encode(two_members(), &o.config);
+                 }};
+  auto seen = std::make_shared<probe_log>();
+  auto probe = f.spawn_probe(seen);
+  auto resp = f.ask(probe, seen, get_req("/zookeeper/config"));
+  REQUIRE(resp.error() == 0);
+  CHECK(resp.data().data()
+        == "server.1=127.0.0.1:7001:7001:participant;127.0.0.1:2181\n"
+           "server.2=127.0.0.1:7002:7002:observer\n"
+           "version=0");
+  // Shown, not written: no zxid, no version.
+  CHECK(resp.data().stat().version() == 0);
+  CHECK(resp.data().stat().mzxid() == 0);
+}
+
+TEST_CASE("node actors: a configuration entry sets /zookeeper/config and "
+          "fires its data watch",
+          "[actors]") {
+  node_fixture f;
+  auto seen = std::make_shared<probe_log>();
+  auto probe = f.spawn_probe(seen);
+  // getConfig with a watch is getData of /zookeeper/config.
+  auto req = get_req("/zookeeper/config");
+  req.mutable_get_data()->set_watch(true);
+  auto before = f.ask(probe, seen, req);
+  REQUIRE(before.error() == 0);
+  // The next index after what the scripted log committed.
+  auto index = static_cast<uint64_t>(before.zxid()) + 1;
+  pb::LogBatch batch;
+  auto e = batch.add_entries();
+  e->set_index(index);
+  e->set_term(1);
+  auto config = two_members();
+  raft::encode(config, e->mutable_config());
+  caf::anon_send(f.registry, apply_atom::value, batch);
+  f.sched.run();
+  REQUIRE(seen->events.size() == 1);
+  CHECK(seen->events[0].type() == 3); // NodeDataChanged
+  CHECK(seen->events[0].path() == "/zookeeper/config");
+  CHECK(seen->events[0].zxid() == static_cast<int64_t>(index));
+  auto after = f.ask(probe, seen, get_req("/zookeeper/config"));
+  REQUIRE(after.error() == 0);
+  CHECK(after.data().data() == zk::render_dynamic_config(config, index));
+  CHECK(after.data().stat().version() == before.data().stat().version() + 1);
+  CHECK(after.data().stat().mzxid() == static_cast<int64_t>(index));
+  // The mtime is not a clock reading: the entry carried none.
+  CHECK(after.data().stat().mtime_ms() == before.data().stat().mtime_ms());
+  // (No write after this: the scripted log does not know the index.)
 }

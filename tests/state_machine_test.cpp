@@ -170,3 +170,32 @@ TEST_CASE("state_machine: damaged payloads are refused, never crash",
   huge[19] = '\x7f';
   CHECK_FALSE(load(huge));
 }
+
+TEST_CASE("state_machine: a configuration entry sets /zookeeper/config and "
+          "leaves sessions alone",
+          "[state_machine]") {
+  fixture f;
+  REQUIRE(f.open(7).result.error == error_code::ok);
+  auto sessions = f.sm.sessions().sessions();
+  auto res
+    = f.sm.apply_config("server.1=h:1:1:participant\nversion=2", zxid{2}, 0);
+  CHECK(res.result.error == error_code::ok);
+  CHECK_FALSE(res.session);
+  REQUIRE(res.result.events.size() == 1);
+  CHECK(res.result.events[0].path == "/zookeeper/config");
+  CHECK(f.sm.sessions().sessions() == sessions);
+  auto node = f.sm.tree().get_data("/zookeeper/config");
+  REQUIRE(node);
+  CHECK(node->data == "server.1=h:1:1:participant\nversion=2");
+  CHECK(node->stat.mzxid == 2);
+  // The next command continues after the entry's zxid, and the text
+  // survives a snapshot.
+  f.z = 2;
+  REQUIRE(f.apply(0, create_op{"/a", "x"}).result.error == error_code::ok);
+  auto loaded = load(f.payload());
+  REQUIRE(loaded);
+  CHECK(loaded->tree().digest() == f.sm.tree().digest());
+  f.sm.reset_config("version=0");
+  CHECK(f.sm.tree().get_data("/zookeeper/config")->data == "version=0");
+  CHECK(loaded->tree().digest() != f.sm.tree().digest());
+}

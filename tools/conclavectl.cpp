@@ -4,11 +4,15 @@
 //
 // Exit codes: 0 success; 1 a ZooKeeper-style error (the message names it);
 // 2 a usage error or no server reachable.
-#include <cstdio>
+#include <fcntl.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <iomanip>
 #include <iostream>
@@ -16,6 +20,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -25,6 +30,12 @@
 #include "messages/type_ids.hpp"
 #include "runtime/blocking_client.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/node_config.hpp"
+#include "runtime/raft/configuration.hpp"
+#include "runtime/storage/file.hpp"
+#include "runtime/storage/force_new_cluster.hpp"
+#include "runtime/storage/restore.hpp"
+#include "runtime/storage/snapshot_store.hpp"
 
 namespace {
 
@@ -40,7 +51,8 @@ constexpr const char* usage_text
 Options:
   --server HOST:PORT[,HOST:PORT...]  nodes to try in turn (default 127.0.0.1:4181)
   --json                             machine-readable output
-  --timeout MS                       per-request timeout (default 10000)
+  --timeout MS                       per-request timeout (default 10000;
+                                     members add/promote/remove: 60000)
   --linearizable                     reads confirm leadership first (ReadIndex)
   -h, --help                         this text
 
@@ -63,6 +75,35 @@ Commands:
   fault ACTOR KIND               make one of the node's actors fail (KIND:
                                  throw, exit or block:MS); only on nodes
                                  running with conclave.fault-injection = "on"
+
+Membership (served by the leader; see docs/operations.md):
+  members list                   every member: id, role (voter/learner),
+                                 peer and client address, match index,
+                                 reachable, leader (*); config index and
+                                 whether it is committed
+  members add ID@HOST:PORT [--learner] [--client HOST:PORT]
+                                 add a node (HOST:PORT: its peer port): as a
+                                 learner that catches up and is then promoted
+                                 to voter, or only as a learner (--learner);
+                                 waits until done (--timeout, default 60000
+                                 for add), prints the new membership
+  members promote ID             make a caught-up learner a voter
+  members remove ID              remove a voter or learner (the leader too:
+                                 it hands over first)
+
+Backup and restore:
+  snapshot save FILE             make the --server node take a snapshot now
+                                 and write it to FILE (via FILE.tmp, fsync,
+                                 verified, renamed); prints index, term,
+                                 bytes, CRC-32C and the recorded membership
+  snapshot restore FILE --data-dir DIR --id N --peers ID@HOST:PORT[,...]
+                                 offline: verify FILE and seed the empty DIR
+                                 as node N's data dir of a NEW cluster whose
+                                 voters are --peers (no server is contacted)
+  recover force-new-cluster --data-dir DIR --id N [--address HOST:PORT] --yes
+                                 offline, DANGEROUS: after losing a majority
+                                 for good, make stopped node N the only voter
+                                 (see docs/operations.md)
 
 An ephemeral znode lives as long as the session that created it: with
 conclavectl, until the command exits.
@@ -158,6 +199,8 @@ struct options {
   bool json = false;
   bool linearizable = false;
   long timeout_ms = 10000;
+  /// --timeout was given (members add then waits exactly that long).
+  bool timeout_given = false;
   std::string command;
   std::vector<std::string> args;
 };
@@ -640,6 +683,560 @@ int cmd_services(context& ctx, const options& opts,
   return exit_ok;
 }
 
+// -- membership --------------------------------------------------------------
+
+/// A node id on the command line: 1..254.
+uint64_t parse_node_id(const std::string& text) {
+  char* end = nullptr;
+  auto value = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || value < 1 || value > 254)
+    throw usage_error{"bad node id '" + text + "' (expected 1..254)"};
+  return value;
+}
+
+/// "ID@HOST:PORT" as node_config parses conclave.peers.
+peer_address parse_peer_arg(const std::string& text) {
+  auto parsed = parse_peer(text);
+  if (auto why = std::get_if<std::string>(&parsed))
+    throw usage_error{"bad member '" + text + "': " + *why
+                      + " (expected ID@HOST:PORT)"};
+  return std::get<peer_address>(parsed);
+}
+
+/// "host:port" of a peer (IPv6 hosts in brackets).
+std::string address_of(const peer_address& p) {
+  auto text = to_string(p);
+  return text.substr(text.find('@') + 1);
+}
+
+const char* role_name(int role) {
+  return role == pb::MEMBER_LEARNER ? "learner" : "voter";
+}
+
+std::string or_dash(const std::string& s) {
+  return s.empty() ? "-" : s;
+}
+
+std::string json_membership(const pb::MembershipResult& m) {
+  std::map<uint64_t, const pb::MemberProgress*> progress;
+  for (const auto& p : m.progress())
+    progress[p.id()] = &p;
+  std::ostringstream out;
+  out << "\"config_index\":" << m.config_index()
+      << ",\"committed\":" << (m.committed() ? "true" : "false")
+      << ",\"leader\":" << m.leader_id()
+      << ",\"commit_index\":" << m.commit_index() << ",\"members\":[";
+  bool first = true;
+  for (const auto& member : m.config().members()) {
+    auto p = progress.find(member.id());
+    out << (first ? "" : ",") << "{\"id\":" << member.id() << ",\"role\":\""
+        << role_name(member.role())
+        << "\",\"address\":" << json_string(member.address())
+        << ",\"client_address\":" << json_string(member.client_address())
+        << ",\"match_index\":"
+        << (p != progress.end() ? p->second->match_index() : 0)
+        << ",\"reachable\":"
+        << (p != progress.end() && p->second->reachable() ? "true" : "false")
+        << ",\"leader\":" << (member.id() == m.leader_id() ? "true" : "false")
+        << "}";
+    first = false;
+  }
+  out << "]";
+  return out.str();
+}
+
+void print_membership(const pb::MembershipResult& m,
+                      std::ostream& out = std::cout) {
+  std::map<uint64_t, const pb::MemberProgress*> progress;
+  for (const auto& p : m.progress())
+    progress[p.id()] = &p;
+  std::vector<std::vector<std::string>> rows{{"ID", "ROLE", "ADDRESS",
+                                              "CLIENT ADDRESS", "MATCH",
+                                              "REACHABLE", "LEADER"}};
+  for (const auto& member : m.config().members()) {
+    auto p = progress.find(member.id());
+    bool known = p != progress.end();
+    rows.push_back({std::to_string(member.id()), role_name(member.role()),
+                    or_dash(member.address()), or_dash(member.client_address()),
+                    known ? std::to_string(p->second->match_index()) : "-",
+                    known ? (p->second->reachable() ? "yes" : "no") : "-",
+                    member.id() == m.leader_id() ? "*" : ""});
+  }
+  std::vector<size_t> width(rows.front().size(), 0);
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i)
+      width[i] = std::max(width[i], row[i].size());
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size())
+        line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
+    out << line << '\n';
+  }
+  out << "config index " << m.config_index() << " ("
+      << (m.committed() ? "committed" : "not committed yet") << "), leader "
+      << m.leader_id() << ", commit index " << m.commit_index() << '\n';
+}
+
+/// Prints the membership after a successful list or change.
+int print_members_result(const options& opts,
+                         const reply<pb::MembershipResult>& r,
+                         const std::string& done) {
+  if (!r) {
+    int code = fail(opts, r);
+    if (!opts.json && r.value.config().members_size() > 0) {
+      std::cerr << "conclavectl: " << r.value.applied()
+                << " change(s) took effect; the membership now:\n";
+      print_membership(r.value, std::cerr);
+    }
+    return code;
+  }
+  if (opts.json) {
+    std::cout << "{\"ok\":true," << json_membership(r.value) << "}\n";
+    return exit_ok;
+  }
+  if (!done.empty())
+    std::cout << done << '\n';
+  print_membership(r.value);
+  return exit_ok;
+}
+
+constexpr long default_add_timeout_ms = 60000;
+
+/// Sends one membership change and waits for it to finish.
+int members_change(context& ctx, const options& opts, pb::MemberChange change,
+                   const std::string& done) {
+  // Adding a voter waits for the learner to catch up (and both steps to
+  // commit): a generous default unless --timeout says otherwise.
+  long wait_ms = opts.timeout_given
+                   ? opts.timeout_ms
+                   : std::max(opts.timeout_ms, default_add_timeout_ms);
+  pb::ReconfigRequest req;
+  req.set_expected_config_id(-1); // proto3's default 0 would be a check
+  req.set_catch_up_timeout_ms(static_cast<uint64_t>(wait_ms));
+  *req.add_changes() = std::move(change);
+  // The leader may spend the catch-up time on each of the two steps of an
+  // ADD_VOTER; the client must not give up before the leader answers.
+  ctx.options.request_timeout = std::chrono::milliseconds{2 * wait_ms + 10000};
+  auto r = ctx.client().reconfig(req);
+  return print_members_result(opts, r, done);
+}
+
+int cmd_members(context& ctx, const options& opts,
+                std::vector<std::string> args) {
+  constexpr const char* synopsis
+    = "members list | add ID@HOST:PORT [--learner] [--client HOST:PORT] | "
+      "promote ID | remove ID";
+  if (args.empty())
+    throw usage_error{std::string{"usage: conclavectl "} + synopsis};
+  auto sub = args[0];
+  args.erase(args.begin());
+  if (sub == "list") {
+    expect_args(args, 0, 0, "members list");
+    return print_members_result(opts, ctx.client().members(), {});
+  }
+  if (sub == "add") {
+    bool learner = false;
+    std::string client_address;
+    std::vector<std::string> rest;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--learner") {
+        learner = true;
+      } else if (args[i] == "--client" || args[i].rfind("--client=", 0) == 0) {
+        if (args[i] == "--client") {
+          if (i + 1 == args.size())
+            throw usage_error{"--client needs HOST:PORT"};
+          client_address = args[++i];
+        } else {
+          client_address = args[i].substr(9);
+        }
+        // Checked like a peer address (host and port 1..65535).
+        auto parsed = parse_peer("1@" + client_address);
+        if (auto why = std::get_if<std::string>(&parsed))
+          throw usage_error{"bad --client '" + client_address + "': " + *why};
+      } else if (args[i].rfind("--", 0) == 0) {
+        throw usage_error{"unknown option '" + args[i] + "'"};
+      } else {
+        rest.push_back(args[i]);
+      }
+    }
+    expect_args(rest, 1, 1,
+                "members add ID@HOST:PORT [--learner] [--client HOST:PORT]");
+    auto peer = parse_peer_arg(rest[0]);
+    pb::MemberChange change;
+    change.set_kind(learner ? pb::MemberChange::ADD_LEARNER
+                            : pb::MemberChange::ADD_VOTER);
+    change.set_id(peer.id.value());
+    change.set_address(address_of(peer));
+    change.set_client_address(client_address);
+    return members_change(ctx, opts, std::move(change),
+                          "Added node " + std::to_string(peer.id.value())
+                            + (learner ? " as a learner" : " as a voter"));
+  }
+  if (sub == "promote" || sub == "remove") {
+    expect_args(args, 1, 1,
+                sub == "promote" ? "members promote ID" : "members remove ID");
+    auto id = parse_node_id(args[0]);
+    pb::MemberChange change;
+    change.set_kind(sub == "promote" ? pb::MemberChange::PROMOTE
+                                     : pb::MemberChange::REMOVE);
+    change.set_id(id);
+    return members_change(
+      ctx, opts, std::move(change),
+      (sub == "promote" ? "Promoted node " : "Removed node ")
+        + std::to_string(id));
+  }
+  throw usage_error{"unknown members command '" + sub + "' (" + synopsis + ")"};
+}
+
+// -- backup and restore ------------------------------------------------------
+
+/// One line per member of a snapshot's recorded configuration.
+std::string config_text(const raft::configuration& c) {
+  if (c.empty())
+    return "  (none recorded)\n";
+  std::string out;
+  for (const auto& m : c.members)
+    out += "  " + std::to_string(m.id.value()) + "  " + raft::to_string(m.role)
+           + "  " + or_dash(m.address) + "  " + or_dash(m.client_address)
+           + "\n";
+  return out;
+}
+
+std::string json_config(const raft::configuration& c) {
+  std::string out = "[";
+  for (size_t i = 0; i < c.members.size(); ++i) {
+    const auto& m = c.members[i];
+    out += std::string{i ? "," : ""} + "{\"id\":" + std::to_string(m.id.value())
+           + ",\"role\":\"" + raft::to_string(m.role)
+           + "\",\"address\":" + json_string(m.address)
+           + ",\"client_address\":" + json_string(m.client_address) + "}";
+  }
+  return out + "]";
+}
+
+/// A local failure of snapshot save/restore (a file, not the server).
+int storage_failure(const options& opts, const std::string& message) {
+  if (opts.json)
+    std::cout << "{\"ok\":false,\"error\":\"storage\",\"message\":"
+              << json_string(message) << "}\n";
+  std::cerr << "conclavectl: " << message << '\n';
+  return exit_zk_error;
+}
+
+/// Outcome of one attempt to download a snapshot.
+struct download {
+  enum { ok, failed, retry } outcome = ok;
+  int exit_code = exit_ok;
+  std::string why;
+};
+
+/// Reads the node's snapshot chunk by chunk into `tmp` (created or
+/// truncated), fsyncs it and closes it.
+download fetch_snapshot(blocking_client& client, const options& opts,
+                        const std::string& tmp) {
+  download d;
+  auto first = client.snapshot_chunk(0, 0);
+  if (!first) {
+    d.outcome = download::failed;
+    d.exit_code = fail(opts, first);
+    return d;
+  }
+  const auto meta = first.value.meta();
+  const auto total = first.value.total_bytes();
+  auto f = storage::file::open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (!f) {
+    d.outcome = download::failed;
+    d.exit_code = storage_failure(opts, f.error().to_string());
+    return d;
+  }
+  auto chunk = std::move(first.value);
+  uint64_t offset = 0;
+  for (;;) {
+    if (chunk.offset() != offset || chunk.meta().index() != meta.index()
+        || chunk.meta().term() != meta.term() || chunk.total_bytes() != total
+        || offset + chunk.data().size() > total) {
+      d.outcome = download::retry;
+      d.why = "the node answered a chunk of another snapshot (index "
+              + std::to_string(chunk.meta().index()) + " at offset "
+              + std::to_string(chunk.offset()) + ")";
+      return d;
+    }
+    if (auto w = f->pwrite_all(chunk.data(), offset); !w) {
+      d.outcome = download::failed;
+      d.exit_code = storage_failure(opts, w.error().to_string());
+      return d;
+    }
+    offset += chunk.data().size();
+    if (chunk.done() || offset >= total)
+      break;
+    if (chunk.data().empty()) {
+      d.outcome = download::retry;
+      d.why = "the node answered an empty chunk at offset "
+              + std::to_string(offset) + " of " + std::to_string(total);
+      return d;
+    }
+    auto next = client.snapshot_chunk(meta.index(), offset);
+    if (!next) {
+      if (next.error == error_code::connection_loss) {
+        d.outcome = download::failed;
+        d.exit_code = fail(opts, next);
+        return d;
+      }
+      // The snapshot was replaced by a newer one meanwhile: start again.
+      d.outcome = download::retry;
+      d.why = next.message;
+      return d;
+    }
+    chunk = std::move(next.value);
+  }
+  if (offset != total) {
+    d.outcome = download::retry;
+    d.why = "received " + std::to_string(offset) + " of "
+            + std::to_string(total) + " bytes";
+    return d;
+  }
+  if (auto r = f->sync(); !r) {
+    d.outcome = download::failed;
+    d.exit_code = storage_failure(opts, r.error().to_string());
+    return d;
+  }
+  if (auto r = f->close(); !r) {
+    d.outcome = download::failed;
+    d.exit_code = storage_failure(opts, r.error().to_string());
+    return d;
+  }
+  return d;
+}
+
+int cmd_snapshot_save(context& ctx, const options& opts,
+                      std::vector<std::string> args) {
+  expect_args(args, 1, 1, "snapshot save FILE");
+  const auto& path = args[0];
+  const auto tmp = path + ".tmp";
+  auto dir = std::filesystem::path{path}.parent_path().string();
+  if (dir.empty())
+    dir = ".";
+  // A snapshot kept while the node takes a newer one may be removed under
+  // our feet (conclave.snapshot-keep): start again, a few times.
+  constexpr int attempts = 3;
+  std::string why;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    auto d = fetch_snapshot(ctx.client(), opts, tmp);
+    if (d.outcome == download::failed) {
+      (void)storage::remove_file(tmp);
+      return d.exit_code;
+    }
+    if (d.outcome == download::retry) {
+      why = d.why;
+      continue;
+    }
+    auto info = storage::verify_snapshot_file(tmp);
+    if (!info) {
+      why = info.error().to_string();
+      continue;
+    }
+    auto crc = storage::snapshot_file_checksum(tmp);
+    if (!crc) {
+      (void)storage::remove_file(tmp);
+      return storage_failure(opts, crc.error().to_string());
+    }
+    if (auto r = storage::rename_durably(tmp, path, dir); !r) {
+      (void)storage::remove_file(tmp);
+      return storage_failure(opts, r.error().to_string());
+    }
+    const auto& meta = info->meta;
+    if (opts.json) {
+      std::cout << "{\"ok\":true,\"file\":" << json_string(path)
+                << ",\"index\":" << meta.index.value()
+                << ",\"term\":" << meta.term.value()
+                << ",\"bytes\":" << info->file_bytes
+                << ",\"payload_bytes\":" << info->payload_bytes
+                << ",\"checksum\":\"" << storage::hex32(*crc)
+                << "\",\"members\":" << json_config(meta.config) << "}\n";
+    } else {
+      std::cout << "Saved snapshot to " << path << '\n'
+                << "index     " << meta.index.value() << '\n'
+                << "term      " << meta.term.value() << '\n'
+                << "bytes     " << info->file_bytes << '\n'
+                << "checksum  " << storage::hex32(*crc) << " (CRC-32C)\n"
+                << "members (as recorded in the snapshot):\n"
+                << config_text(meta.config);
+    }
+    return exit_ok;
+  }
+  (void)storage::remove_file(tmp);
+  return storage_failure(opts, "snapshot save failed after "
+                                 + std::to_string(attempts)
+                                 + " attempts: " + why);
+}
+
+/// `FLAG VALUE` or `FLAG=VALUE` at args[i] (advancing i past a separate
+/// value): stores the value and returns true; false if args[i] is not FLAG.
+bool take_flag(const std::vector<std::string>& args, size_t& i,
+               const std::string& flag, std::string& into) {
+  if (args[i] == flag) {
+    if (i + 1 == args.size())
+      throw usage_error{flag + " needs a value"};
+    into = args[++i];
+    return true;
+  }
+  if (args[i].rfind(flag + "=", 0) == 0) {
+    into = args[i].substr(flag.size() + 1);
+    return true;
+  }
+  return false;
+}
+
+int cmd_snapshot_restore(const options& opts, std::vector<std::string> args) {
+  constexpr const char* synopsis
+    = "snapshot restore FILE --data-dir DIR --id N --peers "
+      "ID@HOST:PORT[,ID@HOST:PORT...]";
+  std::string data_dir, id_text, peers_text;
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto take = [&](const char* flag, std::string& into) {
+      return take_flag(args, i, flag, into);
+    };
+    if (take("--data-dir", data_dir) || take("--id", id_text)
+        || take("--peers", peers_text))
+      continue;
+    if (args[i].rfind("--", 0) == 0)
+      throw usage_error{"unknown option '" + args[i] + "'"};
+    rest.push_back(args[i]);
+  }
+  expect_args(rest, 1, 1, synopsis);
+  if (data_dir.empty() || id_text.empty() || peers_text.empty())
+    throw usage_error{std::string{"usage: conclavectl "} + synopsis};
+  auto id = parse_node_id(id_text);
+  raft::configuration config;
+  std::string peers_conf; // for the hint
+  for (size_t start = 0; start <= peers_text.size();) {
+    auto comma = peers_text.find(',', start);
+    auto item = peers_text.substr(
+      start, comma == std::string::npos ? std::string::npos : comma - start);
+    auto peer = parse_peer_arg(item);
+    if (config.contains(peer.id))
+      throw usage_error{"--peers names node " + std::to_string(peer.id.value())
+                        + " twice"};
+    config.members.push_back(
+      raft::member{peer.id, raft::member_role::voter, address_of(peer), {}});
+    peers_conf += std::string{peers_conf.empty() ? "" : ", "} + "\""
+                  + to_string(peer) + "\"";
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  std::sort(
+    config.members.begin(), config.members.end(),
+    [](const raft::member& a, const raft::member& b) { return a.id < b.id; });
+  if (!config.contains(node_id{id}))
+    throw usage_error{"--peers must include this node's id " + id_text};
+  auto r = storage::restore_snapshot(rest[0], data_dir, config);
+  if (!r)
+    return storage_failure(opts, "snapshot restore: " + r.error().to_string());
+  const auto& src = r->source.meta;
+  if (opts.json) {
+    std::cout << "{\"ok\":true,\"file\":" << json_string(rest[0])
+              << ",\"data_dir\":" << json_string(data_dir) << ",\"id\":" << id
+              << ",\"index\":" << src.index.value()
+              << ",\"term\":" << src.term.value()
+              << ",\"bytes\":" << r->source.file_bytes << ",\"checksum\":\""
+              << storage::hex32(r->source_checksum)
+              << "\",\"snapshot\":" << json_string(r->installed.path)
+              << ",\"members\":" << json_config(r->installed.meta.config)
+              << ",\"recorded_members\":" << json_config(src.config) << "}\n";
+    return exit_ok;
+  }
+  std::cout << "Restored " << rest[0] << " into " << data_dir << '\n'
+            << "index     " << src.index.value() << '\n'
+            << "term      " << src.term.value() << '\n'
+            << "bytes     " << r->source.file_bytes << '\n'
+            << "checksum  " << storage::hex32(r->source_checksum)
+            << " (CRC-32C)\n"
+            << "snapshot  " << r->installed.path << '\n'
+            << "members of the new cluster:\n"
+            << config_text(r->installed.meta.config) << "Start node " << id
+            << " with conclave.data-dir = \"" << data_dir
+            << "\" and conclave.peers = [" << peers_conf << "]\n";
+  return exit_ok;
+}
+
+int cmd_snapshot(context& ctx, const options& opts,
+                 std::vector<std::string> args) {
+  if (args.empty() || (args[0] != "save" && args[0] != "restore"))
+    throw usage_error{"usage: conclavectl snapshot save FILE | snapshot "
+                      "restore FILE --data-dir DIR --id N --peers "
+                      "ID@HOST:PORT[,...]"};
+  auto sub = args[0];
+  args.erase(args.begin());
+  if (sub == "save")
+    return cmd_snapshot_save(ctx, opts, std::move(args));
+  return cmd_snapshot_restore(opts, std::move(args));
+}
+
+/// Majority-loss recovery (docs/operations.md): offline, on one stopped
+/// survivor, and only with --yes.
+int cmd_recover(context&, const options& opts, std::vector<std::string> args) {
+  constexpr const char* synopsis
+    = "recover force-new-cluster --data-dir DIR --id N [--address HOST:PORT] "
+      "--yes";
+  if (args.empty() || args[0] != "force-new-cluster")
+    throw usage_error{std::string{"usage: conclavectl "} + synopsis};
+  std::string data_dir, id_text, address;
+  bool yes = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    auto take = [&](const char* flag, std::string& into) {
+      return take_flag(args, i, flag, into);
+    };
+    if (take("--data-dir", data_dir) || take("--id", id_text)
+        || take("--address", address))
+      continue;
+    if (args[i] == "--yes") {
+      yes = true;
+      continue;
+    }
+    throw usage_error{"unexpected argument '" + args[i] + "'"};
+  }
+  if (data_dir.empty() || id_text.empty())
+    throw usage_error{std::string{"usage: conclavectl "} + synopsis};
+  auto id = parse_node_id(id_text);
+  if (!address.empty())
+    address = address_of(parse_peer_arg(id_text + "@" + address));
+  if (!yes) {
+    std::cerr << "conclavectl: recover force-new-cluster makes node " << id
+              << " the only voter of a new configuration. Entries only the "
+                 "lost nodes had are gone, entries never committed become "
+                 "committed. Stop every node first; never restart the other "
+                 "members with their old data. Add --yes to go ahead "
+                 "(docs/operations.md).\n";
+    return exit_usage;
+  }
+  auto r = storage::force_new_cluster(data_dir, node_id{id}, address);
+  if (!r)
+    return storage_failure(opts, "recover: " + r.error().to_string());
+  if (opts.json) {
+    std::cout << "{\"ok\":true,\"data_dir\":" << json_string(data_dir)
+              << ",\"id\":" << id << ",\"index\":" << r->index.value()
+              << ",\"term\":" << r->term.value()
+              << ",\"old_members\":" << json_config(r->old_config)
+              << ",\"members\":" << json_config(r->new_config) << "}\n";
+    return exit_ok;
+  }
+  std::cout << "Node " << id << " in " << data_dir
+            << " is now the only voter (configuration entry "
+            << r->index.value() << ", term " << r->term.value()
+            << ").\nOld members:\n"
+            << config_text(r->old_config)
+            << "Start it, then add new members one by one (conclavectl members "
+               "add); wipe the other old members' data first.\n";
+  return exit_ok;
+}
+
 using command_fn
   = std::function<int(context&, const options&, std::vector<std::string>)>;
 
@@ -657,6 +1254,9 @@ const std::map<std::string, command_fn>& commands() {
     {"status", cmd_status},
     {"transfer-leader", cmd_transfer_leader},
     {"fault", cmd_fault},
+    {"members", cmd_members},
+    {"snapshot", cmd_snapshot},
+    {"recover", cmd_recover},
   };
   return table;
 }
@@ -680,6 +1280,7 @@ options parse_options(int argc, char** argv) {
       auto text = value_of(arg, "--timeout");
       char* end = nullptr;
       opts.timeout_ms = std::strtol(text.c_str(), &end, 10);
+      opts.timeout_given = true;
       if (text.empty() || *end != '\0' || opts.timeout_ms <= 0)
         throw usage_error{"bad --timeout '" + text + "'"};
     } else if (arg == "--json") {

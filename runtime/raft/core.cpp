@@ -175,13 +175,24 @@ void core::step(const message& msg) {
     return;
   }
   // §4.2.3: servers outside the configuration (removed, or not yet added)
-  // cannot disrupt it with elections.
-  if ((std::holds_alternative<vote_request>(msg.body)
-       || std::holds_alternative<vote_response>(msg.body))
-      && !is_voter(msg.from)) {
-    note(log_line::level::debug, "ignoring ", name_of(msg.body),
-         " from non-voter ", msg.from);
-    return;
+  // cannot disrupt it with elections. Except a learner whose log is more up
+  // to date than ours: it holds configuration entries we lack (its
+  // promotion) and its election may need our vote (§4.1: servers vote
+  // without consulting their configurations); a removed server is no
+  // member and its log is never more up to date (it gets no entries after
+  // the one that removed it).
+  if (!is_voter(msg.from)) {
+    bool ignore = std::holds_alternative<vote_response>(msg.body);
+    if (auto req = std::get_if<vote_request>(&msg.body))
+      ignore = !config().contains(msg.from)
+               || req->last_log_term < log_.last_term()
+               || (req->last_log_term == log_.last_term()
+                   && req->last_log_index <= log_.last_index());
+    if (ignore) {
+      note(log_line::level::debug, "ignoring ", name_of(msg.body),
+           " from non-voter ", msg.from);
+      return;
+    }
   }
   if (!accept_term(msg))
     return;
@@ -527,7 +538,7 @@ void core::become_leader() {
 }
 
 void core::campaign() {
-  if (!is_voter(cfg_.self)) {
+  if (!may_campaign()) {
     reset_election_timer();
     return;
   }
@@ -577,6 +588,20 @@ bool core::in_lease() const noexcept {
          && election_elapsed_ < cfg_.election_timeout_ticks;
 }
 
+bool core::may_campaign() const noexcept {
+  if (is_voter(cfg_.self))
+    return true;
+  // A leader that appended its own removal (§4.2.2) and lost leadership
+  // before it committed may hold the most up-to-date log of the previous
+  // configuration, whose voters then cannot elect anybody without it. As
+  // long as the removal is not known committed, it may campaign among the
+  // voters of its latest configuration (not counting itself, like a
+  // leader that removed itself); if it wins it commits the removal and
+  // hands over (maybe_leave).
+  return !config_committed() && configs_.size() >= 2
+         && configs_[configs_.size() - 2].second.is_voter(cfg_.self);
+}
+
 bool core::is_voter(node_id id) const noexcept {
   return config().is_voter(id);
 }
@@ -596,7 +621,7 @@ void core::track_configs(log_index from) {
     if (e->type != entry_type::config)
       continue;
     auto c = decode_configuration(e->data);
-    if (!c)
+    if (!c || c->empty())
       broken("malformed configuration entry at index "
              + std::to_string(i.value()));
     configs_.emplace_back(i, std::move(*c));
@@ -617,7 +642,7 @@ void core::config_changed() {
                             now_);
     if (transfer_target_ != node_id{} && !c.is_voter(transfer_target_))
       abort_transfer("the target is no longer a voter");
-  } else if (role_ != raft::role::follower && !c.is_voter(cfg_.self)) {
+  } else if (role_ != raft::role::follower && !may_campaign()) {
     note(log_line::level::info, "no longer a voter; ending the campaign");
     become_follower(term_, node_id{});
   }
@@ -856,8 +881,12 @@ bool core::valid(const append_request& req) const {
     index = plus(index, 1);
     if (e.index != index || e.term < term || e.term > req.term)
       return false;
-    if (e.type == entry_type::config && !decode_configuration(e.data))
-      return false;
+    if (e.type == entry_type::config) {
+      // A configuration without members would leave no voter (§4.1).
+      auto c = decode_configuration(e.data);
+      if (!c || c->empty())
+        return false;
+    }
     term = e.term;
   }
   return true;
@@ -976,7 +1005,7 @@ void core::on(node_id from, const timeout_now&) {
     note(log_line::level::debug, "ignoring timeout_now from ", from);
     return;
   }
-  if (!is_voter(cfg_.self))
+  if (!may_campaign())
     return;
   // §3.10: campaign at once, skipping pre-vote, overriding stickiness.
   note(log_line::level::info, "timeout_now from leader ", from);
@@ -1028,7 +1057,13 @@ void core::on(node_id from, const append_response& resp) {
       pr.become_replicate();
     if (advanced)
       maybe_commit();
+    // A leader that removed itself may hand over and step down in either
+    // (§4.2.2): `pr` is gone with the trackers then.
+    if (role_ != raft::role::leader)
+      return;
     maybe_send_timeout_now(pr);
+    if (role_ != raft::role::leader)
+      return;
     send_appends(pr);
   } else {
     auto rejected = resp.match_index;
@@ -1062,7 +1097,11 @@ void core::on(node_id from, const install_snapshot_response& resp) {
     pr.become_replicate();
   if (advanced)
     maybe_commit();
+  if (role_ != raft::role::leader)
+    return; // handed over (§4.2.2); `pr` is gone
   maybe_send_timeout_now(pr);
+  if (role_ != raft::role::leader)
+    return;
   send_appends(pr);
 }
 
@@ -1268,7 +1307,9 @@ void core::register_read(uint64_t id, node_id origin) {
   if (committed_in_term())
     r.index = commit_;
   pending_reads_.push_back(r);
-  if (quorum() > 1)
+  // A round is needed unless this leader alone is a majority (a leader
+  // that removed itself, §4.2.2, is not part of any).
+  if (quorum() > 1 || !is_voter(cfg_.self))
     read_round_needed_ = true;
   confirm_reads();
 }
@@ -1404,7 +1445,7 @@ void core::check_invariants() const {
   require(persisted_ >= base && persisted_ <= last,
           "persisted index outside the log");
   require(log_.last_term() <= term_, "log term beyond the current term");
-  require(is_voter(cfg_.self) || role_ == raft::role::follower
+  require(may_campaign() || role_ == raft::role::follower
             || role_ == raft::role::leader,
           "non-voter campaigning");
   require(!configs_.empty() && configs_.front().first <= base

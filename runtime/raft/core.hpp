@@ -117,11 +117,18 @@
 // removed itself leads until the change commits (not counting itself), then
 // hands over with timeout_now to the most up-to-date voter and steps down
 // (§4.2.2). Vote requests from nodes that are not voters in the latest
-// configuration are ignored, and a node that is not a voter never
-// campaigns, so removed servers cannot disrupt the cluster (§4.2.3, with
-// pre-vote and leader stickiness). Other messages are accepted from any
-// sender: a leader that is not in a follower's latest configuration must
-// still be able to commit the change that removed it.
+// configuration are ignored, except from a learner whose log is more up to
+// date (it knows configuration entries we lack, its promotion, and may need
+// our vote, §4.1; a removed server is no member), and a node
+// that is not a voter never campaigns, so removed servers cannot disrupt
+// the cluster (§4.2.3, with pre-vote and leader stickiness). The one
+// exception: a node removed by an entry not yet known committed that was a
+// voter before (a leader that removed itself and lost leadership before
+// the removal committed) may campaign among the voters of its latest
+// configuration, not counting itself: the previous configuration may need
+// its log, and if it wins it commits the removal and hands over. Other messages
+// are accepted from any sender: a leader that is not in a follower's latest
+// configuration must still be able to commit the change that removed it.
 #pragma once
 
 #include <cstddef>
@@ -396,6 +403,9 @@ private:
   void abandon_leadership();
   bool in_lease() const noexcept;
   bool is_voter(node_id id) const noexcept;
+  /// A voter, or removed by an uncommitted entry of its latest
+  /// configuration while a voter of the one before (see campaign()).
+  bool may_campaign() const noexcept;
   size_t quorum() const noexcept;
 
   // -- membership (§4) -------------------------------------------------------

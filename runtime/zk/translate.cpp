@@ -3,7 +3,9 @@
 #include <type_traits>
 
 #include "runtime/error_code.hpp"
+#include "runtime/raft/codec.hpp"
 #include "runtime/stat.hpp"
+#include "runtime/zk/dynamic_config.hpp"
 
 namespace conclave::zk {
 
@@ -376,10 +378,19 @@ translated translate(int32_t type, std::string_view body) {
       out.request.mutable_who_am_i();
       return out;
     }
+    case op_code::reconfig: {
+      auto x = decode_body<reconfig_request>(body);
+      if (!x)
+        return error(err_marshalling);
+      to_node out;
+      out.request.mutable_reconfig()->set_expected_config_id(-1);
+      out.reconfig = std::move(*x);
+      return out;
+    }
     case op_code::close_session:
       return close_session_request{};
     default:
-      // reconfig, sasl, createSession and anything unknown.
+      // sasl, createSession and anything unknown.
       return error(err_unimplemented);
   }
 }
@@ -438,6 +449,12 @@ reply encode_reply(int32_t type, const to_node& sent,
     out.body = encoded(m);
     return out;
   }
+  if (static_cast<op_code>(type) == op_code::reconfig
+      && out.err == static_cast<int32_t>(error_code::bad_version)
+      && sent.reconfig && sent.reconfig->cur_config_id == -1)
+    // The client asked for no particular version: the configuration it was
+    // planned against changed meanwhile, another change got in first.
+    out.err = static_cast<int32_t>(error_code::reconfig_in_progress);
   if (out.err != 0)
     return out;
   switch (static_cast<op_code>(type)) {
@@ -500,6 +517,17 @@ reply encode_reply(int32_t type, const to_node& sent,
     case op_code::sync:
       out.body = encoded(sync_response{sent.request.sync().path()});
       break;
+    case op_code::reconfig: {
+      const auto& m = resp.members();
+      if (!m.has_zk_config()) {
+        // Applied, but this node could not read /zookeeper/config back.
+        out.err = static_cast<int32_t>(error_code::system_error);
+        break;
+      }
+      out.body = encoded(
+        get_data_response{m.zk_config().data(), to_zk(m.zk_config().stat())});
+      break;
+    }
     case op_code::get_ephemerals: {
       get_ephemerals_response r;
       for (const auto& p : resp.paths().paths())
@@ -515,6 +543,57 @@ reply encode_reply(int32_t type, const to_node& sent,
              // removeWatches, setWatches
       break;
   }
+  return out;
+}
+
+std::variant<to_node, reply>
+plan_reconfig_request(const reconfig_request& record,
+                      const pb::Response& listed,
+                      uint64_t catch_up_timeout_ms) {
+  reply now;
+  now.zxid = listed.zxid();
+  if (listed.error() != 0) {
+    now.err = listed.error();
+    return now;
+  }
+  const auto& m = listed.members();
+  auto current = raft::decode(m.config());
+  if (!current) {
+    now.err = static_cast<int32_t>(error_code::system_error);
+    return now;
+  }
+  auto plan = plan_reconfig(*current, record.joining_servers,
+                            record.leaving_servers, record.new_members);
+  if (plan.error != 0) {
+    now.err = plan.error;
+    return now;
+  }
+  if (record.cur_config_id != -1
+      && (record.cur_config_id < 0
+          || static_cast<uint64_t>(record.cur_config_id) != m.config_index())) {
+    now.err = static_cast<int32_t>(error_code::bad_version);
+    return now;
+  }
+  if (!m.committed()) {
+    now.err = static_cast<int32_t>(error_code::reconfig_in_progress);
+    return now;
+  }
+  to_node out;
+  out.reconfig = record;
+  if (plan.changes.empty()) {
+    // Nothing to change: the configuration in force, as a listing shows it.
+    to_node listing;
+    listing.reconfig = record;
+    return encode_reply(static_cast<int32_t>(op_code::reconfig), listing,
+                        listed);
+  }
+  auto r = out.request.mutable_reconfig();
+  for (auto& c : plan.changes)
+    *r->add_changes() = std::move(c);
+  // Planned against this configuration: refused (BadVersion) if another
+  // change got in between.
+  r->set_expected_config_id(static_cast<int64_t>(m.config_index()));
+  r->set_catch_up_timeout_ms(catch_up_timeout_ms);
   return out;
 }
 

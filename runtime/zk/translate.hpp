@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <optional>
 #include <variant>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct to_node {
   pb::Request request;
   /// multi: each op's ZooKeeper op code (results are typed after them).
   std::vector<int32_t> op_types;
+  /// reconfig (16): `request` only lists the membership (a reconfig without
+  /// changes); the front end then plans this record against the listed
+  /// configuration with plan_reconfig_request() and sends the result.
+  std::optional<reconfig_request> reconfig;
 };
 
 /// Answer at once, without the node: `err` (0 = ok) and, if 0, `body`.
@@ -53,8 +58,22 @@ struct reply {
   std::string body;
 };
 
-/// Encodes the node's answer to `sent`, a request of type `type`.
+/// Encodes the node's answer to `sent`, a request of type `type`. For
+/// reconfig: the GetDataResponse of /zookeeper/config the answer carries
+/// (Response.members.zk_config), or its error.
 reply encode_reply(int32_t type, const to_node& sent, const pb::Response& resp);
+
+/// reconfig, second step: given the node's answer `listed` to the listing
+/// request, either the request that applies `record` (its planned single-
+/// server changes, zk/dynamic_config.hpp, guarded by the listed config id;
+/// `catch_up_timeout_ms` bounds each step at the leader), or the reply to
+/// give at once: the listing's error, BadArguments for a bad spec, BadVersion
+/// for a curConfigId (other than -1) that is not the listed config id,
+/// ReconfigInProgress while the listed configuration is not committed, and
+/// for a request that changes nothing, the current /zookeeper/config.
+std::variant<to_node, reply>
+plan_reconfig_request(const reconfig_request& record,
+                      const pb::Response& listed, uint64_t catch_up_timeout_ms);
 
 /// A whole frame: length, ReplyHeader{xid, zxid, err}, body if err == 0.
 std::string frame_reply(int32_t xid, const reply& r);

@@ -21,6 +21,10 @@ using clock_type = std::chrono::steady_clock;
 } // namespace
 
 local_cluster::local_cluster(size_t n, std::vector<std::string> extra)
+    : local_cluster(n, std::move(extra), true) {}
+
+local_cluster::local_cluster(size_t n, std::vector<std::string> extra,
+                             bool start_nodes)
     : extra_(std::move(extra)) {
   if (n == 0 || n > 3)
     throw std::invalid_argument("local_cluster: 1..3 nodes");
@@ -36,8 +40,36 @@ local_cluster::local_cluster(size_t n, std::vector<std::string> extra)
   announce_message_types(*cfg_);
   cfg_->load<caf::io::middleman>();
   sys_ = std::make_unique<caf::actor_system>(*cfg_);
-  for (size_t i = 0; i < n; ++i)
-    start(i);
+  if (start_nodes)
+    for (size_t i = 0; i < n; ++i)
+      start(i);
+}
+
+size_t local_cluster::add_node(const std::vector<std::string>& more) {
+  client_ports_.push_back(free_port());
+  peer_ports_.push_back(free_port());
+  zk_ports_.push_back(free_port());
+  procs_.emplace_back();
+  old_output_.emplace_back();
+  status_clients_.emplace_back();
+  auto i = size() - 1;
+  start(i, more);
+  return i;
+}
+
+std::string local_cluster::data_dir(size_t i) const {
+  return dir_.path + "/node" + std::to_string(i + 1);
+}
+
+std::string local_cluster::peer(size_t i) const {
+  return std::to_string(i + 1) + "@127.0.0.1:" + std::to_string(peer_ports_[i]);
+}
+
+std::string local_cluster::peers() const {
+  std::string out;
+  for (size_t i = 0; i < size(); ++i)
+    out += (i ? "," : "") + peer(i);
+  return out;
 }
 
 local_cluster::~local_cluster() {
@@ -51,19 +83,21 @@ local_cluster::~local_cluster() {
 void local_cluster::start(size_t i, const std::vector<std::string>& more) {
   std::string peers = "[";
   for (size_t j = 0; j < peer_ports_.size(); ++j)
-    peers += (j ? "," : "") + std::string{"\""} + std::to_string(j + 1)
-             + "@127.0.0.1:" + std::to_string(peer_ports_[j]) + "\"";
+    peers += (j ? "," : "") + std::string{"\""} + peer(j) + "\"";
   peers += "]";
   auto id = std::to_string(i + 1);
+  // configs/local holds node1..3.conf; later nodes start from node1.conf.
+  auto conf = i < 3 ? id : std::string{"1"};
   std::vector<std::string> argv{
     bin_dir + "/conclave-node",
-    "--config-file=" + source_dir + "/configs/local/node" + id + ".conf",
+    "--config-file=" + source_dir + "/configs/local/node" + conf + ".conf",
+    "--conclave.id=" + id,
     "--conclave.client-port=" + std::to_string(client_ports_[i]),
     "--conclave.zk-port=" + std::to_string(zk_ports_[i]),
     "--conclave.admin-port=0",
     "--conclave.peer-port=" + std::to_string(peer_ports_[i]),
     "--conclave.peers=" + peers,
-    "--conclave.data-dir=" + dir_.path + "/node" + id,
+    "--conclave.data-dir=" + data_dir(i),
     // Short timeouts keep the tests quick; the protocol is the same.
     "--conclave.tick-ms=20",
     "--conclave.election-timeout-ms=300",

@@ -22,7 +22,24 @@ public:
   /// Starts `n` nodes (n <= 3: the shipped configs) with extra overrides
   /// for every node.
   explicit local_cluster(size_t n, std::vector<std::string> extra = {});
+  /// The same, but starts the nodes only if `start_nodes`; otherwise call
+  /// start(i) later (e.g. after seeding data_dir(i) from a backup).
+  local_cluster(size_t n, std::vector<std::string> extra, bool start_nodes);
   ~local_cluster();
+
+  /// Adds a node with the next id (size() + 1, ports picked free; configs
+  /// beyond node3.conf start from node1.conf with conclave.id overridden)
+  /// and starts it with `more` overrides. Its conclave.peers, like every
+  /// node (re)started from now on, lists every node including the new one.
+  /// Returns its index.
+  size_t add_node(const std::vector<std::string>& more = {});
+
+  /// Data directory of node i (it may not exist before the node starts).
+  std::string data_dir(size_t i) const;
+  /// "ID@127.0.0.1:PEER_PORT" of node i (a conclave.peers entry), and all of
+  /// them comma-separated.
+  std::string peer(size_t i) const;
+  std::string peers() const;
 
   size_t size() const noexcept { return client_ports_.size(); }
 

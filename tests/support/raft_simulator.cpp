@@ -9,9 +9,11 @@
 #include <ostream>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "runtime/raft/codec.hpp"
 #include "runtime/raft/core.hpp"
 
 namespace conclave::raft::sim {
@@ -29,15 +31,17 @@ constexpr uint64_t never = ~uint64_t{0};
 uint64_t abort_seed = 0;
 size_t abort_step = 0;
 size_t abort_nodes = 0;
+bool abort_membership = false;
 bool abort_active = false;
 
 extern "C" void on_abort(int) {
   if (abort_active)
     std::fprintf(stderr,
                  "raft simulation aborted: seed %llu, step %zu (replay: "
-                 "raft-sim --seeds 1 --first %llu --nodes %zu --trace)\n",
+                 "raft-sim --seeds 1 --first %llu --nodes %zu%s --trace)\n",
                  static_cast<unsigned long long>(abort_seed), abort_step,
-                 static_cast<unsigned long long>(abort_seed), abort_nodes);
+                 static_cast<unsigned long long>(abort_seed), abort_nodes,
+                 abort_membership ? " --membership" : "");
 }
 
 struct failure {
@@ -146,11 +150,22 @@ bool has(const snapshot_meta& meta) noexcept {
 struct state_machine {
   log_index index;
   uint64_t hash = 0;
+  /// The configuration at `index` (from the applied configuration entries,
+  /// the loaded snapshot or the bootstrap).
+  configuration config;
 };
 
 struct sim_node {
   node_id id;
   bool up = true;
+  /// Not part of the simulation now: a spare id never started, or a
+  /// removed node shut down for good (membership only).
+  bool absent = false;
+  /// Started with an empty bootstrap configuration (a node that joined).
+  bool joining = false;
+  /// Bumped for every fresh disk: messages of an older generation are
+  /// dropped (the new machine has new connections).
+  uint64_t generation = 0;
   uint64_t restart_at = 0;
   /// A crash scheduled while a write is in flight (durability windows).
   uint64_t crash_at = never;
@@ -169,6 +184,8 @@ struct sim_node {
 struct packet {
   message msg;
   std::optional<snapshot_file> payload;
+  uint64_t from_generation = 0;
+  uint64_t to_generation = 0;
 };
 
 struct committed_entry {
@@ -248,20 +265,31 @@ private:
           " inflight=", base_.max_inflight_appends,
           " append_entries=", base_.max_append_entries,
           " append_bytes=", base_.max_append_bytes);
-    groups_.assign(opts_.nodes, 0);
-    for (uint64_t k = 1; k <= opts_.nodes; ++k) {
+    auto pool = opts_.nodes + (opts_.membership ? opts_.spare_nodes : 0);
+    groups_.assign(pool, 0);
+    for (uint64_t k = 1; k <= pool; ++k) {
       nodes_.emplace_back();
       auto& n = nodes_.back();
       n.id = node_id{k};
       n.tick_phase = rng_.below(tick_units);
+      if (k > opts_.nodes) {
+        n.absent = true;
+        n.up = false;
+        n.restart_at = never;
+      }
     }
+    committed_configs_[0] = configuration::of_voters(voters);
+    stats_.max_voters = voters.size();
     for (auto& n : nodes_)
-      start(n);
+      if (!n.absent)
+        start(n);
   }
 
   core_config config_for(const sim_node& n) {
     auto cfg = base_;
     cfg.self = n.id;
+    if (n.joining)
+      cfg.voters.clear();
     cfg.seed
       = hasher{}.add(opts_.seed).add(n.id.value()).add(n.incarnation).value();
     return cfg;
@@ -282,7 +310,9 @@ private:
     }
     n.up = true;
     n.core.emplace(config_for(n), std::move(ps));
-    n.sm = state_machine{n.disk.snap.meta.index, n.disk.snap.hash};
+    n.sm = state_machine{n.disk.snap.meta.index, n.disk.snap.hash,
+                         has(n.disk.snap.meta) ? n.disk.snap.meta.config
+                                               : config_for(n).initial()};
     n.checked_commit = n.disk.snap.meta.index;
     trace_node(n, "started (incarnation ", n.incarnation, ")");
     transcript_.add(1).add(n.id.value()).add(now_);
@@ -310,7 +340,7 @@ private:
     trace("settling: healing everything");
     std::fill(groups_.begin(), groups_.end(), 0);
     for (auto& n : nodes_)
-      if (!n.up) {
+      if (!n.up && !n.absent) {
         ++n.incarnation;
         start(n);
       }
@@ -327,8 +357,9 @@ private:
       maybe_propose_final();
       uint64_t sum = max_commit_.value();
       for (const auto& n : nodes_)
-        sum += n.sm.index.value() + n.core->last_index().value()
-               + n.core->commit_index().value();
+        if (n.core)
+          sum += n.sm.index.value() + n.core->last_index().value()
+                 + n.core->commit_index().value();
       if (sum != last_sum) {
         last_sum = sum;
         last_progress = step_;
@@ -338,12 +369,13 @@ private:
     why << "liveness: not settled after " << step_ - opts_.steps
         << " steps (max commit " << max_commit_ << "; applied";
     for (const auto& n : nodes_)
-      why << " " << n.sm.index;
+      if (!n.absent)
+        why << " n" << n.id << "=" << n.sm.index;
     why << ")";
     fail(why.str());
   }
 
-  bool settled() const {
+  bool settled() {
     bool final_committed = false;
     for (auto index : finals_) {
       auto i = committed_.find(index.value());
@@ -352,9 +384,17 @@ private:
     }
     if (!final_committed)
       return false;
-    for (const auto& n : nodes_)
-      if (n.sm.index != max_commit_ || n.core->commit_index() != max_commit_)
+    // Every member of the leader's (committed) configuration applied
+    // everything; removed nodes that never learned it are left behind.
+    auto leader = current_leader();
+    if (!leader || !leader->core->config_committed())
+      return false;
+    for (const auto& m : leader->core->config().members) {
+      const auto& n = node(m.id);
+      if (!n.up || n.sm.index != max_commit_
+          || n.core->commit_index() != max_commit_)
         return false;
+    }
     return true;
   }
 
@@ -379,7 +419,7 @@ private:
 
   void send(sim_node& from, const message& m) {
     check_promise(from, m);
-    packet p{m, std::nullopt};
+    packet p{m, std::nullopt, from.generation, node(m.to).generation};
     if (auto is = std::get_if<install_snapshot>(&m.body)) {
       p.payload = snapshot_bytes(from, is->meta.index);
       if (!p.payload)
@@ -452,8 +492,8 @@ private:
 
   /// One vote per node and term, across crashes (§3.4).
   void note_vote(const sim_node& n, term_t term, node_id candidate) {
-    auto [it, fresh]
-      = votes_.emplace(std::make_pair(n.id.value(), term.value()), candidate);
+    auto [it, fresh] = votes_.emplace(
+      std::make_tuple(n.id.value(), n.generation, term.value()), candidate);
     if (!fresh && it->second != candidate)
       fail("node ", n.id, " voted for ", it->second, " and for ", candidate,
            " in term ", term);
@@ -474,7 +514,9 @@ private:
       auto p = std::move(network_.begin()->second);
       network_.erase(network_.begin());
       auto& dst = node(p.msg.to);
-      if (!dst.up || !connected(p.msg.from, p.msg.to)) {
+      if (!dst.up || !connected(p.msg.from, p.msg.to)
+          || p.from_generation != node(p.msg.from).generation
+          || p.to_generation != dst.generation) {
         ++stats_.dropped;
         continue;
       }
@@ -701,6 +743,8 @@ private:
   // -- clients ---------------------------------------------------------------
 
   void client_actions() {
+    if (opts_.membership && rng_.chance(12))
+      change_membership();
     if (rng_.chance(100))
       propose();
     if (rng_.chance(40))
@@ -759,7 +803,7 @@ private:
     auto leader = current_leader();
     if (!leader)
       return;
-    auto to = node_id{1 + rng_.below(opts_.nodes)};
+    auto to = node_id{1 + rng_.below(nodes_.size())};
     auto err = leader->core->transfer_leadership(to);
     transcript_.add(5).add(to.value()).add(static_cast<uint64_t>(err));
     if (err == error_code::ok) {
@@ -776,12 +820,16 @@ private:
     auto e = n->core->entry_at(n->sm.index);
     if (!e)
       return;
-    snapshot_meta meta{n->sm.index, e->term, n->core->config()};
+    // The state machine's configuration at its index goes with it.
+    snapshot_meta meta{n->sm.index, e->term, n->sm.config};
     auto keep = static_cast<size_t>(rng_.below(8));
     // The file is durable first; making it current and compacting the log
     // go through the FIFO writer (after the writes already queued).
     n->disk.files[meta.index.value()] = snapshot_file{meta, n->sm.hash};
     n->core->snapshot_taken(meta, keep);
+    if (n->core->latest_snapshot().config != meta.config)
+      fail("node ", n->id, ": snapshot at ", meta.index,
+           " has a configuration other than the state machine's");
     write_batch b;
     b.local = std::make_pair(meta, keep);
     enqueue(*n, std::move(b));
@@ -789,6 +837,210 @@ private:
     transcript_.add(6).add(n->id.value()).add(meta.index.value());
     trace_node(*n, "took snapshot at ", meta.index, " keeping ", keep);
     handle_output(*n);
+  }
+
+  // -- membership (§4) -------------------------------------------------------
+
+  void change_membership() {
+    auto leader = current_leader();
+    if (!leader)
+      return;
+    const auto& cfg = leader->core->config();
+    membership_change ch;
+    auto r = rng_.below(100);
+    if (r < 30) {
+      // A brand-new node (fresh disk, empty bootstrap) joins as a learner.
+      std::vector<sim_node*> spare;
+      for (auto& n : nodes_)
+        if (n.absent && !cfg.contains(n.id))
+          spare.push_back(&n);
+      if (spare.empty())
+        return;
+      auto& n = *spare[rng_.below(spare.size())];
+      join(n);
+      ch.what = membership_change::kind::add_learner;
+      ch.id = n.id;
+    } else if (r < 55) {
+      auto learners = cfg.learners();
+      if (learners.empty())
+        return;
+      ch.what = membership_change::kind::promote;
+      ch.id = learners[rng_.below(learners.size())];
+    } else if (r < 85) {
+      // Keep a few voters most of the time (a lone voter is fine too).
+      const auto& ms = cfg.members;
+      ch.what = membership_change::kind::remove;
+      ch.id = ms[rng_.below(ms.size())].id;
+      if (cfg.is_voter(ch.id) && cfg.voter_count() <= 2 && rng_.chance(700))
+        return;
+    } else if (r < 92) {
+      const auto& ms = cfg.members;
+      ch.what = membership_change::kind::readdress;
+      ch.id = ms[rng_.below(ms.size())].id;
+    } else {
+      decommission();
+      return;
+    }
+    if (ch.address.empty())
+      ch.address = "n" + std::to_string(ch.id.value()) + "-"
+                   + std::to_string(node(ch.id).generation) + "-"
+                   + std::to_string(rng_.below(4));
+    auto res = leader->core->change_membership(ch);
+    bool ok = std::holds_alternative<log_index>(res);
+    transcript_.add(12)
+      .add(static_cast<uint64_t>(ch.what))
+      .add(ch.id.value())
+      .add(ok);
+    if (ok) {
+      ++stats_.config_changes;
+      if (ch.what == membership_change::kind::remove && ch.id == leader->id)
+        ++stats_.leader_removals;
+      stats_.max_voters
+        = std::max(stats_.max_voters, leader->core->config().voter_count());
+      trace_node(*leader, "membership: ", to_string(ch.what), " ", ch.id,
+                 " at ", std::get<log_index>(res));
+    } else if (opts_.trace) {
+      trace_node(*leader, "membership: ", to_string(ch.what), " ", ch.id,
+                 " refused: ", std::get<membership_error>(res).text);
+    }
+    handle_output(*leader);
+  }
+
+  /// Starts `n` as a brand-new node: fresh disk, empty bootstrap.
+  void join(sim_node& n) {
+    n.disk = disk_state{};
+    n.pending.clear();
+    n.reads.clear();
+    n.absent = false;
+    n.joining = true;
+    n.crash_at = never;
+    ++n.generation;
+    ++n.incarnation;
+    ++stats_.joins;
+    transcript_.add(13).add(n.id.value()).add(n.generation);
+    trace_node(n, "joins as a new node (generation ", n.generation, ")");
+    start(n);
+  }
+
+  /// Shuts down a node that no configuration refers to any more: not the
+  /// latest committed one, nor any running node's.
+  void decommission() {
+    const auto& committed = committed_configs_.rbegin()->second;
+    std::vector<sim_node*> removable;
+    for (auto& n : nodes_) {
+      if (n.absent || committed.contains(n.id))
+        continue;
+      bool referred
+        = std::any_of(nodes_.begin(), nodes_.end(), [&](const sim_node& other) {
+            return other.up && other.core->config().contains(n.id);
+          });
+      if (!referred)
+        removable.push_back(&n);
+    }
+    if (removable.empty())
+      return;
+    auto& n = *removable[rng_.below(removable.size())];
+    if (n.up)
+      crash(&n);
+    n.absent = true;
+    n.restart_at = never;
+    ++stats_.decommissions;
+    transcript_.add(14).add(n.id.value());
+    trace_node(n, "decommissioned");
+  }
+
+  /// Consecutive committed configurations differ by one single-server
+  /// change (§4.1).
+  static bool single_change(const configuration& a, const configuration& b) {
+    size_t only_a = 0;
+    size_t only_b = 0;
+    size_t differ = 0;
+    bool new_learner = true;
+    bool promoted_or_readdressed = true;
+    for (const auto& m : a.members)
+      if (!b.contains(m.id))
+        ++only_a;
+    for (const auto& m : b.members) {
+      auto old = a.find(m.id);
+      if (!old) {
+        ++only_b;
+        new_learner = m.role == member_role::learner;
+      } else if (*old != m) {
+        ++differ;
+        bool promoted = old->role == member_role::learner
+                        && m.role == member_role::voter
+                        && old->address == m.address;
+        bool readdressed = old->role == m.role;
+        promoted_or_readdressed = promoted || readdressed;
+      }
+    }
+    if (only_a + only_b == 1 && differ == 0)
+      return only_b == 0 || new_learner;
+    // (A readdress to the same address changes nothing.)
+    return only_a + only_b == 0 && differ <= 1 && promoted_or_readdressed;
+  }
+
+  void record_config(const entry& e) {
+    auto c = decode_configuration(e.data);
+    if (!c)
+      fail("committed configuration entry ", e.index, " is malformed");
+    auto index = e.index.value();
+    auto next = committed_configs_.upper_bound(index);
+    auto prev = std::prev(next);
+    if (!single_change(prev->second, *c))
+      fail("committed configuration at ", index,
+           " is not one single-server change from the one at ", prev->first);
+    if (next != committed_configs_.end() && !single_change(*c, next->second))
+      fail("committed configuration at ", next->first,
+           " is not one single-server change from the one at ", index);
+    committed_configs_.emplace(index, std::move(*c));
+    ++stats_.configs_committed;
+  }
+
+  /// The configuration in force is the latest one in the node's log (§4.1),
+  /// else its snapshot's, else its bootstrap's; a leader holds at most one
+  /// uncommitted configuration entry. Scans only the uncommitted suffix;
+  /// the committed prefix is checked against the global record.
+  void check_config(sim_node& n) {
+    auto& c = *n.core;
+    auto ci = c.config_index();
+    if (auto e = c.entry_at(ci)) {
+      auto decoded = decode_configuration(e->data);
+      if (e->type != entry_type::config || !decoded || *decoded != c.config())
+        fail("node ", n.id, ": configuration in force is not the entry at ",
+             ci);
+    } else {
+      const auto& expected = c.snapshot_index().value() > 0
+                               ? c.latest_snapshot().config
+                               : config_for(n).initial();
+      if (ci > c.compacted_index() || c.config() != expected)
+        fail("node ", n.id, ": configuration in force is not its snapshot's ",
+             "or bootstrap's");
+    }
+    size_t uncommitted = ci > c.commit_index() ? 1 : 0;
+    for (auto k = std::max(ci, c.commit_index()).value() + 1;
+         k <= c.last_index().value(); ++k)
+      if (c.entry_at(log_index{k})->type == entry_type::config)
+        fail("node ", n.id, ": configuration entry at ", k,
+             " after the one in force at ", ci);
+    if (c.role() == role::leader) {
+      for (auto k = c.commit_index().value() + 1; k < ci.value(); ++k)
+        if (c.entry_at(log_index{k})->type == entry_type::config)
+          ++uncommitted;
+      if (uncommitted > 1)
+        fail("leader ", n.id, " holds ", uncommitted,
+             " uncommitted configuration entries");
+    }
+    // No committed configuration after the one in force.
+    auto latest = std::prev(committed_configs_.upper_bound(
+      std::min(c.commit_index(), c.last_index()).value()));
+    if (latest->first > ci.value()
+        || (latest->first == ci.value() && ci.value() > 0
+            && latest->second != c.config()))
+      fail("node ", n.id, ": committed configuration at ", latest->first,
+           " is not in force (", ci, " is)");
+    if (c.config_committed() != (ci <= c.commit_index()))
+      fail("node ", n.id, ": config_committed() is wrong");
   }
 
   // -- faults ----------------------------------------------------------------
@@ -915,7 +1167,10 @@ private:
     if (meta.index <= n.sm.index)
       fail("node ", n.id, ": snapshot ", meta.index,
            " does not advance the state machine at ", n.sm.index);
-    n.sm = state_machine{meta.index, file->hash};
+    n.sm = state_machine{meta.index, file->hash, meta.config};
+    if (file->meta.config != meta.config)
+      fail("node ", n.id, ": snapshot at ", meta.index,
+           " installed with another configuration than its file's");
     auto [it, fresh] = hash_at_.emplace(meta.index.value(), file->hash);
     if (!fresh && it->second != file->hash)
       fail("node ", n.id, ": snapshot at ", meta.index,
@@ -936,13 +1191,19 @@ private:
                   .add(e.data)
                   .value();
     n.sm.index = e.index;
+    if (e.type == entry_type::config) {
+      auto c = decode_configuration(e.data);
+      if (!c)
+        fail("node ", n.id, ": malformed configuration entry ", e.index);
+      n.sm.config = std::move(*c);
+    }
     auto [it, fresh] = hash_at_.emplace(e.index.value(), n.sm.hash);
     if (!fresh && it->second != n.sm.hash)
       fail("node ", n.id, ": state machine diverges at ", e.index);
   }
 
   /// State Machine Safety: one entry per committed index, ever.
-  void record(const sim_node& n, const entry& e) {
+  void record(sim_node& n, const entry& e) {
     auto [it, fresh]
       = committed_.emplace(e.index.value(), committed_entry{e, n.core->term()});
     if (!fresh && !(it->second.e == e))
@@ -951,17 +1212,21 @@ private:
            "' and as term ", e.term, " '", e.data.substr(0, 12), "'");
     if (fresh) {
       // Committed means durable on a majority, whatever crashes next.
+      // Majority of the voters the committing leader counted (§4.1).
+      auto voters = n.core->config().voters();
       size_t copies = 0;
-      for (const auto& other : nodes_) {
-        const auto& d = other.disk;
+      for (auto v : voters) {
+        const auto& d = node(v).disk;
         bool has = e.index <= d.snap.meta.index
                    || std::any_of(d.log.begin(), d.log.end(),
                                   [&](const entry& x) { return x == e; });
         copies += has ? 1 : 0;
       }
-      if (copies < nodes_.size() / 2 + 1)
+      if (copies < voters.size() / 2 + 1)
         fail("entry ", e.index, " committed while durable on only ", copies,
-             " nodes");
+             " of ", voters.size(), " voters");
+      if (e.type == entry_type::config)
+        record_config(e);
     }
     if (e.index > max_commit_)
       max_commit_ = e.index;
@@ -991,6 +1256,7 @@ private:
       if (auto e = c.entry_at(log_index{k}))
         record(n, *e);
     n.checked_commit = std::max(n.checked_commit, c.commit_index());
+    check_config(n);
     if (c.role() != role::leader)
       return;
     // Election Safety: at most one leader per term.
@@ -1054,7 +1320,10 @@ private:
   std::map<uint64_t, committed_entry> committed_;
   std::map<uint64_t, uint64_t> hash_at_;
   std::map<uint64_t, node_id> leaders_;
-  std::map<std::pair<uint64_t, uint64_t>, node_id> votes_;
+  /// (node, generation, term) -> vote.
+  std::map<std::tuple<uint64_t, uint64_t, uint64_t>, node_id> votes_;
+  /// Committed configurations by index (0: the bootstrap one).
+  std::map<uint64_t, configuration> committed_configs_;
   log_index max_commit_;
 
   hasher transcript_;
@@ -1071,6 +1340,7 @@ result run(const options& opts) {
   }
   abort_seed = opts.seed;
   abort_nodes = opts.nodes;
+  abort_membership = opts.membership;
   abort_active = true;
   auto res = simulation{opts}.run();
   abort_active = false;
@@ -1090,7 +1360,14 @@ std::string describe(const result& res) {
       << res.counts.torn_writes << ", snapshots " << res.counts.snapshots_taken
       << "/" << res.counts.snapshots_installed << ", reads "
       << res.counts.reads_ok << "/" << res.counts.reads_failed << ", transfers "
-      << res.counts.transfers << ")";
+      << res.counts.transfers;
+  if (res.counts.config_changes > 0 || res.counts.joins > 0)
+    out << ", config changes " << res.counts.config_changes << "/"
+        << res.counts.configs_committed << ", joins " << res.counts.joins
+        << ", leader removals " << res.counts.leader_removals
+        << ", decommissions " << res.counts.decommissions << ", max voters "
+        << res.counts.max_voters;
+  out << ")";
   return out.str();
 }
 

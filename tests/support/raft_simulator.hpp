@@ -21,7 +21,12 @@
 // state-machine hash matches a global record) and every newly committed
 // entry is durable on a majority; Leader Completeness for each new leader;
 // every read index covers every entry committed before the read was
-// requested. At the end everything heals and every node must apply a final
+// requested. With membership changes, also: every node's configuration is
+// the latest one in its log (or its snapshot's, or its bootstrap's); a
+// leader holds at most one uncommitted configuration entry; consecutive
+// committed configurations differ by one single-server change; and
+// "committed" means durable on a majority of the committing leader's
+// voters. At the end everything heals and every node must apply a final
 // entry (liveness: progress at least every settle_steps).
 //
 // The same seed replays exactly: all randomness comes from one splitmix64
@@ -48,6 +53,13 @@ struct options {
   size_t settle_steps = 3000;
   /// Inject faults (loss, duplication, partitions, crashes, torn writes).
   bool faults = true;
+  /// Mix in random membership changes (§4): brand-new nodes (empty
+  /// bootstrap configuration, fresh disk) join as learners, learners are
+  /// promoted, voters (the leader too) and learners are removed, removed
+  /// nodes are shut down and their ids may join again as new nodes.
+  bool membership = false;
+  /// Ids beyond `nodes` available to joining nodes (membership only).
+  size_t spare_nodes = 2;
   /// If set, every event and core log line is written here.
   std::ostream* trace = nullptr;
 };
@@ -68,6 +80,12 @@ struct stats {
   size_t reads_ok = 0;
   size_t reads_failed = 0;
   size_t transfers = 0;
+  size_t config_changes = 0; ///< accepted by a leader
+  size_t configs_committed = 0;
+  size_t joins = 0;           ///< brand-new nodes started
+  size_t leader_removals = 0; ///< leaders that proposed their own removal
+  size_t decommissions = 0;   ///< removed nodes shut down for good
+  size_t max_voters = 0;      ///< most voters of any configuration
 };
 
 struct result {

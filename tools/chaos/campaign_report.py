@@ -53,6 +53,31 @@ def totals(runs):
     return t
 
 
+def membership(directory, runs):
+    """What the membership nemesis did in a campaign, from its runs'
+    nemesis.jsonl: changes by action, leader removals, steps that needed
+    more than one attempt or failed, and how long joins took."""
+    m = {"replace": 0, "leader": 0, "learner": 0, "retried": 0, "failed": 0, "join_s": []}
+    for r in runs:
+        path = os.path.join(directory, "run-%d" % r["seed"], "nemesis.jsonl")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                ev = json.loads(line)
+                if not ev.get("kind", "").startswith("membership"):
+                    continue
+                if ev["op"] == "start" and ev.get("action") in ("replace", "learner"):
+                    m[ev["action"]] += 1
+                    m["leader"] += bool(ev.get("leader"))
+                for k in ("remove_attempts", "add_attempts"):
+                    m["retried"] += len(ev.get(k, [])) > 1
+                m["failed"] += (ev.get("removed") is False) + (ev.get("added") is False)
+                if ev.get("added") and "join_s" in ev:
+                    m["join_s"].append(ev["join_s"])
+    return m
+
+
 def row(name, t):
     return "| %s | %s | %d | %d | %d | %d / %d / %d | %d | %s |" % (
         name, "/".join(map(str, t["nodes"])), t["runs"], t["passed"], t["invoke"], t["ok"],
@@ -85,6 +110,18 @@ def main(argv):
     for k, v in sorted(t["workloads"].items()):
         print("| `%s` | %d |" % (k, v))
     print()
+    changes = [(os.path.basename(os.path.normpath(d)), membership(d, runs))
+               for d, runs, _ in campaigns]
+    if any(m["replace"] + m["learner"] for _, m in changes):
+        print("| campaign | voters replaced (the leader) | learners added and removed |"
+              " steps retried | steps failed | join: median / max s |")
+        print("|---|---|---|---|---|---|")
+        for name, m in changes:
+            j = m["join_s"]
+            print("| %s | %d (%d) | %d | %d | %d | %s |" % (
+                name, m["replace"], m["leader"], m["learner"], m["retried"], m["failed"],
+                "%.1f / %.1f" % (statistics.median(j), max(j)) if j else "-"))
+        print()
     f = t["failover"]
     if f:
         print("Leader kill to first successful write: %d kills, median %.0f ms, p99 %.0f ms,"

@@ -58,8 +58,19 @@ add_test(NAME chaos_harness_units
 add_test(NAME chaos_short_schedule
          COMMAND "${CMAKE_CURRENT_SOURCE_DIR}/tools/chaos/chaos"
                  --runs 3 --seconds 40 --seed 1000 --nodes 3
+                 --nemesis all,membership
                  --bin "${CMAKE_BINARY_DIR}/bin"
                  --out "${CMAKE_BINARY_DIR}/chaos-ci")
 # Exit 77: this machine cannot run it (not root): skipped, not passed.
 set_tests_properties(chaos_short_schedule
                      PROPERTIES RUN_SERIAL TRUE TIMEOUT 1800 SKIP_RETURN_CODE 77)
+
+# Read throughput with 0, 1 and 2 learners, a few seconds only: learners
+# answer reads (and forward writes) correctly. The benchmark itself:
+# docs/benchmarks.md. Exit 77: kazoo or the binaries missing.
+add_test(NAME bench_learner_reads_smoke
+         COMMAND /usr/bin/python3
+                 "${CMAKE_CURRENT_SOURCE_DIR}/tools/bench/learner_reads.py"
+                 --smoke --bin "${CMAKE_BINARY_DIR}/bin")
+set_tests_properties(bench_learner_reads_smoke
+                     PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)

@@ -7,10 +7,20 @@ slowed down and its un-fsynced writes dropped at a crash. Stdout/stderr of
 every start go to n<i>/node.out. The harness tells its own stops (kill,
 pause, restart) apart from crashes: a node that exits without being told
 to is a finding.
+
+Hosts and ids: node i of the harness is a *host* (namespace cv<slot>-n<i>,
+its address, its directory n<i>/), keyed by i in `Cluster.nodes`, and runs
+one Raft member at a time, `Node.raft_id` (i at the start). The membership
+nemesis retires a host's member (members remove, stop), moves its data
+directory aside and starts a fresh member there with a new Raft id and
+`initial-cluster-state = "existing"` (`Node.reincarnate`). `status()` and
+`leader()` answer in hosts, so the other nemeses never see Raft ids.
+Spare hosts (`Cluster.spares`, never in `nodes`) carry learners.
 """
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -33,6 +43,7 @@ conclave {{
   admin-port = {admin_port}
   peer-port = {peer_port}
   peers = [{peers}]
+  initial-cluster-state = "{initial_state}"
   log-level = "info"
   tick-ms = 50
   election-timeout-ms = {election_timeout_ms}
@@ -57,7 +68,9 @@ caf {{
 class Node:
     def __init__(self, cluster, i):
         self.cluster = cluster
-        self.id = i
+        self.id = i  # the host
+        self.raft_id = i
+        self.incarnation = 0  # how many times the host got a fresh member
         self.dir = os.path.join(cluster.run_dir, "n%d" % i)
         self.data = os.path.join(self.dir, "data")
         self.state = os.path.join(self.dir, "lossyfs-state")
@@ -70,14 +83,50 @@ class Node:
         os.makedirs(self.data, exist_ok=True)
         lossyfs.write_control(self.ctl, 0)
         net = cluster.net
-        peers = ", ".join('"%d@%s:%d"' % (j, net.ip(j), PEER_PORT)
-                          for j in range(1, cluster.size + 1))
+        # The bootstrap membership: hosts 1..size with ids 1..size.
+        self.write_config([(j, net.ip(j)) for j in range(1, cluster.size + 1)], "new")
+
+    @property
+    def ip(self):
+        return self.cluster.net.ip(self.id)
+
+    @property
+    def peer_address(self):
+        return "%s:%d" % (self.ip, PEER_PORT)
+
+    @property
+    def zk_address(self):
+        return "%s:%d" % (self.ip, ZK_PORT)
+
+    def write_config(self, peers, initial_state):
+        """peers: [(raft id, ip)]."""
+        text = ", ".join('"%d@%s:%d"' % (rid, ip, PEER_PORT) for rid, ip in peers)
         with open(self.config, "w") as f:
-            f.write(CONFIG.format(id=i, data=self.data, ip=net.ip(i), client_port=CLIENT_PORT,
-                                  zk_port=ZK_PORT, admin_port=ADMIN_PORT, peer_port=PEER_PORT,
-                                  peers=peers,
-                                  election_timeout_ms=cluster.election_timeout_ms,
-                                  snapshot_entries=cluster.snapshot_entries))
+            f.write(CONFIG.format(id=self.raft_id, data=self.data, ip=self.ip,
+                                  client_port=CLIENT_PORT, zk_port=ZK_PORT,
+                                  admin_port=ADMIN_PORT, peer_port=PEER_PORT, peers=text,
+                                  initial_state=initial_state,
+                                  election_timeout_ms=self.cluster.election_timeout_ms,
+                                  snapshot_entries=self.cluster.snapshot_entries))
+
+    def reincarnate(self, raft_id, peers):
+        """The host gets a fresh member: the stopped node's data directory
+        is moved aside (n<i>/data-id<old id>, for post-mortems), its
+        durable image dropped, and the config names the new id, the
+        current members plus itself (`peers`: [(raft id, ip)]) and
+        `initial-cluster-state = "existing"`: it waits for the leader."""
+        assert self.proc is None
+        retired = os.path.join(self.dir, "data-id%d" % self.raft_id)
+        shutil.rmtree(retired, ignore_errors=True)
+        if os.path.exists(self.data):
+            os.rename(self.data, retired)
+        shutil.rmtree(self.state, ignore_errors=True)
+        os.makedirs(self.data)
+        lossyfs.write_control(self.ctl, 0)
+        self.raft_id = raft_id
+        self.incarnation += 1
+        me = (raft_id, self.ip)
+        self.write_config([p for p in peers if p[0] != raft_id] + [me], "existing")
 
     def start(self):
         assert self.proc is None
@@ -87,7 +136,8 @@ class Node:
         env["CONCLAVE_LOSSYFS_STATE"] = self.state
         env["CONCLAVE_LOSSYFS_CTL"] = self.ctl
         out = open(os.path.join(self.dir, "node.out"), "ab")
-        out.write(("\n=== start %d at %.3f ===\n" % (self.starts, time.monotonic())).encode())
+        out.write(("\n=== start %d (raft id %d) at %.3f ===\n"
+                   % (self.starts, self.raft_id, time.monotonic())).encode())
         out.flush()
         self.proc = subprocess.Popen(
             self.cluster.net.exec_prefix(self.id)
@@ -182,6 +232,20 @@ class Cluster:
         self.election_timeout_ms = election_timeout_ms
         self.snapshot_entries = snapshot_entries
         self.nodes = {i: Node(self, i) for i in range(1, self.size + 1)}
+        # Spare hosts for learners: not started, not in `nodes` (the other
+        # nemeses and the clients never see them).
+        self.spares = {i: Node(self, i)
+                       for i in range(self.size + 1, self.size + getattr(net, "spares", 0) + 1)}
+
+    def all_nodes(self):
+        return list(self.nodes.values()) + list(self.spares.values())
+
+    def host_of(self, raft_id):
+        """The host currently running Raft id `raft_id` (None if none)."""
+        for n in self.all_nodes():
+            if n.raft_id == raft_id:
+                return n.id
+        return None
 
     def bin(self, name):
         return os.path.join(self.bin_dir, name)
@@ -207,11 +271,14 @@ class Cluster:
             res = subprocess.run(cmd + args, capture_output=True, text=True,
                                  timeout=deadline_s)
         except subprocess.TimeoutExpired:
+            self.last_stderr = "timed out after %d s" % deadline_s
             return 124, ""
+        self.last_stderr = res.stderr
         return res.returncode, res.stdout
 
     def status(self):
-        """{node id: status dict} of the nodes that answered."""
+        """{host: status dict} of the voter hosts' nodes that answered;
+        `leader` is translated into a host too (-1: a Raft id no host runs)."""
         live = [i for i, n in self.nodes.items() if n.running and not n.paused]
         if not live:
             return {}
@@ -220,11 +287,30 @@ class Cluster:
         result = {}
         try:
             for row in json.loads(out)["nodes"]:
-                if "error" not in row:
-                    result[int(row["id"])] = row
-        except (ValueError, KeyError):
+                if "error" in row:
+                    continue
+                host = self.host_of(int(row["id"]))
+                if host not in self.nodes:
+                    continue
+                row = dict(row)
+                row["raft_id"] = int(row["id"])
+                leader = int(row.get("leader", 0))
+                row["leader"] = 0 if leader == 0 else (self.host_of(leader) or -1)
+                result[host] = row
+        except (ValueError, KeyError, TypeError):
             pass
         return result
+
+    def members(self, servers=None, timeout_ms=3000):
+        """`members list --json` ({raft id: member dict}, the reply) or
+        (None, exit code and output) when it failed."""
+        code, out = self.ctl(["members", "list"], servers=servers, timeout_ms=timeout_ms,
+                             json_out=True)
+        try:
+            reply = json.loads(out)
+            return {int(m["id"]): m for m in reply["members"]}, reply
+        except (ValueError, KeyError, TypeError):
+            return None, "exit %s: %s" % (code, out.strip()[:200])
 
     def leader(self):
         """The leader that a majority of the answering nodes agree on and
@@ -251,8 +337,10 @@ class Cluster:
             n.start()
 
     def stop_all(self):
+        """Graceful stop of every running node, spares included:
+        {host: exit code}."""
         codes = {}
-        for i, n in self.nodes.items():
+        for n in self.all_nodes():
             if n.running:
-                codes[i] = n.stop()
+                codes[n.id] = n.stop()
         return codes

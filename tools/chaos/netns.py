@@ -6,7 +6,7 @@ nothing is added to the machine's own network stack, and the traffic of a
 run never leaves its namespaces.
 
     cv<slot>-net   bridge br0, one veth end per host (n1..nN, cl)
-    cv<slot>-n<i>  eth0 = 10.<200+slot>.0.<10+i>/24, lo       (node i)
+    cv<slot>-n<i>  eth0 = 10.<200+slot>.0.<10+i>/24, lo       (host i)
     cv<slot>-cl    eth0 = 10.<200+slot>.0.100/24, lo          (clients)
 
 Partitions are real packet drops: iptables DROP rules in the nodes'
@@ -14,6 +14,10 @@ namespaces (INPUT from and OUTPUT to the peers that must not be reached),
 so TCP connections stall and time out exactly as on a broken network.
 Clients keep reaching every node (a client on the minority side talks to a
 node that cannot reach the leader: the interesting case).
+
+A host is a place (namespace, address), not a Raft id: the membership
+nemesis replaces the node on host i by a fresh one with a new id, and may
+start learners on spare hosts (nodes+1 ..).
 
 `cleanup(slot)` removes everything a slot may have left behind, including
 after the harness itself was killed: it kills every process still inside
@@ -48,11 +52,14 @@ def run(cmd, check=True, timeout=30):
 class Network:
     """The namespaces, bridge and addresses of one slot."""
 
-    def __init__(self, slot, nodes):
+    def __init__(self, slot, nodes, spares=0):
         if not 0 <= slot <= 50:
             raise ValueError("slot must be in 0..50")
         self.slot = slot
+        # Hosts 1..nodes run the cluster's voters; hosts nodes+1..nodes+spares
+        # are spare (the membership nemesis starts learners there).
         self.nodes = nodes
+        self.spares = spares
         self.prefix = "cv%d-" % slot
         self.subnet = "10.%d.0" % (200 + slot)
         self.blocked = set()  # (i, j) pairs, i != j: i drops traffic with j
@@ -78,7 +85,7 @@ class Network:
         self._ip(netns, "link", "set", "lo", "up")
         self._ip(netns, "link", "add", "br0", "type", "bridge")
         self._ip(netns, "link", "set", "br0", "up")
-        hosts = list(range(1, self.nodes + 1)) + [CLIENT]
+        hosts = list(range(1, self.nodes + self.spares + 1)) + [CLIENT]
         for host in hosts:
             name = self.ns(host)
             end = host if isinstance(host, str) else "n%d" % host
@@ -128,7 +135,7 @@ class Network:
                 self.blocked.add((x, y))
 
     def heal(self):
-        for n in range(1, self.nodes + 1):
+        for n in range(1, self.nodes + self.spares + 1):
             run(self.exec_prefix(n) + ["iptables", "-w", "-F"], check=False)
         self.blocked.clear()
 
