@@ -642,31 +642,40 @@ void ask_election(self_ptr self, election_actor election, uint64_t target,
       });
 }
 
-caf::result<pb::Response> transfer_leader(self_ptr self, uint64_t target) {
-  auto rp = self->make_response_promise<pb::Response>();
-  auto& st = self->state;
-  if (!st.supervisor) {
-    ask_election(self, st.election, target, rp);
-    return rp;
-  }
-  // The election actor may have been restarted: ask the directory.
+/// Calls `found` with the node's current `name` actor from the supervisor's
+/// directory (children restart: their handles are looked up, never kept);
+/// answers `rp` with an error if it is restarting or cannot be asked.
+template <class Handle, class F>
+void with_child(self_ptr self, const char* name,
+                caf::typed_response_promise<pb::Response> rp, F found) {
   self
-    ->request(st.supervisor, std::chrono::seconds(5), caf::get_atom::value,
-              std::string{"election"})
+    ->request(self->state.supervisor, std::chrono::seconds(5),
+              caf::get_atom::value, std::string{name})
     .then(
       [=](const caf::strong_actor_ptr& ptr) mutable {
         if (!ptr) {
           rp.deliver(error_response(error_code::connection_loss,
-                                    "the election actor is restarting"));
+                                    std::string{"the "} + name
+                                      + " actor is restarting"));
           return;
         }
-        ask_election(self, caf::actor_cast<election_actor>(ptr), target, rp);
+        found(caf::actor_cast<Handle>(ptr));
       },
       [=](const caf::error& err) mutable {
-        rp.deliver(
-          error_response(error_code::system_error,
-                         "transfer failed: " + self->system().render(err)));
+        rp.deliver(system_error(self, err));
       });
+}
+
+caf::result<pb::Response> transfer_leader(self_ptr self, uint64_t target) {
+  auto rp = self->make_response_promise<pb::Response>();
+  auto& st = self->state;
+  if (!st.supervisor)
+    ask_election(self, st.election, target, rp);
+  else
+    with_child<election_actor>(self, "election", rp,
+                               [=](election_actor election) {
+                                 ask_election(self, election, target, rp);
+                               });
   return rp;
 }
 
@@ -722,41 +731,28 @@ constexpr uint64_t snapshot_chunk_bytes = 512 * 1024;
 
 void fetch_snapshot_chunk(self_ptr self, uint64_t index, uint64_t offset,
                           caf::typed_response_promise<pb::Response> rp) {
-  auto& st = self->state;
-  if (!st.supervisor) {
+  if (!self->state.supervisor) {
     rp.deliver(error_response(error_code::unimplemented,
                               "snapshots need the node's storage actor"));
     return;
   }
-  self
-    ->request(st.supervisor, std::chrono::seconds(5), caf::get_atom::value,
-              std::string{"storage"})
-    .then(
-      [=](const caf::strong_actor_ptr& ptr) mutable {
-        if (!ptr) {
-          rp.deliver(error_response(error_code::connection_loss,
-                                    "the storage actor is restarting"));
-          return;
-        }
-        self
-          ->request(caf::actor_cast<storage_actor>(ptr),
-                    std::chrono::seconds(30), fetch_atom::value, index, offset,
-                    snapshot_chunk_bytes)
-          .then(
-            [=](pb::SnapshotChunk& chunk) mutable {
-              pb::Response resp;
-              *resp.mutable_snapshot_chunk() = std::move(chunk);
-              rp.deliver(std::move(resp));
-            },
-            [=](const caf::error& err) mutable {
-              rp.deliver(error_response(error_code::no_node,
-                                        "cannot read the snapshot: "
-                                          + self->system().render(err)));
-            });
-      },
-      [=](const caf::error& err) mutable {
-        rp.deliver(system_error(self, err));
-      });
+  with_child<storage_actor>(
+    self, "storage", rp, [=](storage_actor storage) mutable {
+      self
+        ->request(storage, std::chrono::seconds(30), fetch_atom::value, index,
+                  offset, snapshot_chunk_bytes)
+        .then(
+          [=](pb::SnapshotChunk& chunk) mutable {
+            pb::Response resp;
+            *resp.mutable_snapshot_chunk() = std::move(chunk);
+            rp.deliver(std::move(resp));
+          },
+          [=](const caf::error& err) mutable {
+            rp.deliver(error_response(error_code::no_node,
+                                      "cannot read the snapshot: "
+                                        + self->system().render(err)));
+          });
+    });
 }
 
 /// Backups (conclavectl snapshot save): index 0 at offset 0 takes a new

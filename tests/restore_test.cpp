@@ -115,13 +115,13 @@ TEST_CASE("restore: a backup seeds a data directory that open_storage loads",
   // The checksums are the trailers' CRC-32C of everything before them.
   auto src_bytes = read_file(backup);
   CHECK(
-    r->source_checksum
+    r->source.checksum
     == crc32c::of(std::string_view{src_bytes}.substr(0, src_bytes.size() - 8)));
   auto new_bytes = read_file(r->installed.path);
   CHECK(
-    r->installed_checksum
+    r->installed.checksum
     == crc32c::of(std::string_view{new_bytes}.substr(0, new_bytes.size() - 8)));
-  CHECK(r->installed_checksum != r->source_checksum); // the meta changed
+  CHECK(r->installed.checksum != r->source.checksum); // the meta changed
 
   // What a node sees at start-up.
   auto opened = open_storage(dir);
@@ -246,15 +246,16 @@ TEST_CASE("restore: an invalid configuration is refused", "[storage]") {
   }
 }
 
-TEST_CASE("restore: snapshot_file_checksum reads the trailer", "[storage]") {
+TEST_CASE("restore: a verified snapshot reports its trailer's checksum",
+          "[storage]") {
   temp_dir tmp;
   auto backup = make_backup(tmp.path, 3, 1, "abc");
   auto bytes = read_file(backup);
-  auto crc = snapshot_file_checksum(backup);
-  REQUIRE(crc);
-  CHECK(*crc == get_le32(bytes.data() + bytes.size() - 8));
-  CHECK(*crc
-        == crc32c::of(std::string_view{bytes}.substr(0, bytes.size() - 8)));
+  auto info = verify_snapshot_file(backup);
+  REQUIRE(info);
+  auto crc = info->checksum;
+  CHECK(crc == get_le32(bytes.data() + bytes.size() - 8));
+  CHECK(crc == crc32c::of(std::string_view{bytes}.substr(0, bytes.size() - 8)));
   write_file(backup, "short");
-  CHECK_FALSE(snapshot_file_checksum(backup));
+  CHECK_FALSE(verify_snapshot_file(backup));
 }

@@ -1040,11 +1040,6 @@ int cmd_snapshot_save(context& ctx, const options& opts,
       why = info.error().to_string();
       continue;
     }
-    auto crc = storage::snapshot_file_checksum(tmp);
-    if (!crc) {
-      (void)storage::remove_file(tmp);
-      return storage_failure(opts, crc.error().to_string());
-    }
     if (auto r = storage::rename_durably(tmp, path, dir); !r) {
       (void)storage::remove_file(tmp);
       return storage_failure(opts, r.error().to_string());
@@ -1056,14 +1051,15 @@ int cmd_snapshot_save(context& ctx, const options& opts,
                 << ",\"term\":" << meta.term.value()
                 << ",\"bytes\":" << info->file_bytes
                 << ",\"payload_bytes\":" << info->payload_bytes
-                << ",\"checksum\":\"" << storage::hex32(*crc)
+                << ",\"checksum\":\"" << storage::hex32(info->checksum)
                 << "\",\"members\":" << json_config(meta.config) << "}\n";
     } else {
       std::cout << "Saved snapshot to " << path << '\n'
                 << "index     " << meta.index.value() << '\n'
                 << "term      " << meta.term.value() << '\n'
                 << "bytes     " << info->file_bytes << '\n'
-                << "checksum  " << storage::hex32(*crc) << " (CRC-32C)\n"
+                << "checksum  " << storage::hex32(info->checksum)
+                << " (CRC-32C)\n"
                 << "members (as recorded in the snapshot):\n"
                 << config_text(meta.config);
     }
@@ -1146,7 +1142,7 @@ int cmd_snapshot_restore(const options& opts, std::vector<std::string> args) {
               << ",\"index\":" << src.index.value()
               << ",\"term\":" << src.term.value()
               << ",\"bytes\":" << r->source.file_bytes << ",\"checksum\":\""
-              << storage::hex32(r->source_checksum)
+              << storage::hex32(r->source.checksum)
               << "\",\"snapshot\":" << json_string(r->installed.path)
               << ",\"members\":" << json_config(r->installed.meta.config)
               << ",\"recorded_members\":" << json_config(src.config) << "}\n";
@@ -1156,7 +1152,7 @@ int cmd_snapshot_restore(const options& opts, std::vector<std::string> args) {
             << "index     " << src.index.value() << '\n'
             << "term      " << src.term.value() << '\n'
             << "bytes     " << r->source.file_bytes << '\n'
-            << "checksum  " << storage::hex32(r->source_checksum)
+            << "checksum  " << storage::hex32(r->source.checksum)
             << " (CRC-32C)\n"
             << "snapshot  " << r->installed.path << '\n'
             << "members of the new cluster:\n"

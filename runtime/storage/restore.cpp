@@ -120,38 +120,6 @@ storage_error check_failed(const std::string& dir, const std::string& what) {
 
 } // namespace
 
-storage_result<uint32_t> snapshot_file_checksum(const std::string& path) {
-  auto f = file::open(path, O_RDONLY);
-  if (!f)
-    return std::move(f).error();
-  auto size = f->size();
-  if (!size)
-    return std::move(size).error();
-  if (*size < snapshot_header_bytes + snapshot_trailer_bytes) {
-    storage_error e;
-    e.code = storage_errc::corruption;
-    e.file = path;
-    e.offset = *size;
-    e.message = "too short for a snapshot file";
-    return e;
-  }
-  char trailer[snapshot_trailer_bytes];
-  auto got
-    = f->pread_full(trailer, sizeof(trailer), *size - snapshot_trailer_bytes);
-  if (!got)
-    return std::move(got).error();
-  if (*got != sizeof(trailer)) {
-    storage_error e;
-    e.code = storage_errc::corruption;
-    e.file = path;
-    e.offset = *size - snapshot_trailer_bytes + *got;
-    e.message = "file shrank while being read";
-    return e;
-  }
-  // Trailer: u64 total length, u32 CRC-32C, "CEND".
-  return get_le32(trailer + 8);
-}
-
 storage_result<restore_result>
 restore_snapshot(const std::string& snapshot_path, const std::string& data_dir,
                  const raft::configuration& config,
@@ -171,10 +139,6 @@ restore_snapshot(const std::string& snapshot_path, const std::string& data_dir,
   if (!source)
     return std::move(source).error();
   out.source = std::move(*source);
-  auto source_crc = snapshot_file_checksum(snapshot_path);
-  if (!source_crc)
-    return std::move(source_crc).error();
-  out.source_checksum = *source_crc;
 
   // 2. An empty data directory.
   cleanup undo{data_dir};
@@ -243,10 +207,6 @@ restore_snapshot(const std::string& snapshot_path, const std::string& data_dir,
   if (opened->snapshot->payload_bytes != out.source.payload_bytes)
     return check_failed(data_dir, "the payload size differs");
   out.installed = *opened->snapshot;
-  auto installed_crc = snapshot_file_checksum(out.installed.path);
-  if (!installed_crc)
-    return std::move(installed_crc).error();
-  out.installed_checksum = *installed_crc;
   undo.armed = false;
   return out;
 }

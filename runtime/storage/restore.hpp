@@ -61,15 +61,7 @@ struct restore_result {
   snapshot_info installed;
   /// The hard state written.
   raft::hard_state state;
-  /// CRC-32C trailer values of the backup and of the installed file.
-  uint32_t source_checksum = 0;
-  uint32_t installed_checksum = 0;
 };
-
-/// The CRC-32C stored in the trailer of the snapshot file at `path` (the
-/// checksum over everything before it). Reads only the trailer: call
-/// verify_snapshot_file() first to know it is right.
-storage_result<uint32_t> snapshot_file_checksum(const std::string& path);
 
 /// Seeds `data_dir` from the backup `snapshot_path` with the membership
 /// `config` (see the header comment). `config` must be non-empty, valid

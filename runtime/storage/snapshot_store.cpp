@@ -269,6 +269,7 @@ verify_snapshot_file(const std::string& path, const snapshot_options& opts) {
     return corruption_at(path, snapshot_header_bytes,
                          "meta holds a malformed cluster configuration");
   snapshot_info info;
+  info.checksum = stored;
   info.meta = raft::decode(msg);
   if (info.meta.index.value() == 0 || info.meta.term.value() == 0)
     return corruption_at(path, snapshot_header_bytes,

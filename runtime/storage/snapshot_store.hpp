@@ -109,6 +109,8 @@ struct snapshot_info {
   /// Where the state machine's payload starts in the file, and its size.
   uint64_t payload_offset = 0;
   uint64_t payload_bytes = 0;
+  /// The CRC-32C in the trailer (over everything before it), verified.
+  uint32_t checksum = 0;
 };
 
 /// A snapshot file found by name (not verified).

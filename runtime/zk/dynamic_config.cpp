@@ -352,11 +352,18 @@ bool parse_server_spec(std::string_view spec, server_spec& out,
   return true;
 }
 
-bool parse_server_list(std::string_view list, std::vector<server_spec>& out,
-                       std::string& error) {
+namespace {
+
+/// The framing both lists share: comma-separated items (empty ones
+/// skipped), bounded in bytes and in entries, each parsed by `parse`, no id
+/// twice (`name` says which one in the error).
+template <class T, class Parse, class IdOf, class Name>
+bool parse_list(std::string_view list, const char* what, const char* items,
+                std::vector<T>& out, std::string& error, Parse parse,
+                IdOf id_of, Name name) {
   out.clear();
   if (list.size() > max_reconfig_spec_bytes) {
-    error = "server list of " + std::to_string(list.size())
+    error = std::string{what} + " list of " + std::to_string(list.size())
             + " bytes is too long (at most "
             + std::to_string(max_reconfig_spec_bytes) + ")";
     return false;
@@ -365,50 +372,46 @@ bool parse_server_list(std::string_view list, std::vector<server_spec>& out,
     if (trim(item).empty())
       continue;
     if (out.size() >= raft::max_members) {
-      error = "more than " + std::to_string(raft::max_members) + " servers";
+      error = "more than " + std::to_string(raft::max_members) + " " + items;
       return false;
     }
-    server_spec s;
-    if (!parse_server_spec(item, s, error))
+    T x;
+    if (!parse(item, x, error))
       return false;
     for (const auto& o : out)
-      if (o.id == s.id) {
-        error = server_name(s.id) + " is listed twice";
+      if (id_of(o) == id_of(x)) {
+        error = name(id_of(x)) + " is listed twice";
         return false;
       }
-    out.push_back(std::move(s));
+    out.push_back(std::move(x));
   }
   return true;
 }
 
+} // namespace
+
+bool parse_server_list(std::string_view list, std::vector<server_spec>& out,
+                       std::string& error) {
+  return parse_list(
+    list, "server", "servers", out, error,
+    [](std::string_view item, server_spec& s, std::string& err) {
+      return parse_server_spec(item, s, err);
+    },
+    [](const server_spec& s) { return s.id; }, server_name);
+}
+
 bool parse_id_list(std::string_view list, std::vector<node_id>& out,
                    std::string& error) {
-  out.clear();
-  if (list.size() > max_reconfig_spec_bytes) {
-    error = "id list of " + std::to_string(list.size())
-            + " bytes is too long (at most "
-            + std::to_string(max_reconfig_spec_bytes) + ")";
-    return false;
-  }
-  for (auto item : split(list, ',')) {
-    if (trim(item).empty())
-      continue;
-    if (out.size() >= raft::max_members) {
-      error = "more than " + std::to_string(raft::max_members) + " ids";
+  return parse_list(
+    list, "id", "ids", out, error,
+    [](std::string_view item, node_id& id, std::string& err) {
+      if (parse_id(item, id))
+        return true;
+      err = "bad server id " + quoted(item) + ": expected a positive integer";
       return false;
-    }
-    node_id id;
-    if (!parse_id(item, id)) {
-      error = "bad server id " + quoted(item) + ": expected a positive integer";
-      return false;
-    }
-    if (std::find(out.begin(), out.end(), id) != out.end()) {
-      error = "server id " + std::to_string(id.value()) + " is listed twice";
-      return false;
-    }
-    out.push_back(id);
-  }
-  return true;
+    },
+    [](node_id id) { return id; },
+    [](node_id id) { return "server id " + std::to_string(id.value()); });
 }
 
 reconfig_plan plan_reconfig(const raft::configuration& current,
