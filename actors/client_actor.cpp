@@ -295,6 +295,7 @@ void on_connected(self_ptr self, session_actor server, pb::Hello hello) {
   st.last_zxid = std::max(st.last_zxid, st.hello.zxid());
   st.connecting = false;
   st.failed_rounds = 0;
+  st.last_heard = clock_type::now();
   self->monitor(st.server);
   restore_auth(self);
   if (resumed)
@@ -347,6 +348,26 @@ void try_next(self_ptr self, size_t attempts_left, const std::string& why) {
   round_failed(self, why);
 }
 
+/// How long one connection attempt (connect and handshake) may take. A new
+/// session can wait a request timeout. A live session must be resumed
+/// before the cluster expires it, about a session timeout after its node
+/// last answered: each server left in the round gets an equal share of the
+/// time that remains (as ZooKeeper's client splits its session timeout),
+/// so a server that accepts connections but never answers cannot use it
+/// all up.
+std::chrono::milliseconds attempt_timeout(const client_state& st,
+                                          size_t attempts_left) {
+  using std::chrono::milliseconds;
+  auto limit = st.options.request_timeout;
+  if (st.session_id == 0)
+    return limit;
+  auto expires = st.last_heard + milliseconds(st.hello.timeout_ms());
+  auto left
+    = std::chrono::duration_cast<milliseconds>(expires - clock_type::now());
+  auto share = left / static_cast<int64_t>(std::max<size_t>(1, attempts_left));
+  return std::min(std::max(share, milliseconds(250)), limit);
+}
+
 void connect_next(self_ptr self, size_t attempts_left) {
   auto& st = self->state;
   st.connecting = true;
@@ -355,7 +376,8 @@ void connect_next(self_ptr self, size_t attempts_left) {
   const auto& target = st.options.servers[st.next_server];
   st.next_server = (st.next_server + 1) % st.options.servers.size();
   auto mm = self->system().middleman().actor_handle();
-  auto timeout = st.options.request_timeout;
+  auto timeout = attempt_timeout(st, attempts_left);
+  auto until = clock_type::now() + timeout;
   auto label = target.to_string();
   self
     ->request(mm, timeout, connect_atom::value, target.host,
@@ -376,7 +398,12 @@ void connect_next(self_ptr self, size_t attempts_left) {
         req.set_timeout_ms(
           static_cast<int32_t>(st.options.session_timeout.count()));
         req.set_last_zxid(st.last_zxid);
-        self->request(server, timeout, hello_atom::value, std::move(req))
+        // The handshake gets what the connect left of the attempt's time.
+        auto left
+          = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                       until - clock_type::now()),
+                     std::chrono::milliseconds(10));
+        self->request(server, left, hello_atom::value, std::move(req))
           .then(
             [=](pb::Hello& hello) {
               auto code = static_cast<error_code>(hello.error());
@@ -677,6 +704,8 @@ client(client_actor::stateful_pointer<client_state> self,
             st.ping_outstanding = false;
             if (resp.error() != 0)
               server_lost(self, resp.message());
+            else
+              st.last_heard = clock_type::now();
           },
           [=](const caf::error& err) {
             auto& st = self->state;

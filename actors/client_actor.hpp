@@ -89,6 +89,10 @@ struct client_state {
   /// A reconnect round is scheduled (connect_atom).
   bool reconnect_scheduled = false;
   uint32_t failed_rounds = 0;
+  /// When the connected node last answered (handshake or ping): the
+  /// cluster expires the session about a timeout after that, so a resume
+  /// must succeed before then.
+  std::chrono::steady_clock::time_point last_heard;
   /// Identities proven with auth requests: proven again on every new
   /// connection (a node knows them per connection, as ZooKeeper does).
   std::vector<pb::AuthRequest> auth;

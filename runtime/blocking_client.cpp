@@ -1,6 +1,9 @@
 #include "runtime/blocking_client.hpp"
 
+#include <thread>
+
 #include "runtime/command_codec.hpp"
+#include "runtime/membership_target.hpp"
 #include "runtime/services.hpp"
 
 namespace conclave {
@@ -322,7 +325,32 @@ blocking_client::reconfig(const pb::ReconfigRequest& change) {
                   : failure_of<pb::MembershipResult>(resp);
   if (resp.value.has_members())
     out.value = std::move(*resp.value.mutable_members());
+  if (change.changes_size() > 0
+      && (out.error == error_code::connection_loss
+          || out.error == error_code::operation_timeout))
+    settle(change, out);
   return out;
+}
+
+void blocking_client::settle(const pb::ReconfigRequest& change,
+                             reply<pb::MembershipResult>& out) {
+  // The answer was lost, not the change: read the committed configuration
+  // (from whichever leader there is now) until it says one way or the
+  // other, within one more request timeout.
+  auto deadline = std::chrono::steady_clock::now() + timeout_;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto now = members();
+    if (now.ok() && now.value.committed()) {
+      if (!membership_target_reached(change, now.value.config()))
+        return; // not (or not wholly) applied: the first answer stands
+      now.value.set_applied(static_cast<uint32_t>(change.changes_size()));
+      now.message = "applied (its answer was lost: " + out.message + ")";
+      out = std::move(now);
+      out.error = error_code::ok;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
 }
 
 reply<pb::SnapshotChunk> blocking_client::snapshot_chunk(uint64_t index,

@@ -101,7 +101,10 @@ public:
   /// Applies membership changes one at a time at the leader (see
   /// pb::ReconfigRequest); the value holds the membership afterwards (also
   /// on failure, with `applied` saying how many changes took effect). Needs
-  /// a request timeout longer than a learner's catch-up.
+  /// a request timeout longer than a learner's catch-up. If the answer is
+  /// lost (ConnectionLoss, OperationTimeout: e.g. the leader removed itself
+  /// and stepped down), the committed membership decides: ok if it shows
+  /// every change's end state (membership_target.hpp).
   reply<pb::MembershipResult> reconfig(const pb::ReconfigRequest& req);
   /// Backups: index 0 at offset 0 makes the connected node take a snapshot
   /// and returns its first chunk; then read on with the chunk's index.
@@ -168,6 +171,11 @@ public:
   const client_actor& handle() const noexcept { return client_; }
 
 private:
+  /// Replaces a lost answer to `change` by what the committed membership
+  /// shows, if that is the change's end state.
+  void settle(const pb::ReconfigRequest& change,
+              reply<pb::MembershipResult>& out);
+
   caf::actor_system& sys_;
   client_actor client_;
   caf::scoped_actor self_;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <atomic>
 #include <csignal>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -76,6 +77,34 @@ TEST_CASE("membership: a fourth node joins as a learner is promoted and "
   REQUIRE(client->create("/after-remove", "w").ok());
 }
 
+TEST_CASE("membership: removing the leader through a follower answers ok "
+          "although the leader steps down while answering",
+          "[cluster][membership]") {
+  local_cluster cluster{3};
+  auto leader = cluster.wait_for_leader(20s);
+  REQUIRE(leader >= 0);
+  // Node 3 leads; the client talks to node 1 only, which forwards.
+  if (leader != 2) {
+    auto t = cluster.client(static_cast<size_t>(leader))->transfer_leader(3);
+    INFO(t.message);
+    REQUIRE(t.ok());
+    REQUIRE(cluster.wait_for_leader(20s) == 2);
+  }
+  auto client = cluster.client(0);
+  REQUIRE(client->create("/before", "x").ok());
+  auto r = client->reconfig(request({change(pb::MemberChange::REMOVE, 3)}));
+  INFO(r.message);
+  REQUIRE(r.ok());
+  CHECK_FALSE(member_of(r.value, 3));
+  CHECK(r.value.committed());
+  CHECK(r.value.applied() == 1);
+  cluster.stop(2, SIGTERM);
+  REQUIRE(client->create("/after", "y").ok());
+  auto members = client->members();
+  REQUIRE(members.ok());
+  CHECK(members.value.config().members_size() == 2);
+}
+
 namespace {
 
 /// Creates /load/w-<n> for n = 1, 2, ... until stopped, each until
@@ -106,7 +135,15 @@ struct write_load {
       }
       if (r.error == error_code::session_expired)
         expired = true;
+      std::lock_guard<std::mutex> guard{mutex};
+      last_error = r.message;
     }
+  }
+
+  std::string why() {
+    std::lock_guard<std::mutex> guard{mutex};
+    return "acknowledged " + std::to_string(acked.load()) + ", expired "
+           + (expired ? "yes" : "no") + ", last error: " + last_error;
   }
 
   /// Waits until `more` writes past the current count are acknowledged.
@@ -114,10 +151,12 @@ struct write_load {
     auto target = acked.load() + more;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (acked.load() < target)
-      if (std::chrono::steady_clock::now() > deadline)
+      if (std::chrono::steady_clock::now() > deadline) {
+        UNSCOPED_INFO("write load: " << why());
         return false;
-      else
+      } else {
         std::this_thread::yield();
+      }
     return true;
   }
 
@@ -125,6 +164,8 @@ struct write_load {
   std::atomic<uint64_t> acked{0};
   std::atomic<bool> expired{false};
   std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::string last_error;
   std::thread thread;
 };
 

@@ -1,7 +1,11 @@
 // Multi-process tests of sessions, ephemeral registrations and watches
 // against real conclave-node processes (tests/support/local_cluster): what a
 // service registry's users rely on when processes and nodes die.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -340,6 +344,72 @@ TEST_CASE("sessions: a client whose node stops answering moves to another "
   REQUIRE(mine.ok());
   CHECK(mine.value == std::vector<std::string>{"/q"});
   ::kill(cluster.pid(0), SIGCONT);
+}
+
+namespace {
+
+/// A TCP port that accepts connections (the kernel completes them) and
+/// never answers: a hung or half-started server.
+struct black_hole {
+  black_hole() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+    REQUIRE(::listen(fd, 16) == 0);
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port = ntohs(addr.sin_port);
+  }
+  ~black_hole() { ::close(fd); }
+  int fd = -1;
+  uint16_t port = 0;
+};
+
+} // namespace
+
+TEST_CASE("sessions: a server that accepts connections but never answers "
+          "does not cost a moving client its session",
+          "[sessions][cluster]") {
+  local_cluster cluster{3};
+  auto leader = cluster.wait_for_leader(20s);
+  REQUIRE(leader >= 0);
+  // Node 0 must not lead: the leader that expires sessions stays up.
+  if (leader == 0) {
+    REQUIRE(cluster.client(0)->transfer_leader(2).ok());
+    REQUIRE(cluster.wait_for_leader(20s) == 1);
+  }
+  black_hole hole;
+  // The client tries node 0, then the black hole, then nodes 1 and 2. Its
+  // request timeout (5 s) is nearly its session timeout (6 s): one attempt
+  // that waited a request timeout would let the session expire.
+  client_options opts;
+  opts.servers = parse_server_list(
+    cluster.server(0) + ",127.0.0.1:" + std::to_string(hole.port) + ","
+    + cluster.server(1) + "," + cluster.server(2));
+  opts.request_timeout = 5s;
+  opts.session_timeout = 6s;
+  blocking_client c{cluster.system(), opts};
+  REQUIRE(c.create("/held", "", create_mode::ephemeral).ok());
+  auto session = c.connect();
+  REQUIRE(session.ok());
+  REQUIRE(c.watch_state() == connection_state::connected);
+  ::kill(cluster.pid(0), SIGSTOP);
+  std::vector<int32_t> states;
+  auto deadline = steady::now() + 30s;
+  while (steady::now() < deadline && (states.empty() || states.back() != 3))
+    if (auto ev = c.next_event(1s); ev && ev->type() == -1)
+      states.push_back(ev->state());
+  ::kill(cluster.pid(0), SIGCONT);
+  // Disconnected, then connected again: never expired.
+  CHECK(states == std::vector<int32_t>{0, 3});
+  auto again = c.connect();
+  REQUIRE(again.ok());
+  CHECK(again.value == session.value);
+  auto held = cluster.client(1)->exists("/held");
+  REQUIRE(held.ok());
+  CHECK(held.value.ephemeral_owner == session.value);
 }
 
 TEST_CASE("services: a subscriber misses nothing while its client moves to "
