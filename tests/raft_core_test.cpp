@@ -393,6 +393,39 @@ TEST_CASE("core: a single-node cluster", "[raft]") {
   CHECK(count_of<append_request>(nw.sent) == 0);
 }
 
+TEST_CASE("core: a follower that acknowledges after the commit is told the "
+          "commit at once, not with the next heartbeat",
+          "[raft]") {
+  net nw(3);
+  nw.elect(1);
+  nw.deliver();
+  // Node 3's acknowledgements are late: node 2's commit the entry first.
+  std::vector<message> late;
+  nw.drop = [&](const message& m) {
+    if (m.from == n(3) && std::holds_alternative<append_response>(m.body)) {
+      late.push_back(m);
+      return true;
+    }
+    return false;
+  };
+  auto index = nw.node(1).propose("x");
+  REQUIRE(index.ok());
+  nw.deliver();
+  REQUIRE(nw.node(1).commit_index() == *index);
+  // Node 3 has the entry, but was told the commit at its older match.
+  REQUIRE(nw.node(3).last_index() == *index);
+  REQUIRE(nw.node(3).commit_index() < *index);
+  REQUIRE_FALSE(late.empty());
+  nw.drop = {};
+  for (auto& m : late) {
+    nw.node(1).step(m);
+    nw.flush(1);
+  }
+  nw.deliver(); // no tick: no heartbeat
+  CHECK(nw.node(3).commit_index() == *index);
+  CHECK(nw.applied(3).size() == index->value());
+}
+
 TEST_CASE("core: proposals are throttled", "[raft]") {
   net nw(3, [](core_config& c) { c.max_uncommitted_entries = 5; });
   nw.elect(1);

@@ -1065,6 +1065,13 @@ void core::on(node_id from, const append_response& resp) {
     if (role_ != raft::role::leader)
       return;
     send_appends(pr);
+    // The commit may have moved on (by other acknowledgements) while this
+    // follower could not accept it (it was told the commit at an older
+    // match): tell it now, not with the next heartbeat. Otherwise a write
+    // that came through this follower waits a heartbeat interval for it to
+    // apply.
+    if (std::min(commit_, pr.match()) > pr.commit_told())
+      send_commit(pr);
   } else {
     auto rejected = resp.match_index;
     if (pr.reject(rejected, back_off_hint(resp, rejected))) {
@@ -1139,6 +1146,7 @@ bool core::send_append(progress& pr, bool allow_empty) {
   send(pr.id(), append_request{term_, prev, *prev_term, std::move(entries),
                                commit_, read_round_});
   pr.sent(last, has_entries);
+  pr.told_commit(std::min(commit_, last));
   return true;
 }
 
@@ -1197,6 +1205,7 @@ void core::send_heartbeat(progress& pr) {
   }
   send(pr.id(),
        append_request{term_, prev, prev_term, {}, commit_, read_round_});
+  pr.told_commit(std::min(commit_, prev));
 }
 
 void core::send_commit(progress& pr) {
@@ -1204,9 +1213,11 @@ void core::send_commit(progress& pr) {
   // is one, else with an empty one at its match point (which it holds).
   if (pr.state() == progress_state::snapshot || send_append(pr, false))
     return;
-  if (auto t = log_.term_at(pr.match()))
+  if (auto t = log_.term_at(pr.match())) {
     send(pr.id(),
          append_request{term_, pr.match(), *t, {}, commit_, read_round_});
+    pr.told_commit(std::min(commit_, pr.match()));
+  }
 }
 
 void core::broadcast_heartbeat() {

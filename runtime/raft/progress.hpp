@@ -98,6 +98,14 @@ public:
   /// rejection is stale (answers an append sent before the last change).
   bool reject(log_index rejected, log_index hint) noexcept;
 
+  /// The highest commit index the follower was told and can accept (an
+  /// append ending at `last` with commit `c` lets it commit min(c, last)).
+  log_index commit_told() const noexcept { return commit_told_; }
+  void told_commit(log_index index) noexcept {
+    if (index > commit_told_)
+      commit_told_ = index;
+  }
+
   void heard(uint64_t now) noexcept { last_heard_ = now; }
   void heartbeat_sent() noexcept;
   void ack_read(uint64_t round) noexcept;
@@ -114,6 +122,7 @@ private:
   bool acked_since_heartbeat_ = false;
   bool inflight_at_heartbeat_ = false;
   log_index pending_snapshot_;
+  log_index commit_told_;
   uint64_t snapshot_sent_at_ = 0;
   uint64_t last_heard_ = 0;
   uint64_t read_acked_ = 0;
