@@ -11,6 +11,7 @@
 
 #include "runtime/logging.hpp"
 #include "runtime/raft/codec.hpp"
+#include "runtime/storage/file.hpp"
 #include "runtime/storage/snapshot_store.hpp"
 
 namespace conclave {
@@ -259,6 +260,15 @@ queued_write& open_write(log_state& st) {
 /// the log continues the snapshot).
 void queue_write(self_ptr self, raft::output& out) {
   auto& st = self->state;
+  // A hard state that changes only the commit index is not written (the
+  // storage worker skips it: the commit index on disk is a hint), so it
+  // takes no place in the pipeline either: a round trip for nothing would
+  // delay the next entries and the acknowledgements waiting for them.
+  if (out.state && st.queued_state && out.state->term == st.queued_state->term
+      && out.state->vote == st.queued_state->vote)
+    out.state.reset();
+  if (out.state)
+    st.queued_state = out.state;
   auto has_write = out.snapshot || out.state || !out.entries.empty();
   if (!has_write) {
     // Nothing of its own to persist: its messages wait for the writes
@@ -878,6 +888,7 @@ pb::NodeStatus status(self_ptr self) {
   s.set_log_bytes(st.bytes_since_snapshot);
   s.set_leader_changes(st.leader_changes);
   s.set_persist_count(st.persist_count);
+  s.set_fsync_count(storage::sync_calls());
   s.set_persist_ewma_ms(st.persist_ewma_ms);
   auto h = s.mutable_persist_seconds();
   for (auto b : st.persist_seconds.upper_bounds())

@@ -147,6 +147,8 @@ struct log_state {
 
   // -- disk health (a slow leader hands over: see election_actor) -------------
   uint64_t persist_count = 0;
+  /// The last hard state handed to the storage worker (see queue_write).
+  std::optional<raft::hard_state> queued_state;
   /// Recent storage round-trip latency: EWMA with weight 1/5 per write.
   double persist_ewma_ms = 0;
   /// Every durable write's latency (for /metrics).

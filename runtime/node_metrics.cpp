@@ -128,6 +128,9 @@ std::string render_metrics(const pb::NodeStatus& s, const zk_figures& zk) {
             num(s.leader_changes()));
   w.counter("conclave_persist_total", "durable writes (storage round trips)",
             {}, num(s.persist_count()));
+  w.counter("conclave_fsync_total",
+            "fdatasync/fsync calls (log, hard state, snapshots, directories)",
+            {}, num(s.fsync_count()));
   w.gauge("conclave_persist_recent_seconds",
           "recent mean of durable write latency (EWMA, weight 1/5)", {},
           s.persist_ewma_ms() / 1000.0);

@@ -23,6 +23,7 @@ pb::NodeStatus leader_status() {
   s.set_connection_count(2);
   s.set_leader_changes(4);
   s.set_persist_count(9);
+  s.set_fsync_count(7);
   s.set_persist_ewma_ms(2.5);
   auto h = s.mutable_persist_seconds();
   for (double b : {0.001, 0.01})
@@ -77,6 +78,7 @@ TEST_CASE("node_metrics: Raft, tree and session figures", "[metrics]") {
   CHECK(has_line(text, "# TYPE conclave_raft_term gauge"));
   CHECK(has_line(text, "conclave_raft_leadership_changes_total 4"));
   CHECK(has_line(text, "conclave_persist_total 9"));
+  CHECK(has_line(text, "conclave_fsync_total 7"));
   CHECK(has_line(text, "conclave_persist_recent_seconds 0.0025"));
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/storage/file.hpp"
 
+#include <atomic>
+
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -196,6 +198,16 @@ storage_result<void> file::truncate(uint64_t size) {
   return {};
 }
 
+namespace {
+
+std::atomic<uint64_t> syncs{0};
+
+} // namespace
+
+uint64_t sync_calls() noexcept {
+  return syncs.load(std::memory_order_relaxed);
+}
+
 storage_result<void> file::datasync() {
   int rc;
   do {
@@ -203,6 +215,7 @@ storage_result<void> file::datasync() {
   } while (rc != 0 && errno == EINTR);
   if (rc != 0)
     return os_error(path_, "fdatasync", errno);
+  syncs.fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 
@@ -213,6 +226,7 @@ storage_result<void> file::sync() {
   } while (rc != 0 && errno == EINTR);
   if (rc != 0)
     return os_error(path_, "fsync", errno);
+  syncs.fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 

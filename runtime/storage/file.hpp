@@ -91,6 +91,11 @@ private:
 /// "<dir>/<name>" (no separator added if `dir` ends with '/').
 std::string join_path(const std::string& dir, const std::string& name);
 
+/// fdatasync(2) and fsync(2) calls that succeeded in this process (files
+/// and directories), for the node's metrics: how many writes share one
+/// sync is the batching factor. A lock-free atomic: fork-safe.
+uint64_t sync_calls() noexcept;
+
 /// fsync(2) of a directory: makes creations, renames and removals of its
 /// entries durable.
 storage_result<void> sync_directory(const std::string& dir);
