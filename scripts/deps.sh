@@ -13,6 +13,8 @@ packages=(
   # Compatibility tests with clients nobody here wrote, and the real thing
   # to compare with: kazoo, zkCli.sh and Apache ZooKeeper itself.
   python3-kazoo zookeeper zookeeper-bin
+  # conclave-bench drives both servers through the official C client.
+  libzookeeper-mt-dev
   # The chaos harness (tools/chaos/chaos): network namespaces, veth pairs,
   # a bridge and packet-dropping partitions.
   iproute2 iptables
