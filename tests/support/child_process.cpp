@@ -5,7 +5,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -167,12 +169,38 @@ run_result run(const std::vector<std::string>& argv,
   return result;
 }
 
+namespace {
+
+/// Claims `port` for this process across every test process on the
+/// machine: an exclusive flock on /tmp/conclave-test-ports/<port>, held
+/// until this process exits (the descriptor is never closed; O_CLOEXEC, so
+/// the nodes it starts do not inherit it). Without it, a port whose node is
+/// down for a restart looks free to a test running in parallel, which may
+/// start a node of its own on it. True if claimed, or if claims cannot be
+/// made here at all (no writable /tmp: binding still checks).
+bool claim(uint16_t port) {
+  static const std::string dir = "/tmp/conclave-test-ports";
+  ::mkdir(dir.c_str(), 01777);
+  auto path = dir + "/" + std::to_string(port);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0)
+    return true;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false; // another test process holds it
+  }
+  return true;
+}
+
+} // namespace
+
 uint16_t free_port() {
   // Ports below Linux's ephemeral range (32768..60999 by default): a port
   // the kernel hands out for an outgoing connection cannot then be taken by
   // a node that is about to listen on it. Random, so that test processes
-  // running in parallel rarely try the same ones; never the same twice in
-  // one process; checked by binding.
+  // running in parallel rarely try the same ones; claimed for the whole
+  // life of this process (claim(): also while its node restarts); never
+  // the same twice in one process; checked by binding.
   static std::mt19937 rng{
     static_cast<uint32_t>(::getpid())
     ^ static_cast<uint32_t>(
@@ -183,6 +211,9 @@ uint16_t free_port() {
     auto port = static_cast<uint16_t>(pick(rng));
     if (given.count(port) != 0)
       continue;
+    given.insert(port); // claimed or not, never tried again here
+    if (!claim(port))
+      continue;
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -190,10 +221,8 @@ uint16_t free_port() {
     addr.sin_port = htons(port);
     auto ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
     ::close(fd);
-    if (ok) {
-      given.insert(port);
+    if (ok)
       return port;
-    }
   }
 }
 
