@@ -439,7 +439,7 @@ def load_worker(hosts, prefix, start, count, value_bytes, window):
 
 
 def load_znodes(hosts, prefix, count, value_bytes, procs=2, window=256):
-    """Creates `count` znodes prefix/dXXXX/nXXXXXXX (parents first) with
+    """Creates `count` znodes prefix/d<4 digits>/n<7 digits> (parents first) with
     `procs` kazoo processes; returns the seconds it took."""
     t0 = time.monotonic()
     zk = cc.kazoo_client(hosts, timeout_s=30)

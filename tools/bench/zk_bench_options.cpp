@@ -120,7 +120,7 @@ workloads:
             (--clients and --outstanding are ignored)
   mixed     P% getData, the rest setData, of random znodes of Z
 
---keep leaves the run's subtree (ROOT/LABEL-XXXXXXXX) on the server.
+--keep leaves the run's subtree (ROOT/LABEL-<8 hex digits>) on the server.
 exit codes: 0 ok, 1 the run failed (connect, setup, zero ops), 2 usage.
 )";
 }
